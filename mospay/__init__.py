@@ -1,0 +1,1 @@
+"""MosPay: one payment gateway API in front of many mobile-money microservices."""

@@ -1,0 +1,1 @@
+"""JSON resources of the REST API: request parsing and credentials here, the work in domain modules."""

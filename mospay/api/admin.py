@@ -1,0 +1,81 @@
+"""Management API for operators and scripts: admin token, services, clients, assignments."""
+
+from __future__ import annotations
+
+import falcon
+
+from .. import errors, onboarding
+from ..auth import BAD_CREDENTIALS, Tokens, parse_basic
+from .common import read_json
+
+WRITE_ROLES = ("super_admin", "admin")
+
+
+def admin_user(req, db, tokens: Tokens, roles=WRITE_ROLES) -> dict:
+    """The admin behind a bearer token, still active, same credential version, with one of `roles`."""
+    header = req.get_header("Authorization") or ""
+    if header[:7].lower() != "bearer ":
+        raise errors.Unauthorized("send Authorization: Bearer <admin token>")
+    claims = tokens.verify(header[7:].strip(), "admin")
+    user = db.one("user_by_username", username=claims["sub"])
+    if user is None or not user["active"] or user["credential_version"] != claims["cv"]:
+        raise errors.Unauthorized(BAD_CREDENTIALS)
+    if user["role"] not in roles:
+        raise errors.Forbidden("your role does not allow this", code="insufficient_role")
+    return user
+
+
+class _AdminResource:
+    def __init__(self, db, tokens: Tokens, config):
+        self._db = db
+        self._tokens = tokens
+        self._config = config
+
+    def _body(self, req):
+        return read_json(req, self._config.max_body_bytes)
+
+
+class AdminToken(_AdminResource):
+    """POST /api/v1/admin/token with Basic admin credentials."""
+
+    def on_post(self, req, resp):
+        creds = parse_basic(req.get_header("Authorization") or "")
+        user = onboarding.authenticate_admin(self._db, creds.username, creds.secret)
+        if user["must_change_password"]:
+            raise errors.Forbidden("change the password first: POST /api/v1/admin/password",
+                                   code="password_change_required")
+        token = self._tokens.issue("admin", user["username"], user["credential_version"])
+        resp.media = {"access_token": token, "token_type": "Bearer", "expires_in": self._tokens.ttl_s}
+        resp.cache_control = ["no-store"]
+
+
+class AdminPassword(_AdminResource):
+    """POST /api/v1/admin/password with Basic credentials and {"new_password"}: the way out of must-change."""
+
+    def on_post(self, req, resp):
+        creds = parse_basic(req.get_header("Authorization") or "")
+        user = onboarding.authenticate_admin(self._db, creds.username, creds.secret)
+        onboarding.change_password(self._db, user, self._body(req).get("new_password"))
+        resp.status = falcon.HTTP_204
+
+
+class Services(_AdminResource):
+    def on_post(self, req, resp):
+        admin_user(req, self._db, self._tokens)
+        resp.media = onboarding.create_service(self._db, self._body(req))
+        resp.status = falcon.HTTP_201
+
+
+class Clients(_AdminResource):
+    def on_post(self, req, resp):
+        admin_user(req, self._db, self._tokens)
+        resp.media = onboarding.create_client(self._db, self._config.secret_key, self._body(req))
+        resp.status = falcon.HTTP_201
+        resp.cache_control = ["no-store"]
+
+
+class Assignments(_AdminResource):
+    def on_post(self, req, resp, app_id):
+        admin_user(req, self._db, self._tokens)
+        resp.media = onboarding.assign_service(self._db, app_id, self._body(req))
+        resp.status = falcon.HTTP_201

@@ -1,0 +1,63 @@
+"""Client-facing resources: token, payment, payment status."""
+
+from __future__ import annotations
+
+import falcon
+
+from .. import errors
+from ..auth import Tokens
+from ..payments import PaymentGateway, authenticate
+from .common import client_credentials, read_json
+
+
+class TokenResource:
+    """POST /api/v1/auth/token: Basic credentials + App-ID in, a bearer token out."""
+
+    def __init__(self, db, tokens: Tokens, secret_key: str):
+        self._db = db
+        self._tokens = tokens
+        self._secret_key = secret_key
+
+    def on_post(self, req, resp):
+        creds = client_credentials(req, self._tokens)
+        if creds.basic is None:
+            raise errors.Unauthorized("a token is issued for Basic credentials only")
+        client = authenticate(self._db.one("client_by_app_id", app_id=creds.app_id), creds, self._secret_key)
+        req.context.log["client_id"] = client["client_id"]
+        token = self._tokens.issue("client", client["app_id"], client["credential_version"])
+        resp.media = {"access_token": token, "token_type": "Bearer", "expires_in": self._tokens.ttl_s}
+        resp.cache_control = ["no-store"]
+
+
+class PaymentCollection:
+    """POST /api/v1/payment/process."""
+
+    def __init__(self, gateway: PaymentGateway, tokens: Tokens, max_body: int):
+        self._gateway = gateway
+        self._tokens = tokens
+        self._max_body = max_body
+
+    def on_post(self, req, resp):
+        creds = client_credentials(req, self._tokens)
+        body = read_json(req, self._max_body)
+        outcome = self._gateway.process(creds, body, req.context.log)
+        resp.status = falcon.code_to_http_status(outcome.http_status)
+        resp.media = outcome.body
+
+
+class PaymentItem:
+    """GET /api/v1/payment/{f010}, and POST /api/v1/payment/status with {"f010": ...} (the original API)."""
+
+    def __init__(self, gateway: PaymentGateway, tokens: Tokens, max_body: int):
+        self._gateway = gateway
+        self._tokens = tokens
+        self._max_body = max_body
+
+    def on_get(self, req, resp, f010):
+        creds = client_credentials(req, self._tokens)
+        resp.media = self._gateway.lookup(creds, f010, req.context.log).body
+
+    def on_post_status(self, req, resp):
+        creds = client_credentials(req, self._tokens)
+        body = read_json(req, self._max_body)
+        resp.media = self._gateway.lookup(creds, body.get("f010"), req.context.log).body

@@ -1,0 +1,111 @@
+"""create_app: wires configuration, database and provider into a Falcon app; the route table lives here."""
+
+from __future__ import annotations
+
+import http
+import json
+import logging
+import secrets
+import time
+
+import falcon
+
+from . import errors
+from .api import admin, health, payments as payment_api
+from .auth import Tokens
+from .payments import PaymentGateway
+from .provider import Provider
+from .redact import mask
+
+log = logging.getLogger("mospay.app")
+
+
+def routes(config, db, provider):
+    tokens = Tokens(config.jwt_secret_key, config.token_ttl_s)
+    gateway = PaymentGateway(db, provider, config.secret_key)
+    item = payment_api.PaymentItem(gateway, tokens, config.max_body_bytes)
+    return [
+        ("/healthz", health.Health(), {}),
+        ("/readyz", health.Ready(db), {}),
+        ("/api/v1/auth/token", payment_api.TokenResource(db, tokens, config.secret_key), {}),
+        ("/api/v1/payment/process", payment_api.PaymentCollection(gateway, tokens, config.max_body_bytes), {}),
+        ("/api/v1/payment/status", item, {"suffix": "status"}),
+        ("/api/v1/payment/{f010}", item, {}),
+        ("/api/v1/admin/token", admin.AdminToken(db, tokens, config), {}),
+        ("/api/v1/admin/password", admin.AdminPassword(db, tokens, config), {}),
+        ("/api/v1/admin/services", admin.Services(db, tokens, config), {}),
+        ("/api/v1/admin/clients", admin.Clients(db, tokens, config), {}),
+        ("/api/v1/admin/clients/{app_id}/services", admin.Assignments(db, tokens, config), {}),
+    ]
+
+
+def create_app(config, db, provider: Provider | None = None) -> falcon.App:
+    app = falcon.App(middleware=[ApiLog(db)])
+    app.req_options.strip_url_path_trailing_slash = True
+    for uri, resource, kwargs in routes(config, db, provider or Provider(maxsize=config.threads)):
+        app.add_route(uri, resource, **kwargs)
+    app.add_error_handler(Exception, _unexpected_error)
+    app.add_error_handler(falcon.HTTPError, _http_error)
+    app.add_error_handler(errors.MosPayError, _mospay_error)
+    return app
+
+
+def _mospay_error(req, resp, exc, params):
+    resp.status = falcon.code_to_http_status(exc.status)
+    resp.media = exc.to_dict()
+    for name, value in exc.headers.items():
+        resp.set_header(name, value)
+
+
+def _http_error(req, resp, exc, params):
+    """Falcon's own errors (unknown route, wrong method...) in the same JSON shape as ours."""
+    resp.status = exc.status
+    phrase = http.HTTPStatus(exc.status_code).phrase
+    resp.media = {"error": {"code": phrase.lower().replace(" ", "_").replace("-", "_"),
+                            "message": exc.description or phrase}}
+    for name, value in (exc.headers or {}).items():
+        resp.set_header(name, value)
+
+
+def _unexpected_error(req, resp, exc, params):
+    # The detail goes to the server log under the request id; the client gets the id, never the detail.
+    log.exception("unhandled error in %s %s [request %s]", req.method, req.path,
+                  getattr(req.context, "request_id", "-"))
+    resp.status = falcon.HTTP_500
+    resp.media = {"error": {"code": "internal_error",
+                            "message": "internal error; quote the X-Request-ID header when reporting it"}}
+
+
+class ApiLog:
+    """Request id on every response, and one api_logs row per /api/ call (payments write their own)."""
+
+    def __init__(self, db):
+        self._db = db
+
+    def process_request(self, req, resp):
+        req.context.request_id = secrets.token_hex(8)
+        req.context.log = {"started": time.perf_counter(), "request_id": req.context.request_id,
+                           "endpoint": req.path[:200], "method": req.method,
+                           "app_id": (req.get_header("App-ID") or req.get_header("X-App-ID") or "")[:64] or None,
+                           "ip": req.remote_addr, "user_agent": (req.user_agent or "")[:300] or None}
+
+    def process_response(self, req, resp, resource, req_succeeded):
+        resp.set_header("X-Request-ID", req.context.request_id)
+        entry = req.context.log
+        if entry.get("written") or not req.path.startswith("/api/"):
+            return
+        started = entry.pop("started", None)
+        duration = round((time.perf_counter() - started) * 1000, 2) if started else entry.get("duration_ms")
+        try:
+            self._db.query(
+                "insert_api_log", request_id=entry["request_id"], client_id=entry.get("client_id"),
+                app_id=entry["app_id"], endpoint=entry["endpoint"], method=entry["method"],
+                status_code=int(resp.status_code), duration_ms=duration, ip=entry["ip"],
+                user_agent=entry["user_agent"],
+                request_body=_json(entry.get("request_body")), response_body=_json(mask(resp.media)))
+        except Exception:  # an unwritable log must not turn an answer into a 500
+            log.warning("could not write api_logs row for request %s", entry["request_id"], exc_info=True)
+
+
+def _json(value):
+    return None if value is None else json.dumps(value, default=str)

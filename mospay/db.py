@@ -1,0 +1,253 @@
+"""Connection pool over pg8000.native, transactions, named queries and driver-error translation."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import re
+import socket
+import ssl
+import threading
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import pg8000.native
+from pg8000.exceptions import DatabaseError, InterfaceError
+
+from . import errors
+
+log = logging.getLogger("mospay.db")
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMA_FILE = ROOT / "schema.sql"
+MIGRATIONS_DIR = ROOT / "migrations"
+SCHEMA_VERSION = 1
+_SCHEMA_LOCK = 7_271_001  # advisory lock id: one process migrates at a time
+
+
+def load_queries(path: Path) -> dict[str, str]:
+    """Parse `-- name: x` blocks once at import; every query the code runs is in that file."""
+    queries, name, lines = {}, None, []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        match = re.match(r"--\s*name:\s*(\w+)\s*$", line)
+        if match:
+            if name:
+                queries[name] = "\n".join(lines).strip()
+            name, lines = match.group(1), []
+        elif name:
+            lines.append(line)
+    if name:
+        queries[name] = "\n".join(lines).strip()
+    return queries
+
+
+QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
+
+
+def connect_params(url: str) -> dict:
+    """Turn a libpq-style URL into pg8000 keyword arguments (TCP, unix socket, sslmode)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise errors.MosPayError("DATABASE_URL must start with postgresql://")
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    params = {
+        "user": unquote(parts.username or query.get("user", "postgres")),
+        "database": unquote(parts.path.lstrip("/")) or query.get("dbname", "postgres"),
+        "application_name": "mospay",
+        "timeout": 30,
+    }
+    password = parts.password if parts.password is not None else query.get("password")
+    if password:
+        params["password"] = unquote(password)
+    host = unquote(parts.hostname or "") or query.get("host", "")
+    port = parts.port or int(query.get("port", 5432))
+    if host.startswith("/") or (len(host) > 2 and host[1] == ":"):  # a socket directory
+        params["unix_sock"] = str(Path(host) / f".s.PGSQL.{port}")
+    else:
+        params["host"], params["port"] = host or "localhost", port
+    sslmode = query.get("sslmode", "disable" if "unix_sock" in params else "prefer")
+    if sslmode in ("require", "verify-ca", "verify-full"):
+        context = ssl.create_default_context()
+        if sslmode == "require":
+            context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        params["ssl_context"] = context
+    return params
+
+
+def translate(exc: Exception) -> Exception:
+    """Map a driver error to the domain error a client may see; the rest stay internal (500)."""
+    if isinstance(exc, (InterfaceError, OSError, socket.timeout)):
+        return errors.ServiceUnavailable("the database is unavailable; try again shortly")
+    if not isinstance(exc, DatabaseError) or not exc.args or not isinstance(exc.args[0], dict):
+        return exc
+    info = exc.args[0]
+    state = info.get("C", "")
+    if state == "23505":
+        err = errors.Conflict("a record with this key already exists", code="already_exists")
+    elif state in ("23503", "MP001"):
+        err = errors.Conflict("the change conflicts with existing records", code="conflict")
+    elif state == "23514" or state.startswith("22"):
+        err = errors.InvalidField("a value is out of range or malformed", code="invalid_value")
+    elif state == "42883":
+        err = errors.FunctionError("the client's PostgreSQL function is missing", code="function_missing")
+    elif state == "P0001":
+        # Raised on purpose by an operator's function: its message is meant for the client.
+        err = errors.FunctionError(info.get("M", "rejected by the function")[:300], code="function_rejected",
+                                   status=422)
+    elif state.startswith(("08", "57P", "53")):
+        err = errors.ServiceUnavailable("the database is unavailable; try again shortly")
+    elif state in ("40001", "40P01", "55P03"):
+        err = errors.ServiceUnavailable("the database is busy; try again", code="busy")
+    else:
+        return exc
+    err.sqlstate, err.constraint = state, info.get("n")
+    return err
+
+
+class Database:
+    """A small thread-safe pool: one connection per request, discarded after a network error."""
+
+    def __init__(self, url: str, size: int = 10, timeout: float = 5.0):
+        self._params = connect_params(url)
+        self._idle: queue.LifoQueue = queue.LifoQueue()
+        self._slots = threading.BoundedSemaphore(size)
+        self._timeout = timeout
+        self._closed = False
+        self.size = size
+        self.in_use = 0
+
+    def _new_connection(self):
+        try:
+            return pg8000.native.Connection(**self._params)
+        except (InterfaceError, OSError, DatabaseError) as exc:
+            log.warning("database connection failed: %s", exc)
+            raise errors.ServiceUnavailable("the database is unavailable; try again shortly") from exc
+
+    @contextlib.contextmanager
+    def connection(self):
+        if not self._slots.acquire(timeout=self._timeout):
+            raise errors.ServiceUnavailable("all database connections are busy; try again", code="busy")
+        self.in_use += 1
+        conn = None
+        try:
+            try:
+                conn = self._idle.get_nowait()
+            except queue.Empty:
+                conn = self._new_connection()
+            yield conn
+        except (InterfaceError, OSError) as exc:
+            self._discard(conn)
+            conn = None
+            raise translate(exc) from exc
+        except DatabaseError as exc:
+            if exc.args and isinstance(exc.args[0], dict) and exc.args[0].get("C", "").startswith(("08", "57P")):
+                self._discard(conn)
+                conn = None
+            raise
+        finally:
+            if conn is not None and not self._closed:
+                self._idle.put(conn)
+            elif conn is not None:
+                self._discard(conn)
+            self.in_use -= 1
+            self._slots.release()
+
+    @staticmethod
+    def _discard(conn):
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    def run(self, sql: str, /, **params) -> list[dict]:
+        """One statement in autocommit; rows as dicts. Driver errors become domain errors."""
+        with self.connection() as conn:
+            try:
+                rows = conn.run(sql, **params)
+            except DatabaseError as exc:
+                raise translate(exc) from exc
+            return _as_dicts(conn, rows)
+
+    def query(self, name: str, /, **params) -> list[dict]:
+        return self.run(QUERIES[name], **params)
+
+    def one(self, name: str, /, **params) -> dict | None:
+        rows = self.query(name, **params)
+        return rows[0] if rows else None
+
+    @contextlib.contextmanager
+    def transaction(self):
+        """BEGIN ... COMMIT on one connection; any exception rolls back and is translated."""
+        with self.connection() as conn:
+            conn.run("BEGIN")
+            try:
+                yield Transaction(conn)
+            except BaseException as exc:
+                with contextlib.suppress(Exception):
+                    conn.run("ROLLBACK")
+                if isinstance(exc, DatabaseError):
+                    raise translate(exc) from exc
+                raise
+            else:
+                try:
+                    conn.run("COMMIT")
+                except DatabaseError as exc:
+                    raise translate(exc) from exc
+
+    def ping(self) -> bool:
+        try:
+            return self.run("SELECT 1 AS ok")[0]["ok"] == 1
+        except errors.MosPayError:
+            return False
+
+    def close(self):
+        self._closed = True
+        while True:
+            try:
+                self._discard(self._idle.get_nowait())
+            except queue.Empty:
+                break
+
+
+class Transaction:
+    """The statements of one database transaction; errors are translated by Database.transaction."""
+
+    def __init__(self, conn):
+        self._conn = conn
+
+    def run(self, sql: str, /, **params) -> list[dict]:
+        return _as_dicts(self._conn, self._conn.run(sql, **params))
+
+    def query(self, name: str, /, **params) -> list[dict]:
+        return self.run(QUERIES[name], **params)
+
+    def one(self, name: str, /, **params) -> dict | None:
+        rows = self.query(name, **params)
+        return rows[0] if rows else None
+
+
+def _as_dicts(conn, rows) -> list[dict]:
+    if not rows:
+        return []
+    names = [c["name"] for c in conn.columns]
+    return [dict(zip(names, row)) for row in rows]
+
+
+def apply_schema(db: Database) -> list[str]:
+    """Apply schema.sql and any pending migrations, once, under an advisory lock. Returns the steps."""
+    steps = []
+    with db.transaction() as tx:
+        tx.run("SELECT pg_advisory_xact_lock(:lock)", lock=_SCHEMA_LOCK)
+        tx._conn.run(SCHEMA_FILE.read_text(encoding="utf-8"))
+        done = {r["version"] for r in tx.run("SELECT version FROM schema_migrations")}
+        if SCHEMA_VERSION not in done:
+            tx.run("INSERT INTO schema_migrations (version, name) VALUES (:v, 'baseline schema.sql')",
+                   v=SCHEMA_VERSION)
+            steps.append(f"{SCHEMA_VERSION:03d} baseline schema.sql")
+        for path in sorted(MIGRATIONS_DIR.glob("[0-9][0-9][0-9]_*.sql")) if MIGRATIONS_DIR.exists() else []:
+            version = int(path.name[:3])
+            if version not in done and version > SCHEMA_VERSION:
+                tx._conn.run(path.read_text(encoding="utf-8"))
+                tx.run("INSERT INTO schema_migrations (version, name) VALUES (:v, :n)", v=version, n=path.stem)
+                steps.append(path.stem)
+    return steps

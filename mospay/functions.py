@@ -1,0 +1,142 @@
+"""DDL for the per-client PostgreSQL functions: name checks, identifier quoting and string templates.
+
+This is the only module that builds SQL text from names. Names are validated against strict patterns,
+always emitted as quoted identifiers, and never truncated (PostgreSQL would cut at 63 bytes).
+"""
+
+from __future__ import annotations
+
+import re
+
+from .errors import InvalidField
+
+SCHEMA = "mospay_fn"
+MAX_IDENTIFIER_BYTES = 63
+APP_ID_RE = re.compile(r"[A-Za-z0-9]{3,24}")
+NAME_RE = re.compile(r"[a-z0-9]{1,24}")  # service names and routes
+
+
+def quote_ident(name: str) -> str:
+    """The one quoting helper for identifiers in dynamic SQL."""
+    if "\x00" in name:
+        raise InvalidField("identifiers cannot contain NUL")
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(value: str) -> str:
+    if "\x00" in value:
+        raise InvalidField("literals cannot contain NUL")
+    return "'" + value.replace("'", "''") + "'"
+
+
+def check_app_id(app_id: str, field: str = "app_id") -> str:
+    if not isinstance(app_id, str) or not APP_ID_RE.fullmatch(app_id):
+        raise InvalidField("must be 3-24 letters or digits", field=field)
+    return app_id
+
+
+def check_name(name: str, field: str) -> str:
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+        raise InvalidField("must be 1-24 lowercase letters or digits", field=field)
+    return name
+
+
+def request_function_name(app_id: str, service: str, route: str) -> str:
+    """Seed naming: {app_id}_{microservice}_{route}, e.g. akaliza_mtnmomorwa_collection."""
+    check_app_id(app_id)
+    check_name(service, "service")
+    check_name(route, "route")
+    name = f"{app_id}_{service}_{route}"
+    if len(response_function_name_unchecked(name).encode()) > MAX_IDENTIFIER_BYTES:
+        raise InvalidField(f"function name {name!r} would exceed PostgreSQL's {MAX_IDENTIFIER_BYTES}-byte "
+                           "limit; use a shorter app id, service or route", field="route")
+    return name
+
+
+def response_function_name_unchecked(request_name: str) -> str:
+    return "RESPONSE_" + request_name
+
+
+def response_function_name(app_id: str, service: str, route: str) -> str:
+    return response_function_name_unchecked(request_function_name(app_id, service, route))
+
+
+REQUEST_TEMPLATE = """\
+CREATE OR REPLACE FUNCTION {schema}.{name}(unique_id text, data_input jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, public
+AS $mospay$
+-- Request function: client {app_id}, service {service}, route {route}.
+-- unique_id is f010; data_input holds the request fields f000..f010 (f007/f008 in clear: never store them).
+-- Return {{"action": "SERVICE" | "OUTPUT" | "ERROR", "serviceurl", "method", "headers", "servicepayload"}};
+-- OUTPUT answers the client directly with "status"/"message", ERROR refuses with "message".
+DECLARE
+    svc record;
+BEGIN
+    SELECT s.service_url, s.currency INTO svc FROM services s WHERE s.name = {service_literal};
+    RETURN jsonb_build_object(
+        'action', 'SERVICE',
+        'serviceurl', rtrim(svc.service_url, '/') || '/' || {route_literal},
+        'method', 'POST',
+        'headers', jsonb_build_object('Content-Type', 'application/json', 'X-Reference-Id', unique_id),
+        'servicepayload', jsonb_build_object(
+            'amount', data_input ->> 'f004',
+            'currency', svc.currency,
+            'externalId', unique_id,
+            'payer', jsonb_build_object('partyIdType', 'MSISDN', 'partyId', data_input ->> 'f005'),
+            'payerMessage', 'Payment ' || unique_id,
+            'payeeNote', coalesce(data_input ->> 'f006', '')));
+END
+$mospay$;
+"""
+
+RESPONSE_TEMPLATE = """\
+CREATE OR REPLACE FUNCTION {schema}.{name}(unique_id text, data_input jsonb, code integer, data_output jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, public
+AS $mospay$
+-- RESPONSE function: client {app_id}, service {service}, route {route}.
+-- code is the provider's HTTP status; data_output its parsed JSON body (a JSON string when not JSON);
+-- data_input is the request with secret fields masked. Return {{"status": "SUCCESSFUL" | "FAILED" |
+-- "PENDING" | "UNKNOWN", "message", ...}}: this object is what the client receives as "result".
+DECLARE
+    provider_status text := upper(coalesce(data_output ->> 'status', ''));
+BEGIN
+    IF code BETWEEN 200 AND 299 AND provider_status IN ('SUCCESSFUL', 'SUCCESS') THEN
+        RETURN jsonb_build_object('status', 'SUCCESSFUL', 'message', 'Payment completed',
+                                  'financialTransactionId', data_output ->> 'financialTransactionId');
+    ELSIF code BETWEEN 200 AND 299 AND (code = 202 OR provider_status = 'PENDING') THEN
+        RETURN jsonb_build_object('status', 'PENDING', 'message', 'Awaiting payer approval');
+    ELSIF (code BETWEEN 200 AND 299 AND provider_status IN ('FAILED', 'REJECTED'))
+       OR (code BETWEEN 400 AND 499 AND code NOT IN (408, 409)) THEN
+        RETURN jsonb_build_object('status', 'FAILED', 'message', 'Payment declined',
+                                  'reason', coalesce(data_output ->> 'reason', 'DECLINED'));
+    END IF;
+    -- 5xx, 408 (timeout), 409 (duplicate reference: the first may have gone through), anything else.
+    RETURN jsonb_build_object('status', 'UNKNOWN', 'message', 'Provider outcome unknown; it will be checked');
+END
+$mospay$;
+"""
+
+
+def _render(template: str, name: str, app_id: str, service: str, route: str) -> str:
+    return template.format(schema=quote_ident(SCHEMA), name=quote_ident(name), app_id=app_id,
+                           service=service, route=route, service_literal=quote_literal(service),
+                           route_literal=quote_literal(route))
+
+
+def create_function_ddl(app_id: str, service: str, route: str) -> list[str]:
+    """CREATE OR REPLACE statements for the request and RESPONSE functions of one route."""
+    name = request_function_name(app_id, service, route)
+    return [_render(REQUEST_TEMPLATE, name, app_id, service, route),
+            _render(RESPONSE_TEMPLATE, response_function_name_unchecked(name), app_id, service, route)]
+
+
+def drop_function_ddl(app_id: str, service: str, route: str) -> list[str]:
+    name = request_function_name(app_id, service, route)
+    schema = quote_ident(SCHEMA)
+    return [f"DROP FUNCTION IF EXISTS {schema}.{quote_ident(name)}(text, jsonb)",
+            f"DROP FUNCTION IF EXISTS {schema}.{quote_ident(response_function_name_unchecked(name))}"
+            "(text, jsonb, integer, jsonb)"]

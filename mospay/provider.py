@@ -1,0 +1,76 @@
+"""urllib3 client for the payment microservices: explicit timeouts, bounded bodies, no POST retries."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+
+import urllib3
+from urllib3.exceptions import HTTPError, ReadTimeoutError, TimeoutError as Urllib3Timeout
+
+log = logging.getLogger("mospay.provider")
+MAX_RESPONSE_BYTES = 1024 * 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class ProviderAnswer:
+    """What came back: an HTTP status and body, or no answer at all (`failure` says why)."""
+    status: int | None
+    body: object = None
+    failure: str | None = None   # "timeout" | "connection" | "invalid_request"
+    elapsed_ms: float = 0.0
+
+    @property
+    def answered(self) -> bool:
+        return self.status is not None
+
+
+class Provider:
+    def __init__(self, maxsize: int = 16):
+        # retries=False: a repeated POST could charge twice; the reconciler finds out instead.
+        self._http = urllib3.PoolManager(num_pools=64, maxsize=maxsize, retries=False)
+
+    def call(self, method: str, url: str, headers: dict, payload, connect_timeout: float,
+             read_timeout: float) -> ProviderAnswer:
+        started = time.perf_counter()
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            return ProviderAnswer(None, failure="invalid_request")
+        if method not in ("POST", "PUT", "GET"):
+            return ProviderAnswer(None, failure="invalid_request")
+        headers = {str(k): str(v) for k, v in (headers or {}).items()}
+        headers.setdefault("Content-Type", "application/json")
+        body = None if method == "GET" else json.dumps(payload, separators=(",", ":")).encode()
+        timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout,
+                                  total=connect_timeout + read_timeout)
+        try:
+            response = self._http.request(method, url, body=body, headers=headers, timeout=timeout,
+                                          preload_content=False, redirect=False)
+            try:
+                raw = response.read(MAX_RESPONSE_BYTES + 1)
+            finally:
+                response.release_conn()
+        except (ReadTimeoutError, Urllib3Timeout) as exc:
+            log.warning("provider timeout %s: %s", url, exc)
+            return ProviderAnswer(None, failure="timeout", elapsed_ms=_ms(started))
+        except (HTTPError, OSError, ValueError) as exc:
+            log.warning("provider unreachable %s: %s", url, exc)
+            return ProviderAnswer(None, failure="connection", elapsed_ms=_ms(started))
+        return ProviderAnswer(response.status, _parse(raw), elapsed_ms=_ms(started))
+
+
+def _parse(raw: bytes):
+    """The parsed JSON body, else the text (as a JSON string) so the RESPONSE function still sees it."""
+    if len(raw) > MAX_RESPONSE_BYTES:
+        return "<response body over 1 MiB, not read>"
+    # PostgreSQL's jsonb refuses NUL, raw or escaped: drop it rather than lose the whole answer.
+    text = raw.decode("utf-8", errors="replace").replace("\x00", "").replace("\\u0000", "")
+    try:
+        return json.loads(text, parse_constant=lambda c: None)
+    except ValueError:
+        return text[:4096]
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)

@@ -1,0 +1,89 @@
+-- Every statement MosPay runs, by name. Values are always parameters (:name).
+
+-- name: payment_context
+-- Round trip 1 of 3 on the payment path: the client (for authentication) and the service it asks for.
+SELECT c.id AS client_id, c.app_id, c.api_username, c.api_secret_hash, c.credential_version,
+       c.active AS client_active,
+       s.id AS service_id, s.active AS service_active, s.connect_timeout_s, s.timeout_s,
+       cs.routes, cs.active AS assignment_active,
+       (SELECT json_agg(json_build_object('code', f.code, 'label', f.label, 'type', f.field_type,
+                                          'required', f.required, 'max_length', f.max_length,
+                                          'pattern', f.pattern, 'secret', f.secret) ORDER BY f.code)
+          FROM service_fields f WHERE f.service_id = s.id) AS fields
+  FROM clients c
+  LEFT JOIN services s ON s.name = :service
+  LEFT JOIN client_services cs ON cs.client_id = c.id AND cs.service_id = s.id
+ WHERE c.app_id = :app_id
+
+-- name: client_by_app_id
+SELECT id AS client_id, app_id, api_username, api_secret_hash, credential_version, active AS client_active
+  FROM clients WHERE app_id = :app_id
+
+-- name: start_payment
+SELECT o_id, o_public_id, o_replay, o_status, o_request_hash, o_response_code, o_response_body, o_plan
+  FROM mospay.start_payment(:client_id, :service_id, :route, :f010, CAST(:amount AS numeric), :msisdn,
+                            CAST(:request AS jsonb), :request_hash, :function, CAST(:data AS jsonb))
+
+-- name: finish_payment
+SELECT o_status, o_response_code, o_response_body
+  FROM mospay.finish_payment(:id, :function, :f010, CAST(:data AS jsonb), :code, CAST(:output AS jsonb),
+                             CAST(:result AS jsonb), CAST(:log AS jsonb))
+
+-- name: transaction_by_f010
+SELECT t.public_id AS transaction_id, t.f010, t.status, t.amount, t.msisdn, t.route, s.name AS service,
+       t.result, t.created_at, t.updated_at
+  FROM transactions t JOIN services s ON s.id = t.service_id
+ WHERE t.client_id = :client_id AND t.f010 = :f010
+
+-- name: insert_api_log
+INSERT INTO api_logs (request_id, client_id, app_id, endpoint, method, status_code, duration_ms, ip,
+                      user_agent, request_body, response_body)
+VALUES (:request_id, :client_id, :app_id, :endpoint, :method, :status_code, :duration_ms, :ip,
+        :user_agent, CAST(:request_body AS jsonb), CAST(:response_body AS jsonb))
+
+-- name: user_by_username
+SELECT id, username, password_hash, role, active, must_change_password, credential_version
+  FROM users WHERE username = :username
+
+-- name: set_user_password
+UPDATE users SET password_hash = :password_hash, must_change_password = false,
+                 credential_version = credential_version + 1, updated_at = now()
+ WHERE id = :id
+
+-- name: insert_user
+INSERT INTO users (username, password_hash, role, must_change_password)
+VALUES (:username, :password_hash, :role, :must_change)
+ON CONFLICT (username) DO NOTHING
+RETURNING id, username, role, must_change_password
+
+-- name: insert_service
+INSERT INTO services (name, display_name, service_url, currency, connect_timeout_s, timeout_s)
+VALUES (:name, :display_name, :service_url, :currency, :connect_timeout_s, :timeout_s)
+RETURNING id, name, display_name, service_url, currency, connect_timeout_s, timeout_s, active, created_at
+
+-- name: insert_service_field
+INSERT INTO service_fields (service_id, code, label, field_type, required, max_length, pattern, secret)
+VALUES (:service_id, :code, :label, :field_type, :required, :max_length, :pattern, :secret)
+
+-- name: service_by_name
+SELECT id, name, display_name, service_url, currency, connect_timeout_s, timeout_s, active, created_at
+  FROM services WHERE name = :name
+
+-- name: insert_client
+INSERT INTO clients (app_id, company_name, contact_email, callback_url, api_username, api_secret_hash)
+VALUES (:app_id, :company_name, :contact_email, :callback_url, :api_username, :api_secret_hash)
+RETURNING id, app_id, company_name, api_username, active, created_at
+
+-- name: upsert_assignment
+INSERT INTO client_services (client_id, service_id, routes)
+VALUES (:client_id, :service_id, CAST(:routes AS text[]))
+ON CONFLICT (client_id, service_id)
+DO UPDATE SET routes = ARRAY(SELECT DISTINCT unnest(client_services.routes || EXCLUDED.routes) ORDER BY 1),
+              active = true
+RETURNING id, routes, active
+
+-- name: rotate_client_secret
+UPDATE clients SET api_secret_hash = :api_secret_hash, credential_version = credential_version + 1,
+                   updated_at = now()
+ WHERE app_id = :app_id
+RETURNING app_id, api_username, credential_version

@@ -1,0 +1,49 @@
+"""Start-up and shutdown shared by run.py, the CLI, tests and the benchmark: database, schema, keys."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from . import onboarding
+from .config import Config
+from .db import Database, apply_schema
+from .embedded import EmbeddedPostgres
+
+log = logging.getLogger("mospay")
+logging.getLogger("pgserver").setLevel(logging.WARNING)  # it logs every pg_ctl call at INFO
+
+
+@dataclasses.dataclass
+class Runtime:
+    config: Config
+    db: Database
+    embedded: EmbeddedPostgres | None = None
+
+    def close(self) -> None:
+        self.db.close()
+        if self.embedded is not None:
+            self.embedded.stop()
+            self.embedded = None
+
+
+def start(config: Config, *, migrate: bool = True) -> Runtime:
+    """Connect (starting the embedded cluster when DATABASE_URL is unset), migrate, create the admin."""
+    config = config.with_keys()
+    embedded = None
+    url = config.database_url
+    if not url:
+        embedded = EmbeddedPostgres(config.data_dir)
+        url = embedded.start()
+        log.info("embedded PostgreSQL running in %s", embedded.pgdata)
+    db = Database(url, size=config.pool_size, timeout=config.pool_timeout_s)
+    runtime = Runtime(config, db, embedded)
+    try:
+        if migrate:
+            for step in apply_schema(db):
+                log.info("schema: applied %s", step)
+            onboarding.ensure_default_admin(db, config.admin_password)
+    except BaseException:
+        runtime.close()
+        raise
+    return runtime

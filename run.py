@@ -1,0 +1,87 @@
+"""Serve MosPay under waitress: `python run.py [--host H] [--port P] [--demo]`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="Run the MosPay payment gateway.")
+    parser.add_argument("--host", help="bind address (MOSPAY_HOST, default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (MOSPAY_PORT, default 5000)")
+    parser.add_argument("--demo", action="store_true",
+                        help="also start the provider simulator and seed a demo client and service")
+    parser.add_argument("--simulator-port", type=int, default=9000, help="simulator port with --demo")
+    args = parser.parse_args(argv)
+
+    from mospay.config import Config, ConfigError
+    from mospay.embedded import EmbeddedUnavailable
+
+    try:
+        overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+        config = Config.from_env(**overrides)
+    except ConfigError as exc:
+        print(f"mospay: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    from mospay import runtime as rt
+    try:
+        runtime = rt.start(config)
+    except EmbeddedUnavailable as exc:
+        print(f"mospay: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # one clear line instead of a traceback for a database we cannot reach
+        print(f"mospay: cannot start: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return serve(runtime, args)
+    finally:
+        runtime.close()
+
+
+def serve(runtime, args) -> int:
+    from waitress.server import create_server
+
+    from mospay.app import create_app
+
+    config = runtime.config
+    simulator = None
+    if args.demo:
+        from mospay import demo
+        simulator = demo.start_simulator(config.host, args.simulator_port)
+        print(demo.seed(runtime, simulator.url, f"http://{config.host}:{config.port}"), flush=True)
+
+    app = create_app(config, runtime.db)
+    server = create_server(app, host=config.host, port=config.port, threads=config.threads,
+                           connection_limit=max(100, config.threads * 8), channel_timeout=60,
+                           max_request_body_size=config.max_body_bytes + 1024, ident="mospay",
+                           clear_untrusted_proxy_headers=True)
+    def stop(signum, frame):
+        # Only raise here: taking locks inside a signal handler can deadlock. waitress's loop turns
+        # SystemExit into a close of the listening socket; in-flight requests finish below.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    print(f"MosPay listening on http://{server.effective_host}:{server.effective_port}", flush=True)
+    try:
+        server.run()
+    except SystemExit:
+        pass
+    finally:
+        logging.getLogger("mospay").info("shutting down: finishing in-flight requests")
+        server.close()
+        server.task_dispatcher.shutdown(cancel_pending=False, timeout=10)
+        if simulator is not None:
+            simulator.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
