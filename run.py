@@ -58,7 +58,7 @@ def serve(runtime, args) -> int:
     app = create_app(config, runtime.db)
     server = create_server(app, host=config.host, port=config.port, threads=config.threads,
                            connection_limit=max(100, config.threads * 8), channel_timeout=60,
-                           max_request_body_size=config.max_body_bytes + 1024, ident="mospay",
+                           max_request_body_size=max(1 << 20, 4 * config.max_body_bytes), ident="mospay",
                            clear_untrusted_proxy_headers=True)
     def stop(signum, frame):
         # Only raise here: taking locks inside a signal handler can deadlock. waitress's loop turns

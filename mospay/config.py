@@ -32,6 +32,7 @@ class Config:
     def from_env(cls, env=None, **overrides) -> "Config":
         """Build from MOSPAY_* variables (and the seed's DATABASE_URL, SECRET_KEY, JWT_SECRET_KEY)."""
         env = os.environ if env is None else env
+        env = {k: v for k, v in env.items() if v != ""}  # an empty variable means "use the default"
         values = {
             "host": env.get("MOSPAY_HOST"),
             "port": _int(env, "MOSPAY_PORT"),

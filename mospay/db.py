@@ -51,18 +51,19 @@ def connect_params(url: str) -> dict:
     if parts.scheme not in ("postgresql", "postgres"):
         raise errors.MosPayError("DATABASE_URL must start with postgresql://")
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    # parse_qs has already decoded query values; only the URL's own parts need unquote.
     params = {
-        "user": unquote(parts.username or query.get("user", "postgres")),
+        "user": unquote(parts.username) if parts.username else query.get("user", "postgres"),
         "database": unquote(parts.path.lstrip("/")) or query.get("dbname", "postgres"),
         "application_name": "mospay",
         "timeout": 30,
     }
-    password = parts.password if parts.password is not None else query.get("password")
+    password = unquote(parts.password) if parts.password is not None else query.get("password")
     if password:
-        params["password"] = unquote(password)
+        params["password"] = password
     host = unquote(parts.hostname or "") or query.get("host", "")
     port = parts.port or int(query.get("port", 5432))
-    if host.startswith("/") or (len(host) > 2 and host[1] == ":"):  # a socket directory
+    if host.startswith("/") or re.fullmatch(r"[A-Za-z]:[\\/].*", host):  # a socket directory
         params["unix_sock"] = str(Path(host) / f".s.PGSQL.{port}")
     else:
         params["host"], params["port"] = host or "localhost", port

@@ -64,12 +64,22 @@ def _parse(raw: bytes):
     """The parsed JSON body, else the text (as a JSON string) so the RESPONSE function still sees it."""
     if len(raw) > MAX_RESPONSE_BYTES:
         return "<response body over 1 MiB, not read>"
-    # PostgreSQL's jsonb refuses NUL, raw or escaped: drop it rather than lose the whole answer.
-    text = raw.decode("utf-8", errors="replace").replace("\x00", "").replace("\\u0000", "")
+    text = raw.decode("utf-8", errors="replace").replace("\x00", "")  # raw NUL is never valid JSON
     try:
-        return json.loads(text, parse_constant=lambda c: None)
-    except ValueError:
-        return text[:4096]
+        return _without_nul(json.loads(text, parse_constant=lambda c: None))
+    except (ValueError, RecursionError):
+        return _without_nul(text[:4096])
+
+
+def _without_nul(value):
+    """PostgreSQL's jsonb refuses NUL characters: drop them rather than lose the whole answer."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    return value
 
 
 def _ms(started: float) -> float:

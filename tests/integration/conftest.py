@@ -1,0 +1,116 @@
+"""Real processes on free loopback ports: the provider simulator and `python run.py` on its own database."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from dataclasses import dataclass
+
+import pytest
+import urllib3
+
+from mospay import onboarding
+from mospay.db import Database
+from tests.support import free_port, start_process, stop_process, wait_for_line
+
+TEST_KEYS = {"SECRET_KEY": "s" * 16 + secrets.token_hex(16), "JWT_SECRET_KEY": "j" * 16 + secrets.token_hex(16)}
+
+
+@dataclass
+class Gateway:
+    url: str
+    db: Database
+    http: urllib3.PoolManager
+    admin_token: str
+    simulator_url: str
+
+    def request(self, method, path, *, body=None, headers=None, json=None):
+        return self.http.request(method, self.url + path, body=body, json=json, headers=headers or {},
+                                 retries=False, timeout=30)
+
+    def admin(self, path, payload):
+        return self.request("POST", path, json=payload, headers={"Authorization": f"Bearer {self.admin_token}"})
+
+    def onboard(self, service="mtnmomorwa", routes=("collection",), timeout_s=5, service_url=None):
+        """A fresh client with `service` assigned; creates the service when it does not exist yet."""
+        created = self.admin("/api/v1/admin/services", {"name": service, "timeout_s": timeout_s,
+                                                       "service_url": service_url or self.simulator_url})
+        assert created.status in (201, 409), created.data
+        client = self.admin("/api/v1/admin/clients", {"company_name": "Test Shop " + secrets.token_hex(3)})
+        assert client.status == 201, client.data
+        creds = client.json()
+        assigned = self.admin(f"/api/v1/admin/clients/{creds['app_id']}/services",
+                              {"service": service, "routes": list(routes)})
+        assert assigned.status == 201, assigned.data
+        return Client(self, creds["app_id"], creds["api_username"], creds["api_secret"], service)
+
+
+@dataclass
+class Client:
+    gw: Gateway
+    app_id: str
+    username: str
+    secret: str
+    service: str
+
+    @property
+    def basic(self):
+        raw = base64.b64encode(f"{self.username}:{self.secret}".encode()).decode()
+        return {"Authorization": f"Basic {raw}", "App-ID": self.app_id}
+
+    def token(self):
+        resp = self.gw.request("POST", "/api/v1/auth/token", headers=self.basic)
+        assert resp.status == 200, resp.data
+        return resp.json()["access_token"]
+
+    def bearer(self):
+        return {"Authorization": f"Bearer {self.token()}"}
+
+    def body(self, msisdn="+250788123456", **overrides):
+        body = {"f000": self.service, "f001": "collection", "f002": "collection", "f003": self.app_id,
+                "f004": "1000.00", "f005": msisdn, "f006": "customer123", "f007": "enc-" + secrets.token_hex(8),
+                "f008": "pwd-" + secrets.token_hex(8), "f009": "device_abc123", "f010": "txn_" + secrets.token_hex(8)}
+        body.update(overrides)
+        return body
+
+    def pay(self, body=None, headers=None, **overrides):
+        return self.gw.request("POST", "/api/v1/payment/process", json=body or self.body(**overrides),
+                               headers=headers or self.bearer())
+
+
+@pytest.fixture(scope="session")
+def simulator():
+    proc = start_process(["-m", "mospay.simulator", "--port", "0", "--hang-seconds", "4"])
+    url = wait_for_line(proc, r"listening on (http://\S+)").group(1)
+    yield url
+    stop_process(proc)
+
+
+@pytest.fixture(scope="session")
+def gateway(postgres, simulator, tmp_path_factory):
+    """`python run.py` against an empty database of its own: start-up itself applies the schema."""
+    name = postgres.create_database()
+    url = postgres.url_for(name)
+    port = free_port()
+    env = {"DATABASE_URL": url, "MOSPAY_DATA_DIR": str(tmp_path_factory.mktemp("data")),
+           "MOSPAY_ADMIN_PASSWORD": "first-password", **TEST_KEYS}
+    proc = start_process(["run.py", "--port", str(port)], env)
+    try:
+        wait_for_line(proc, r"MosPay listening on", timeout=60)
+        db = Database(url, size=4)
+        onboarding.create_admin(db, {"username": "ops", "password": "ops-password-1", "role": "admin"})
+        http = urllib3.PoolManager(maxsize=8)
+        raw = base64.b64encode(b"ops:ops-password-1").decode()
+        resp = http.request("POST", f"http://127.0.0.1:{port}/api/v1/admin/token",
+                            headers={"Authorization": f"Basic {raw}"})
+        assert resp.status == 200, resp.data
+        yield Gateway(f"http://127.0.0.1:{port}", db, http, resp.json()["access_token"], simulator)
+        db.close()
+    finally:
+        stop_process(proc)
+        postgres.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def client(gateway):
+    return gateway.onboard()
