@@ -7,7 +7,6 @@ import argparse
 import json
 import secrets
 import signal
-import socket
 import sys
 import threading
 import time
@@ -30,33 +29,34 @@ RESERVED = {"_sim", "health"}
 
 
 class Ledger:
-    """Thread-safe memory of payment requests: externalId -> last status and call count."""
+    """Thread-safe memory of payment requests: externalId -> [last status, call count]."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._status: dict[str, str] = {}
-        self._count: dict[str, int] = {}
+        self._seen: dict[str, list] = {}
 
     def record(self, external_id: str, status: str) -> None:
         with self._lock:
-            self._status[external_id] = status
-            self._count[external_id] = self._count.get(external_id, 0) + 1
+            entry = self._seen.setdefault(external_id, [status, 0])
+            entry[0], entry[1] = status, entry[1] + 1
 
     def status(self, external_id: str) -> str | None:
         with self._lock:
-            return self._status.get(external_id)
+            return self._seen.get(external_id, [None])[0]
 
     def calls(self) -> dict:
         with self._lock:
-            return {"total": sum(self._count.values()), "by_external_id": dict(self._count)}
+            counts = {ext: count for ext, (_, count) in self._seen.items()}
+        return {"total": sum(counts.values()), "by_external_id": counts}
 
     def reset(self) -> None:
         with self._lock:
-            self._status.clear()
-            self._count.clear()
+            self._seen.clear()
 
 
 class SimulatorServer(ThreadingHTTPServer):
+    """One thread per connection; daemon threads so a hung request never blocks exit."""
+
     daemon_threads = True
 
     def __init__(self, address, hang_seconds: float = 30.0, verbose: bool = False) -> None:
@@ -64,7 +64,7 @@ class SimulatorServer(ThreadingHTTPServer):
         self.verbose = verbose
         self.ledger = Ledger()
         self.stopping = threading.Event()
-        super().__init__(address, Handler)
+        super().__init__(address, SimulatorHandler)
 
     def handle_error(self, request, client_address) -> None:
         # A client that timed out on a hang and hung up is the expected case, not an error.
@@ -72,11 +72,7 @@ class SimulatorServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-class _SimulatorServer6(SimulatorServer):
-    address_family = socket.AF_INET6
-
-
-class Handler(BaseHTTPRequestHandler):
+class SimulatorHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive; every reply therefore carries Content-Length
     # Headers and body go out in two writes; with Nagle on, keep-alive clients stall ~40 ms.
     disable_nagle_algorithm = True
@@ -101,26 +97,23 @@ class Handler(BaseHTTPRequestHandler):
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         # Errors raised by the base class (bad request line, unknown method) become JSON too;
         # the connection is closed because any request body was left unread.
-        if code == 501:
-            self._reply(404, {"error": "not_found"}, close=True)
-        else:
-            self._reply(code, {"error": message or "error"}, close=True)
+        if code == 501:  # unsupported method: same answer as any unknown route
+            code, message = 404, "not_found"
+        self._reply(code, {"error": message or "error"}, close=True)
 
     def _read_body(self) -> bytes | None:
-        """Return the body, or None after having answered an unreadable one."""
+        """Return the body, or None after having answered (and closed) an unreadable one."""
+        # Chunked bodies are unsupported; leaving one unread would desync the keep-alive stream.
         if self.headers.get("Transfer-Encoding"):
-            self._reply(411, {"error": "length_required"}, close=True)
-            return None
+            return self._reply(411, {"error": "length_required"}, close=True)
         try:
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
             length = -1
         if length < 0:
-            self._reply(400, {"status": "FAILED", "reason": "INVALID_REQUEST"}, close=True)
-            return None
+            return self._reply(400, {"status": "FAILED", "reason": "INVALID_REQUEST"}, close=True)
         if length > MAX_BODY:
-            self._reply(413, {"error": "payload_too_large"}, close=True)
-            return None
+            return self._reply(413, {"error": "payload_too_large"}, close=True)
         return self.rfile.read(length)
 
     def _dispatch(self) -> None:
@@ -128,7 +121,8 @@ class Handler(BaseHTTPRequestHandler):
         if body is None:
             return
         parts = [unquote(p) for p in urlsplit(self.path).path.strip("/").split("/")]
-        method, ledger = self.command, self.server.ledger
+        method = "GET" if self.command == "HEAD" else self.command
+        ledger = self.server.ledger
         if method == "GET" and parts == ["health"]:
             self._reply(200, {"status": "ok"})
         elif method == "GET" and parts == ["_sim", "calls"]:
@@ -136,7 +130,7 @@ class Handler(BaseHTTPRequestHandler):
         elif method == "POST" and parts == ["_sim", "reset"]:
             ledger.reset()
             self._reply(200, {})
-        elif method in ("POST", "PUT") and len(parts) == 1 and parts[0] and parts[0] not in RESERVED:
+        elif method in ("POST", "PUT") and len(parts) == 1 and parts[0] not in RESERVED | {""}:
             self._pay(body)
         elif method == "GET" and len(parts) == 2 and all(parts) and parts[0] not in RESERVED:
             status = ledger.status(parts[1])
@@ -164,27 +158,27 @@ class Handler(BaseHTTPRequestHandler):
         code, status = OUTCOMES.get(suffix, DEFAULT_OUTCOME)
         # Remember before answering so a status GET during a hang already sees the request.
         self.server.ledger.record(ext, status)
+        if suffix == "0002":
+            # An Event wait rather than sleep(): stop() wakes it instead of waiting out the hang.
+            self.server.stopping.wait(self.server.hang_seconds)
         if suffix == "0001":
-            self._reply(200, {"status": "FAILED", "reason": "NOT_ENOUGH_FUNDS",
-                              "externalId": ext, "financialTransactionId": None})
+            payload = {"status": "FAILED", "reason": "NOT_ENOUGH_FUNDS",
+                       "externalId": ext, "financialTransactionId": None}
         elif suffix == "0003":
-            self._reply(500, {"error": "internal_error"})
+            payload = {"error": "internal_error"}
         elif suffix == "0004":
-            self._reply(202, {"status": "PENDING", "externalId": ext})
+            payload = {"status": "PENDING", "externalId": ext}
         else:
-            if suffix == "0002":
-                # An Event wait instead of sleep() so stop() does not wait out the hang.
-                self.server.stopping.wait(self.server.hang_seconds)
-            self._reply(200, {"status": "SUCCESSFUL", "externalId": ext,
-                              "financialTransactionId": f"{secrets.randbelow(10**10):010d}",
-                              "amount": data.get("amount"), "currency": data.get("currency")})
+            payload = {"status": "SUCCESSFUL", "externalId": ext,
+                       "financialTransactionId": f"{secrets.randbelow(10**10):010d}",
+                       "amount": data.get("amount"), "currency": data.get("currency")}
+        self._reply(code, payload)
 
 
 def make_server(host: str = "127.0.0.1", port: int = 0, hang_seconds: float = 30.0,
                 verbose: bool = False) -> SimulatorServer:
     """Bind (and listen) without serving; call serve_forever() yourself or use Simulator."""
-    cls = _SimulatorServer6 if ":" in host else SimulatorServer
-    return cls((host, port), hang_seconds=hang_seconds, verbose=verbose)
+    return SimulatorServer((host, port), hang_seconds=hang_seconds, verbose=verbose)
 
 
 class Simulator:
@@ -208,8 +202,8 @@ class Simulator:
 
     @property
     def url(self) -> str:
-        host = self.server.server_address[0]
-        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
 
     @property
     def calls(self) -> dict:
@@ -223,8 +217,8 @@ class Simulator:
 
     def start(self) -> Simulator:
         # A short poll interval keeps stop() fast; shutdown() is only noticed between polls.
-        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="mospay-simulator", daemon=True)
+        self._thread = threading.Thread(target=self.server.serve_forever, name="mospay-simulator",
+                                        kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
         return self
 
@@ -254,12 +248,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mospay.simulator", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9000, help="0 picks a free port")
-    parser.add_argument("--hang-seconds", type=float, default=30.0, help="delay for MSISDNs ending 0002")
+    parser.add_argument("--hang-seconds", type=float, default=30.0,
+                        help="how long MSISDNs ending in 0002 hang")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     args = parser.parse_args(argv)
     sim = Simulator(args.host, args.port, args.hang_seconds, args.verbose)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
+        signal.signal(signal.SIGTERM, _raise_interrupt)
         sim.start()
         print(f"simulator listening on {sim.url}", flush=True)
         while True:

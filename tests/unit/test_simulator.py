@@ -162,8 +162,8 @@ def test_oversized_body_413(sim):
 def test_stop_does_not_wait_for_hang():
     s = Simulator(hang_seconds=30).start()
     req = json.dumps(payment("+250788120002")).encode()
-    worker = threading.Thread(
-        target=lambda: HTTP.request("POST", s.url + "/collection", body=req, timeout=5), daemon=True)
+    worker = threading.Thread(daemon=True, target=lambda: HTTP.request(
+        "POST", s.url + "/collection", body=req, timeout=5))
     worker.start()
     deadline = time.monotonic() + 2
     while s.calls["total"] == 0 and time.monotonic() < deadline:
@@ -177,7 +177,8 @@ def test_stop_does_not_wait_for_hang():
 
 def test_cli_prints_url_and_exits_on_sigterm():
     proc = subprocess.Popen([sys.executable, "-m", "mospay.simulator", "--port", "0"],
-                            cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=REPO_ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     watchdog = threading.Timer(10, proc.kill)  # never let a stuck child hang the suite
     watchdog.start()
     try:
