@@ -35,7 +35,9 @@ def main(argv=None) -> int:
         print(f"mospay: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # one clear line instead of a traceback for a database we cannot reach
-        print(f"mospay: cannot start: {exc}", file=sys.stderr)
+        detail = getattr(exc, "detail", None)
+        reason = f"cannot connect to the database: {detail}" if detail else str(exc)
+        print(f"mospay: cannot start: {reason}", file=sys.stderr)
         return 2
     try:
         return serve(runtime, args)

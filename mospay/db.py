@@ -115,15 +115,22 @@ class Database:
         self._slots = threading.BoundedSemaphore(size)
         self._timeout = timeout
         self._closed = False
+        self._connected_once = False
         self.size = size
         self.in_use = 0
 
     def _new_connection(self):
         try:
-            return pg8000.native.Connection(**self._params)
+            conn = pg8000.native.Connection(**self._params)
         except (InterfaceError, OSError, DatabaseError) as exc:
-            log.warning("database connection failed: %s", exc)
-            raise errors.ServiceUnavailable("the database is unavailable; try again shortly") from exc
+            detail = _reason(exc)
+            if self._connected_once:  # at start-up the caller reports it, once
+                log.warning("database connection failed: %s", detail)
+            err = errors.ServiceUnavailable("the database is unavailable; try again shortly")
+            err.detail = detail
+            raise err from exc
+        self._connected_once = True
+        return conn
 
     @contextlib.contextmanager
     def connection(self):
@@ -225,6 +232,13 @@ class Transaction:
     def one(self, name: str, /, **params) -> dict | None:
         rows = self.query(name, **params)
         return rows[0] if rows else None
+
+
+def _reason(exc: Exception) -> str:
+    """The server's own message (e.g. password authentication failed), never the URL or password."""
+    if isinstance(exc, DatabaseError) and exc.args and isinstance(exc.args[0], dict):
+        return exc.args[0].get("M", "database error")
+    return str(exc)
 
 
 def _as_dicts(conn, rows) -> list[dict]:
