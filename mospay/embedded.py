@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 log = logging.getLogger("mospay.embedded")
@@ -31,7 +32,9 @@ class EmbeddedPostgres:
         """Start the cluster, make sure the mospay database exists, and return its URL."""
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         try:
-            import pgserver
+            with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset: harmless
+                warnings.simplefilter("ignore")
+                import pgserver
         except ImportError:
             return self._start_from_path()
         self._server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
