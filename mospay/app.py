@@ -11,7 +11,7 @@ import time
 import falcon
 
 from . import errors
-from .api import admin, health, payments as payment_api
+from .api import admin, docs, health, payments as payment_api
 from .auth import Tokens
 from .payments import PaymentGateway
 from .provider import Provider
@@ -36,6 +36,10 @@ def routes(config, db, provider):
         ("/api/v1/admin/services", admin.Services(db, tokens, config), {}),
         ("/api/v1/admin/clients", admin.Clients(db, tokens, config), {}),
         ("/api/v1/admin/clients/{app_id}/services", admin.Assignments(db, tokens, config), {}),
+        # Operations (issue 7): the API reference.
+        ("/api/v1/openapi.json", docs.OpenApiDocument(), {}),
+        ("/docs", docs.DocsPage(), {}),
+        ("/docs/docs.css", docs.DocsStyle(), {}),
     ]
 
 
