@@ -117,6 +117,8 @@ class Database:
         self._closed = False
         self.size = size
         self.in_use = 0
+        self.waiting = 0  # requests blocked on a free connection (the /metrics pool gauge)
+        self._waiting_lock = threading.Lock()
 
     def _new_connection(self):
         try:
@@ -127,7 +129,7 @@ class Database:
 
     @contextlib.contextmanager
     def connection(self):
-        if not self._slots.acquire(timeout=self._timeout):
+        if not self._slots.acquire(blocking=False) and not self._wait_for_slot():
             raise errors.ServiceUnavailable("all database connections are busy; try again", code="busy")
         self.in_use += 1
         conn = None
@@ -153,6 +155,16 @@ class Database:
                 self._discard(conn)
             self.in_use -= 1
             self._slots.release()
+
+    def _wait_for_slot(self) -> bool:
+        """The slow path only: count the waiter, so the free-slot fast path pays nothing for the gauge."""
+        with self._waiting_lock:
+            self.waiting += 1
+        try:
+            return self._slots.acquire(timeout=self._timeout)
+        finally:
+            with self._waiting_lock:
+                self.waiting -= 1
 
     @staticmethod
     def _discard(conn):
