@@ -134,6 +134,8 @@ class Config:
             value = getattr(self, s.field)
             if s.secret and value:
                 value = _mask_url(value) if s.field == "database_url" else "********"
+            elif isinstance(value, bool):
+                value = "on" if value else "off"
             elif isinstance(value, (Path, tuple)):
                 value = str(value) if isinstance(value, Path) else ",".join(value)
             rows.append({"variable": s.env, "toml": s.toml_key, "value": value,

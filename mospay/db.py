@@ -246,7 +246,7 @@ def _as_dicts(conn, rows) -> list[dict]:
     return [dict(zip(names, row)) for row in rows]
 
 
-def apply_schema(db: Database) -> list[str]:
+def apply_schema(db: Database, migrations_dir: Path = MIGRATIONS_DIR) -> list[str]:
     """Apply schema.sql and any pending migrations, once, under an advisory lock. Returns the steps."""
     steps = []
     with db.transaction() as tx:
@@ -257,7 +257,7 @@ def apply_schema(db: Database) -> list[str]:
             tx.run("INSERT INTO schema_migrations (version, name) VALUES (:v, 'baseline schema.sql')",
                    v=SCHEMA_VERSION)
             steps.append(f"{SCHEMA_VERSION:03d} baseline schema.sql")
-        for path in sorted(MIGRATIONS_DIR.glob("[0-9][0-9][0-9]_*.sql")) if MIGRATIONS_DIR.exists() else []:
+        for path in sorted(migrations_dir.glob("[0-9][0-9][0-9]_*.sql")) if migrations_dir.exists() else []:
             version = int(path.name[:3])
             if version not in done and version > SCHEMA_VERSION:
                 tx._conn.run(path.read_text(encoding="utf-8"))
