@@ -116,7 +116,7 @@ curl -s -X POST http://127.0.0.1:5000/api/v1/payment/status \\
 WEBHOOK_CHECK = """
 # $SIG is the MosPay-Signature header, e.g. t=1767225600,v1=5f2b...; body.json the raw body
 T=${SIG#t=}; T=${T%%,*}; V1=${SIG##*v1=}
-EXPECTED=$(printf '%s.%s' "$T" "$(cat body.json)" | openssl dgst -sha256 -hmac "$WEBHOOK_SECRET" -hex | sed 's/^.* //')
+EXPECTED=$({ printf '%s.' "$T"; cat body.json; } | openssl dgst -sha256 -hmac "$WEBHOOK_SECRET" | sed 's/^.* //')
 [ "$EXPECTED" = "$V1" ] && [ $(( $(date +%s) - T )) -lt 300 ] && echo valid || echo REJECT
 """
 
