@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -52,7 +53,12 @@ def run(args, runtime) -> object:
     if args.command == "migrate":
         return migrate(runtime)
     if args.command == "backup":
-        return backup.backup(runtime.url, db, Path(args.file))
+        result = backup.backup(runtime.url, db, Path(args.file))
+        if not os.environ.get("SECRET_KEY"):
+            # The dump holds HMACs of the client secrets, not the secrets: without the same key they are useless.
+            print(f"backup: keep a copy of {config.data_dir / 'keys'} with this file: client API secrets and "
+                  "tokens only work with the same SECRET_KEY and JWT_SECRET_KEY", file=sys.stderr)
+        return result
     if args.command == "restore":
         result = backup.restore(runtime.url, db, Path(args.file), clean=args.clean)
         return {**result, **migrate(runtime)}

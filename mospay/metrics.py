@@ -216,3 +216,25 @@ def watch_pool(db) -> None:
                    lambda: getattr(db, "in_use", 0))
     register_gauge("mospay_db_pool_waiting", "requests waiting for a database connection",
                    lambda: getattr(db, "waiting", 0))
+
+
+def snapshot() -> dict:
+    """The key numbers as plain values, for a Grafana-free view (the admin dashboard) or a status check."""
+    with REQUESTS._lock:
+        requests = dict(REQUESTS._values)
+    with PAYMENTS._lock:
+        payments = dict(PAYMENTS._values)
+    by_status: dict[str, float] = {}
+    for (_service, status), n in payments.items():
+        by_status[status] = by_status.get(status, 0) + n
+    with _registry_lock:
+        gauges = {name: m for name, m in _metrics.items() if isinstance(m, Gauge) and name.startswith("mospay_db_")}
+    pool = {}
+    for name, gauge in gauges.items():
+        try:
+            pool[name.removeprefix("mospay_db_pool_")] = gauge.callback()
+        except Exception:
+            pool[name.removeprefix("mospay_db_pool_")] = None
+    return {"requests": sum(requests.values()),
+            "server_errors": sum(n for (_r, _m, status), n in requests.items() if int(status) >= 500),
+            "payments": by_status, "pool": pool}

@@ -146,4 +146,4 @@ def test_nginx_example_passes_nginx_t(tmp_path):
     result = subprocess.run([nginx, "-t", "-p", str(tmp_path), "-e", "stderr", "-c", str(tmp_path / "nginx.conf")],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and "test is successful" in result.stderr, result.stderr
-    assert "proxy_set_header X-Request-ID $request_id" in site and "location = /metrics" in site
+    assert "proxy_set_header X-Request-ID $request_id" in site and "location ^~ /metrics" in site

@@ -59,6 +59,13 @@ def test_provider_errors_are_counted_by_service_and_reason(gateway, client):
         (_sample(before, "mospay_provider_errors_total", **labels) or 0) == 1
 
 
+def test_metrics_refuse_a_request_relayed_by_a_local_proxy(gateway):
+    # waitress strips X-Forwarded-For from an untrusted peer before MosPay sees it; X-Real-IP stays.
+    relayed = gateway.request("GET", "/metrics", headers={"X-Real-IP": "203.0.113.7"})
+    assert relayed.status == 403 and relayed.json()["error"]["code"] == "metrics_forbidden"
+    assert gateway.request("GET", "/metrics/").status == 200  # same resource: nginx blocks the prefix
+
+
 def test_unknown_paths_share_one_label(gateway):
     gateway.request("GET", "/no/such/path/12345")
     text = _metrics(gateway)

@@ -99,3 +99,14 @@ def test_with_token_metrics_require_that_bearer_token_from_anywhere():
     good = client.simulate_get("/metrics", remote_addr="10.1.2.3",
                                headers={"Authorization": "Bearer scrape-token-0123456789"})
     assert good.status_code == 200
+
+
+def test_snapshot_sums_requests_errors_and_payments():
+    before = metrics.snapshot()
+    metrics.observe_request("/x", "GET", 500, 0.01)
+    metrics.observe_request("/x", "GET", 200, 0.01)
+    metrics.observe_payment("svcsnap", "SUCCESSFUL")
+    after = metrics.snapshot()
+    assert after["requests"] - before["requests"] == 2
+    assert after["server_errors"] - before["server_errors"] == 1
+    assert after["payments"]["SUCCESSFUL"] - before["payments"].get("SUCCESSFUL", 0) == 1
