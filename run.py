@@ -26,7 +26,8 @@ def main(argv=None) -> int:
     except ConfigError as exc:
         print(f"mospay: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from mospay import logs
+    logs.setup(config)
 
     from mospay import runtime as rt
     try:

@@ -5,17 +5,27 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
+from pathlib import Path
 
-from . import errors, onboarding, runtime as rt
+from . import backup, errors, onboarding, runtime as rt
 from .config import Config, ConfigError
+from .db import MIGRATIONS_DIR, SCHEMA_FILE, apply_schema
 from .embedded import EmbeddedUnavailable
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mospay", description="Manage a MosPay installation.")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("migrate", help="apply schema.sql and pending migrations")
+    sub.add_parser("migrate", help="apply schema.sql and pending migrations, printing each step")
+    p = sub.add_parser("config", help="print the effective configuration (secrets masked)")
+    p.add_argument("--json", action="store_true", help="as JSON")
+    p = sub.add_parser("backup", help="pg_dump the database (custom format) into FILE")
+    p.add_argument("file")
+    p = sub.add_parser("restore", help="pg_restore FILE into the database, then migrate it")
+    p.add_argument("file")
+    p.add_argument("--clean", action="store_true", help="replace the tables of a database that is not empty")
     p = sub.add_parser("create-service", help="create a service with the standard fields f000-f010")
     p.add_argument("name")
     p.add_argument("service_url")
@@ -41,7 +51,17 @@ def build_parser() -> argparse.ArgumentParser:
 def run(args, runtime) -> object:
     db, config = runtime.db, runtime.config
     if args.command == "migrate":
-        return {"schema": "up to date"}
+        return migrate(runtime)
+    if args.command == "backup":
+        result = backup.backup(runtime.url, db, Path(args.file))
+        if not os.environ.get("SECRET_KEY"):
+            # The dump holds HMACs of the client secrets, not the secrets: without the same key they are useless.
+            print(f"backup: keep a copy of {config.data_dir / 'keys'} with this file: client API secrets and "
+                  "tokens only work with the same SECRET_KEY and JWT_SECRET_KEY", file=sys.stderr)
+        return result
+    if args.command == "restore":
+        result = backup.restore(runtime.url, db, Path(args.file), clean=args.clean)
+        return {**result, **migrate(runtime)}
     if args.command == "create-service":
         data = {"name": args.name, "service_url": args.service_url, "display_name": args.display_name,
                 "currency": args.currency, "timeout_s": args.timeout_s}
@@ -59,11 +79,45 @@ def run(args, runtime) -> object:
     raise AssertionError(args.command)
 
 
+def migrate(runtime) -> dict:
+    """schema.sql (idempotent) then each pending migration, printed as it is reported (stderr)."""
+    say = lambda text: print(f"migrate: {text}", file=sys.stderr, flush=True)  # noqa: E731
+    say(f"applying {SCHEMA_FILE.name} (idempotent) and pending migrations from {MIGRATIONS_DIR.name}/")
+    steps = apply_schema(runtime.db)
+    for step in steps:
+        say(f"applied {step}")
+    onboarding.ensure_default_admin(runtime.db, runtime.config.admin_password)
+    versions = [r["version"] for r in runtime.db.run(backup.QUERIES["schema_versions"])]
+    say(f"up to date at version {max(versions):03d}" + ("" if steps else " (nothing to do)"))
+    return {"schema_version": max(versions), "applied": steps}
+
+
+def print_config(config, as_json: bool) -> None:
+    rows = config.effective()
+    if as_json:
+        print(json.dumps({r["variable"]: {"value": r["value"], "source": r["source"]} for r in rows},
+                         indent=2, default=str))
+        return
+    width = max(len(r["variable"]) for r in rows)
+    for r in rows:
+        value = "(unset)" if r["value"] in (None, "") else r["value"]
+        if value == "(unset)" and r["variable"] in ("SECRET_KEY", "JWT_SECRET_KEY"):
+            value = f"(generated into {config.data_dir / 'keys'})"
+        elif value == "(unset)" and r["variable"] == "DATABASE_URL":
+            value = f"(embedded PostgreSQL in {config.data_dir / 'pgdata'})"
+        print(f"{r['variable']:<{width}}  {value!s:<40}  {r['source']}")
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        runtime = rt.start(Config.from_env())
+        config = Config.from_env()
+        if args.command == "config":
+            print_config(config, args.json)
+            return 0
+        # migrate/backup/restore report their own steps; a restore must find the database untouched
+        runtime = rt.start(config, migrate=args.command not in ("migrate", "backup", "restore"))
     except (ConfigError, EmbeddedUnavailable, errors.MosPayError) as exc:
         print(json.dumps({"error": {"code": "startup_failed", "message": str(exc)}}), file=sys.stderr)
         return 2

@@ -10,9 +10,10 @@ import time
 
 import falcon
 
-from . import errors
-from .api import admin, health, payments as payment_api
+from . import errors, metrics
+from .api import admin, docs, health, metrics as metrics_api, payments as payment_api
 from .auth import Tokens
+from .observe import RequestObserver
 from .payments import PaymentGateway
 from .provider import Provider
 from .redact import mask
@@ -36,11 +37,18 @@ def routes(config, db, provider):
         ("/api/v1/admin/services", admin.Services(db, tokens, config), {}),
         ("/api/v1/admin/clients", admin.Clients(db, tokens, config), {}),
         ("/api/v1/admin/clients/{app_id}/services", admin.Assignments(db, tokens, config), {}),
+        # Operations (issue 7): the API reference.
+        ("/api/v1/openapi.json", docs.OpenApiDocument(), {}),
+        ("/docs", docs.DocsPage(), {}),
+        ("/docs/docs.css", docs.DocsStyle(), {}),
+        ("/metrics", metrics_api.Metrics(config.metrics_token), {}),
     ]
 
 
 def create_app(config, db, provider: Provider | None = None) -> falcon.App:
-    app = falcon.App(middleware=[ApiLog(db)])
+    # RequestObserver first: its timing and access log wrap everything, the api_logs insert included.
+    app = falcon.App(middleware=[RequestObserver(config.trusted_proxies), ApiLog(db)])
+    metrics.watch_pool(db)
     app.req_options.strip_url_path_trailing_slash = True
     for uri, resource, kwargs in routes(config, db, provider or Provider(maxsize=config.threads)):
         app.add_route(uri, resource, **kwargs)
@@ -83,7 +91,8 @@ class ApiLog:
         self._db = db
 
     def process_request(self, req, resp):
-        req.context.request_id = secrets.token_hex(8)
+        # RequestObserver has already chosen the id (possibly a trusted proxy's).
+        req.context.request_id = getattr(req.context, "request_id", None) or secrets.token_hex(8)
         req.context.log = {"started": time.perf_counter(), "request_id": req.context.request_id,
                            "endpoint": req.path[:200], "method": req.method,
                            "app_id": (req.get_header("App-ID") or req.get_header("X-App-ID") or "")[:64] or None,

@@ -3,13 +3,54 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
+import re
 import secrets
+import tomllib
 from pathlib import Path
 
 
 class ConfigError(ValueError):
     """A setting is invalid; the message is one line a user can act on."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """One row of the settings table: the Config field, its variable, its type, whether it is secret."""
+    field: str
+    env: str
+    kind: str            # str | int | float | path | bool | list
+    help: str
+    secret: bool = False
+
+    @property
+    def toml_key(self) -> str:
+        """The key in mospay.toml: the variable's name in lower case without the MOSPAY_ prefix."""
+        return self.env.lower().removeprefix("mospay_")
+
+
+# Every setting, in the order README's table lists them (a test keeps the two in step).
+SETTINGS = [
+    Setting("database_url", "DATABASE_URL", "str", "PostgreSQL URL; unset: embedded PostgreSQL", secret=True),
+    Setting("data_dir", "MOSPAY_DATA_DIR", "path", "embedded cluster and generated keys"),
+    Setting("host", "MOSPAY_HOST", "str", "bind address"),
+    Setting("port", "MOSPAY_PORT", "int", "port"),
+    Setting("secret_key", "SECRET_KEY", "str", "HMAC key for client API secrets", secret=True),
+    Setting("jwt_secret_key", "JWT_SECRET_KEY", "str", "HS256 key for tokens", secret=True),
+    Setting("admin_password", "MOSPAY_ADMIN_PASSWORD", "str", "first admin's password", secret=True),
+    Setting("token_ttl_s", "MOSPAY_TOKEN_TTL", "int", "token lifetime in seconds"),
+    Setting("max_body_bytes", "MOSPAY_MAX_BODY_BYTES", "int", "largest request body"),
+    Setting("threads", "MOSPAY_THREADS", "int", "waitress worker threads"),
+    Setting("pool_size", "MOSPAY_POOL_SIZE", "int", "database connections"),
+    Setting("pool_timeout_s", "MOSPAY_POOL_TIMEOUT", "float", "seconds to wait for a free connection"),
+    Setting("log_level", "MOSPAY_LOG_LEVEL", "str", "DEBUG, INFO, WARNING, ERROR"),
+    Setting("log_format", "MOSPAY_LOG_FORMAT", "str", "text or json"),
+    Setting("access_log", "MOSPAY_ACCESS_LOG", "bool", "one line per request (on/off)"),
+    Setting("trusted_proxies", "MOSPAY_TRUSTED_PROXIES", "list", "proxies whose X-Request-ID is kept"),
+    Setting("metrics_token", "MOSPAY_METRICS_TOKEN", "str", "Bearer token for /metrics", secret=True),
+]
+DEFAULT_TOML = Path("mospay.toml")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,28 +68,31 @@ class Config:
     pool_size: int = 20
     pool_timeout_s: float = 5.0
     log_level: str = "INFO"
+    log_format: str = "text"
+    access_log: bool = True
+    trusted_proxies: tuple = ()
+    metrics_token: str | None = None
+    sources: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_env(cls, env=None, **overrides) -> "Config":
-        """Build from MOSPAY_* variables (and the seed's DATABASE_URL, SECRET_KEY, JWT_SECRET_KEY)."""
+        """Defaults, then mospay.toml (MOSPAY_CONFIG, else ./mospay.toml if present), then environment
+        variables (the seed's DATABASE_URL, SECRET_KEY, JWT_SECRET_KEY and MOSPAY_*), then overrides."""
         env = os.environ if env is None else env
         env = {k: v for k, v in env.items() if v != ""}  # an empty variable means "use the default"
-        values = {
-            "host": env.get("MOSPAY_HOST"),
-            "port": _int(env, "MOSPAY_PORT"),
-            "data_dir": Path(env["MOSPAY_DATA_DIR"]) if env.get("MOSPAY_DATA_DIR") else None,
-            "database_url": env.get("DATABASE_URL") or None,
-            "secret_key": env.get("SECRET_KEY"),
-            "jwt_secret_key": env.get("JWT_SECRET_KEY"),
-            "admin_password": env.get("MOSPAY_ADMIN_PASSWORD"),
-            "token_ttl_s": _int(env, "MOSPAY_TOKEN_TTL"),
-            "max_body_bytes": _int(env, "MOSPAY_MAX_BODY_BYTES"),
-            "threads": _int(env, "MOSPAY_THREADS"),
-            "pool_size": _int(env, "MOSPAY_POOL_SIZE"),
-            "log_level": env.get("MOSPAY_LOG_LEVEL"),
-        }
-        values.update(overrides)
-        config = cls(**{k: v for k, v in values.items() if v is not None})
+        values, sources = {}, {}
+        path = Path(env["MOSPAY_CONFIG"]) if env.get("MOSPAY_CONFIG") else DEFAULT_TOML
+        if env.get("MOSPAY_CONFIG") or path.exists():
+            for field, value in _read_toml(path).items():
+                values[field], sources[field] = value, str(path)
+        for setting in SETTINGS:
+            if setting.env in env:
+                values[setting.field] = _parse(setting, env[setting.env], setting.env)
+                sources[setting.field] = "environment"
+        for field, value in overrides.items():
+            if value is not None:
+                values[field], sources[field] = value, "command line"
+        config = cls(**values, sources=sources)
         config.validate()
         return config
 
@@ -59,6 +103,8 @@ class Config:
             raise ConfigError(f"MOSPAY_THREADS must be between 1 and 256, got {self.threads}")
         if self.pool_size < self.threads:
             raise ConfigError("MOSPAY_POOL_SIZE must be at least MOSPAY_THREADS")
+        if not 0.1 <= self.pool_timeout_s <= 300:
+            raise ConfigError("MOSPAY_POOL_TIMEOUT must be between 0.1 and 300 seconds")
         if not 60 <= self.token_ttl_s <= 86400:
             raise ConfigError("MOSPAY_TOKEN_TTL must be between 60 and 86400 seconds")
         if not 1024 <= self.max_body_bytes <= 16 * 1024 * 1024:
@@ -71,6 +117,30 @@ class Config:
             raise ConfigError("DATABASE_URL must start with postgresql://")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError("MOSPAY_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
+        if self.log_format not in ("text", "json"):
+            raise ConfigError(f"MOSPAY_LOG_FORMAT must be text or json, got {self.log_format!r}")
+        if self.metrics_token is not None and len(self.metrics_token) < 16:
+            raise ConfigError("MOSPAY_METRICS_TOKEN must be at least 16 characters long")
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ConfigError(f"MOSPAY_TRUSTED_PROXIES: {proxy!r} is not an IP address or network") from None
+
+    def effective(self) -> list[dict]:
+        """Every setting with its value (secrets masked) and where it came from: `python -m mospay config`."""
+        rows = []
+        for s in SETTINGS:
+            value = getattr(self, s.field)
+            if s.secret and value:
+                value = _mask_url(value) if s.field == "database_url" else "********"
+            elif isinstance(value, bool):
+                value = "on" if value else "off"
+            elif isinstance(value, (Path, tuple)):
+                value = str(value) if isinstance(value, Path) else ",".join(value)
+            rows.append({"variable": s.env, "toml": s.toml_key, "value": value,
+                         "source": self.sources.get(s.field, "default")})
+        return rows
 
     def with_keys(self) -> "Config":
         """Fill missing keys from data_dir/keys, generating strong random ones the first time."""
@@ -84,14 +154,63 @@ class Config:
         )
 
 
-def _int(env, name):
-    raw = env.get(name)
-    if raw in (None, ""):
-        return None
+_BOOLS = {"1": True, "true": True, "on": True, "yes": True, "0": False, "false": False, "off": False,
+          "no": False}
+
+
+def _parse(setting: Setting, raw, where: str):
+    """A raw value (a string from the environment, or a TOML value) as the setting's type."""
+    kind = setting.kind
+    if kind == "int":
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str) and re.fullmatch(r"[+-]?[0-9]+", raw.strip()):
+            return int(raw)
+        raise ConfigError(f"{where} must be a whole number, got {raw!r}")
+    if kind == "float":
+        if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+            return float(raw)
+        try:
+            return float(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where} must be a number, got {raw!r}") from None
+    if kind == "bool":
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str) and raw.strip().lower() in _BOOLS:
+            return _BOOLS[raw.strip().lower()]
+        raise ConfigError(f"{where} must be on or off, got {raw!r}")
+    if kind == "list":
+        items = raw.split(",") if isinstance(raw, str) else raw
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            raise ConfigError(f"{where} must be a comma-separated list of addresses")
+        return tuple(i.strip() for i in items if i.strip())
+    if not isinstance(raw, str):
+        raise ConfigError(f"{where} must be a string, got {raw!r}")
+    return Path(raw) if kind == "path" else raw
+
+
+def _read_toml(path: Path) -> dict:
     try:
-        return int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such configuration file (MOSPAY_CONFIG)") from None
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: {' '.join(str(exc).split())}") from None
+    by_key = {s.toml_key: s for s in SETTINGS}
+    values = {}
+    for key, raw in data.items():
+        setting = by_key.get(key)
+        if setting is None:
+            raise ConfigError(f"{path}: unknown setting {key!r} (known: {', '.join(sorted(by_key))})")
+        values[setting.field] = _parse(setting, raw, f"{path}: {key}")
+    return values
+
+
+def _mask_url(url: str) -> str:
+    """The URL with its password replaced: user, host and database are useful in a support ticket."""
+    return re.sub(r"^(\w+://[^:/@]*):[^@]*@", r"\1:********@", url)
 
 
 def _load_or_create_keys(path: Path) -> dict:

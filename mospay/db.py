@@ -118,6 +118,8 @@ class Database:
         self._connected_once = False
         self.size = size
         self.in_use = 0
+        self.waiting = 0  # requests blocked on a free connection (the /metrics pool gauge)
+        self._waiting_lock = threading.Lock()
 
     def _new_connection(self):
         try:
@@ -134,7 +136,7 @@ class Database:
 
     @contextlib.contextmanager
     def connection(self):
-        if not self._slots.acquire(timeout=self._timeout):
+        if not self._slots.acquire(blocking=False) and not self._wait_for_slot():
             raise errors.ServiceUnavailable("all database connections are busy; try again", code="busy")
         self.in_use += 1
         conn = None
@@ -160,6 +162,16 @@ class Database:
                 self._discard(conn)
             self.in_use -= 1
             self._slots.release()
+
+    def _wait_for_slot(self) -> bool:
+        """The slow path only: count the waiter, so the free-slot fast path pays nothing for the gauge."""
+        with self._waiting_lock:
+            self.waiting += 1
+        try:
+            return self._slots.acquire(timeout=self._timeout)
+        finally:
+            with self._waiting_lock:
+                self.waiting -= 1
 
     @staticmethod
     def _discard(conn):
@@ -248,7 +260,7 @@ def _as_dicts(conn, rows) -> list[dict]:
     return [dict(zip(names, row)) for row in rows]
 
 
-def apply_schema(db: Database) -> list[str]:
+def apply_schema(db: Database, migrations_dir: Path = MIGRATIONS_DIR) -> list[str]:
     """Apply schema.sql and any pending migrations, once, under an advisory lock. Returns the steps."""
     steps = []
     with db.transaction() as tx:
@@ -259,7 +271,7 @@ def apply_schema(db: Database) -> list[str]:
             tx.run("INSERT INTO schema_migrations (version, name) VALUES (:v, 'baseline schema.sql')",
                    v=SCHEMA_VERSION)
             steps.append(f"{SCHEMA_VERSION:03d} baseline schema.sql")
-        for path in sorted(MIGRATIONS_DIR.glob("[0-9][0-9][0-9]_*.sql")) if MIGRATIONS_DIR.exists() else []:
+        for path in sorted(migrations_dir.glob("[0-9][0-9][0-9]_*.sql")) if migrations_dir.exists() else []:
             version = int(path.name[:3])
             if version not in done and version > SCHEMA_VERSION:
                 tx._conn.run(path.read_text(encoding="utf-8"))

@@ -14,7 +14,7 @@ import re
 import time
 from decimal import Decimal, InvalidOperation
 
-from . import errors, functions
+from . import errors, functions, metrics
 from .auth import BAD_CREDENTIALS, BasicCredentials, check_secret
 from .db import Database
 from .provider import Provider
@@ -184,6 +184,7 @@ class PaymentGateway:
             answer = self._provider.call(
                 str(plan.get("method") or "POST").upper(), plan.get("serviceurl"), plan.get("headers"),
                 plan.get("servicepayload"), float(ctx["connect_timeout_s"]), float(ctx["timeout_s"]))
+            metrics.observe_provider_call(body["f000"], answer.status, answer.failure, answer.elapsed_ms)
             if not answer.answered:
                 result = _no_answer_result(answer.failure)
                 answer = None
@@ -202,6 +203,7 @@ class PaymentGateway:
             output=json.dumps(mask(answer.body)) if answer else None,
             result=json.dumps(result) if result is not None else None, log=json.dumps(log, default=str))
         log["written"] = True
+        metrics.observe_payment(body["f000"], str((finished["o_response_body"] or {}).get("status", "UNKNOWN")))
         return Outcome(finished["o_response_code"], finished["o_response_body"])
 
     def _replay(self, row: dict, body_hash: str) -> Outcome:

@@ -19,6 +19,7 @@ class Runtime:
     config: Config
     db: Database
     embedded: EmbeddedPostgres | None = None
+    url: str = ""  # the database actually used (the embedded cluster's when DATABASE_URL is unset)
 
     def close(self) -> None:
         self.db.close()
@@ -37,7 +38,7 @@ def start(config: Config, *, migrate: bool = True) -> Runtime:
         url = embedded.start()
         log.info("embedded PostgreSQL running in %s", embedded.pgdata)
     db = Database(url, size=config.pool_size, timeout=config.pool_timeout_s)
-    runtime = Runtime(config, db, embedded)
+    runtime = Runtime(config, db, embedded, url)
     try:
         if migrate:
             for step in apply_schema(db):

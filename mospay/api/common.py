@@ -74,6 +74,8 @@ def client_credentials(req, tokens: Tokens) -> ClientCredentials:
         claims = tokens.verify(header[7:].strip(), "client")
         if app_id is not None and app_id != claims["sub"]:
             raise errors.Unauthorized(BAD_CREDENTIALS, headers=_CHALLENGE)
+        if isinstance(getattr(req.context, "log", None), dict):
+            req.context.log["app_id"] = claims["sub"]  # bearer calls carry no App-ID header: log the token's
         return ClientCredentials(claims["sub"], token_version=claims["cv"])
     if not header or app_id is None:
         raise errors.Unauthorized("send Authorization: Bearer <token>, or Basic credentials with an App-ID header",

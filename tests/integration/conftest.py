@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+import threading
 from dataclasses import dataclass
 
 import pytest
@@ -23,6 +24,7 @@ class Gateway:
     http: urllib3.PoolManager
     admin_token: str
     simulator_url: str
+    output: list = None  # the server's log lines so far (drained by a thread so its pipe never fills)
 
     def request(self, method, path, *, body=None, headers=None, json=None):
         return self.http.request(method, self.url + path, body=body, json=json, headers=headers or {},
@@ -93,10 +95,13 @@ def gateway(postgres, simulator, tmp_path_factory):
     url = postgres.url_for(name)
     port = free_port()
     env = {"DATABASE_URL": url, "MOSPAY_DATA_DIR": str(tmp_path_factory.mktemp("data")),
-           "MOSPAY_ADMIN_PASSWORD": "first-password", **TEST_KEYS}
+           "MOSPAY_ADMIN_PASSWORD": "first-password", "MOSPAY_LOG_FORMAT": "json",
+           "MOSPAY_TRUSTED_PROXIES": "127.0.0.1", **TEST_KEYS}
     proc = start_process(["run.py", "--port", str(port)], env)
+    output = []
     try:
         wait_for_line(proc, r"MosPay listening on", timeout=60)
+        threading.Thread(target=_drain, args=(proc, output), daemon=True).start()
         db = Database(url, size=4)
         onboarding.create_admin(db, {"username": "ops", "password": "ops-password-1", "role": "admin"})
         http = urllib3.PoolManager(maxsize=8)
@@ -104,11 +109,19 @@ def gateway(postgres, simulator, tmp_path_factory):
         resp = http.request("POST", f"http://127.0.0.1:{port}/api/v1/admin/token",
                             headers={"Authorization": f"Basic {raw}"})
         assert resp.status == 200, resp.data
-        yield Gateway(f"http://127.0.0.1:{port}", db, http, resp.json()["access_token"], simulator)
+        yield Gateway(f"http://127.0.0.1:{port}", db, http, resp.json()["access_token"], simulator, output)
         db.close()
     finally:
         stop_process(proc)
         postgres.drop_database(name)
+
+
+def _drain(proc, lines: list) -> None:
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+    except (ValueError, OSError):  # the pipe was closed by stop_process
+        pass
 
 
 @pytest.fixture(scope="session")

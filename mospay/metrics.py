@@ -1,0 +1,240 @@
+"""Process-wide metrics in the Prometheus text exposition format (0.0.4), stdlib only.
+
+Counters and histograms are updated under one short lock each (a dict update and a bisect: the hot
+path pays well under a microsecond). Gauges are read from callbacks at scrape time, so the modules
+that own a number (the pool, a circuit breaker, the reconciler, webhook delivery) just register one:
+
+    metrics.register_gauge("mospay_reconciler_backlog", "UNKNOWN transactions waiting", lambda: n)
+    metrics.register_gauge("mospay_circuit_state", "0 closed, 1 half-open, 2 open",
+                           lambda: {("mtnmomorwa",): 0}, labelnames=("service",))
+    DELIVERIES = metrics.counter("mospay_webhook_deliveries_total", "webhook attempts", ("result",))
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import math
+import threading
+
+log = logging.getLogger("mospay.metrics")
+
+# Seconds. Covers a 2 ms replay up to a provider at its 30 s default timeout.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+_registry_lock = threading.Lock()
+_metrics: dict[str, "_Metric"] = {}
+
+
+def _escape(value) -> str:
+    return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _labels(names, values, extra: str = "") -> str:
+    parts = [f'{n}="{_escape(v)}"' for n, v in zip(names, values)]
+    if extra:
+        parts.append(extra)
+    return "{" + ",".join(parts) + "}" if parts else ""
+
+
+def _number(value: float) -> str:
+    if value == math.inf:
+        return "+Inf"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return repr(value)
+
+
+class _Metric:
+    kind = "untyped"
+
+    def __init__(self, name: str, help: str, labelnames=()):
+        self.name, self.help, self.labelnames = name, help, tuple(labelnames)
+        self._lock = threading.Lock()
+
+    def header(self) -> list[str]:
+        help_text = self.help.replace("\\", "\\\\").replace("\n", "\\n")
+        return [f"# HELP {self.name} {help_text}", f"# TYPE {self.name} {self.kind}"]
+
+
+class Counter(_Metric):
+    kind = "counter"
+
+    def __init__(self, name, help, labelnames=()):
+        super().__init__(name, help, labelnames)
+        self._values: dict[tuple, float] = {}
+
+    def inc(self, *labels, amount: float = 1) -> None:
+        with self._lock:
+            self._values[labels] = self._values.get(labels, 0) + amount
+
+    def value(self, *labels) -> float:
+        return self._values.get(labels, 0)
+
+    def render(self) -> list[str]:
+        with self._lock:
+            items = sorted(self._values.items())
+        return self.header() + [f"{self.name}{_labels(self.labelnames, k)} {_number(v)}" for k, v in items]
+
+
+class Histogram(_Metric):
+    kind = "histogram"
+
+    def __init__(self, name, help, labelnames=(), buckets=LATENCY_BUCKETS):
+        super().__init__(name, help, labelnames)
+        self.buckets = tuple(buckets)
+        self._series: dict[tuple, list] = {}  # labels -> [count per bucket..., +Inf count, sum]
+
+    def observe(self, value: float, *labels) -> None:
+        index = bisect.bisect_left(self.buckets, value)
+        with self._lock:
+            series = self._series.get(labels)
+            if series is None:
+                series = self._series[labels] = [0] * (len(self.buckets) + 1) + [0.0]
+            series[index] += 1
+            series[-1] += value
+
+    def count(self, *labels) -> int:
+        series = self._series.get(labels)
+        return sum(series[:-1]) if series else 0
+
+    def render(self) -> list[str]:
+        with self._lock:
+            items = sorted((k, list(v)) for k, v in self._series.items())
+        lines = self.header()
+        for labels, series in items:
+            cumulative = 0
+            for bound, n in zip(self.buckets + (math.inf,), series[:-1]):
+                cumulative += n
+                le = 'le="' + _number(bound) + '"'
+                lines.append(f"{self.name}_bucket{_labels(self.labelnames, labels, le)} {cumulative}")
+            lines.append(f"{self.name}_sum{_labels(self.labelnames, labels)} {_number(round(series[-1], 6))}")
+            lines.append(f"{self.name}_count{_labels(self.labelnames, labels)} {cumulative}")
+        return lines
+
+
+class Gauge(_Metric):
+    """A value read at scrape time from a callback: a number, or {label tuple: number} with labelnames."""
+    kind = "gauge"
+
+    def __init__(self, name, help, callback, labelnames=()):
+        super().__init__(name, help, labelnames)
+        self.callback = callback
+
+    def render(self) -> list[str]:
+        try:
+            value = self.callback()
+        except Exception:  # one broken hook must not take the whole scrape down
+            log.warning("metrics gauge %s failed", self.name, exc_info=True)
+            return []
+        if value is None:
+            return []
+        if isinstance(value, dict):
+            rows = sorted(value.items())
+        else:
+            rows = [((), value)]
+        return self.header() + [f"{self.name}{_labels(self.labelnames, k)} {_number(float(v))}" for k, v in rows]
+
+
+def _get_or_create(name: str, factory, kind: type) -> _Metric:
+    with _registry_lock:
+        metric = _metrics.get(name)
+        if metric is None:
+            metric = _metrics[name] = factory()
+        elif not isinstance(metric, kind):
+            raise ValueError(f"metric {name} already registered as a {metric.kind}")
+        return metric
+
+
+def counter(name: str, help: str, labelnames=()) -> Counter:
+    """The counter with this name (created the first time): safe to call from any module at import."""
+    return _get_or_create(name, lambda: Counter(name, help, labelnames), Counter)
+
+
+def histogram(name: str, help: str, labelnames=(), buckets=LATENCY_BUCKETS) -> Histogram:
+    return _get_or_create(name, lambda: Histogram(name, help, labelnames, buckets), Histogram)
+
+
+def register_gauge(name: str, help: str, callback, labelnames=()) -> None:
+    """Add (or replace: the newest app wins, e.g. in tests) a gauge read from `callback` at scrape time."""
+    with _registry_lock:
+        _metrics[name] = Gauge(name, help, callback, labelnames)
+
+
+def unregister(name: str) -> None:
+    with _registry_lock:
+        _metrics.pop(name, None)
+
+
+def render() -> str:
+    with _registry_lock:
+        metrics = sorted(_metrics.values(), key=lambda m: m.name)
+    lines = []
+    for metric in metrics:
+        lines.extend(metric.render())
+    return "\n".join(lines) + "\n"
+
+
+# The gateway's own series. Labels are bounded: route templates (not raw paths), service names that
+# exist in the database, and final statuses.
+REQUESTS = counter("mospay_http_requests_total", "HTTP requests by route template, method and status",
+                   ("route", "method", "status"))
+REQUEST_SECONDS = histogram("mospay_http_request_duration_seconds", "HTTP request latency by route template",
+                            ("route", "method"))
+PAYMENTS = counter("mospay_payments_total", "payments by service and final status", ("service", "status"))
+PROVIDER_SECONDS = histogram("mospay_provider_call_duration_seconds", "microservice call latency by service",
+                             ("service",))
+PROVIDER_ERRORS = counter("mospay_provider_errors_total",
+                          "microservice calls without a usable answer, by service and reason "
+                          "(timeout, connection, invalid_request, http_5xx)", ("service", "reason"))
+
+
+def observe_request(route: str, method: str, status: int, seconds: float) -> None:
+    REQUESTS.inc(route, method, status)
+    REQUEST_SECONDS.observe(seconds, route, method)
+
+
+def observe_provider_call(service: str, status: int | None, failure: str | None, elapsed_ms: float) -> None:
+    if failure == "invalid_request":  # never sent: no latency to record
+        PROVIDER_ERRORS.inc(service, failure)
+        return
+    PROVIDER_SECONDS.observe(elapsed_ms / 1000.0, service)
+    if failure:
+        PROVIDER_ERRORS.inc(service, failure)
+    elif status is not None and status >= 500:
+        PROVIDER_ERRORS.inc(service, "http_5xx")
+
+
+def observe_payment(service: str, status: str) -> None:
+    PAYMENTS.inc(service, status)
+
+
+def watch_pool(db) -> None:
+    """Pool gauges for this Database (the newest registration wins)."""
+    register_gauge("mospay_db_pool_size", "database connections the pool may open", lambda: db.size)
+    register_gauge("mospay_db_pool_in_use", "database connections lent to requests",
+                   lambda: getattr(db, "in_use", 0))
+    register_gauge("mospay_db_pool_waiting", "requests waiting for a database connection",
+                   lambda: getattr(db, "waiting", 0))
+
+
+def snapshot() -> dict:
+    """The key numbers as plain values, for a Grafana-free view (the admin dashboard) or a status check."""
+    with REQUESTS._lock:
+        requests = dict(REQUESTS._values)
+    with PAYMENTS._lock:
+        payments = dict(PAYMENTS._values)
+    by_status: dict[str, float] = {}
+    for (_service, status), n in payments.items():
+        by_status[status] = by_status.get(status, 0) + n
+    with _registry_lock:
+        gauges = {name: m for name, m in _metrics.items() if isinstance(m, Gauge) and name.startswith("mospay_db_")}
+    pool = {}
+    for name, gauge in gauges.items():
+        try:
+            pool[name.removeprefix("mospay_db_pool_")] = gauge.callback()
+        except Exception:
+            pool[name.removeprefix("mospay_db_pool_")] = None
+    return {"requests": sum(requests.values()),
+            "server_errors": sum(n for (_r, _m, status), n in requests.items() if int(status) >= 500),
+            "payments": by_status, "pool": pool}

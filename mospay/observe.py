@@ -1,0 +1,66 @@
+"""Per-request observability middleware: request id (kept from a trusted proxy), metrics, access log.
+
+Falcon runs it first on the way in and last on the way out, so its duration covers the whole request,
+the api_logs insert included. It never imports Falcon and does no I/O beyond one log call.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import re
+import secrets
+import time
+
+from . import metrics
+from .logs import ACCESS
+
+access_log = logging.getLogger(ACCESS)
+REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+class RequestObserver:
+    def __init__(self, trusted_proxies=()):
+        self._trusted_exact = frozenset(p for p in trusted_proxies if "/" not in p)
+        self._trusted_nets = [ipaddress.ip_network(p, strict=False) for p in trusted_proxies if "/" in p]
+
+    def _trusted(self, addr: str | None) -> bool:
+        if not addr:
+            return False
+        if addr in self._trusted_exact:
+            return True
+        if self._trusted_nets:
+            try:
+                ip = ipaddress.ip_address(addr)
+            except ValueError:
+                return False
+            return any(ip in net for net in self._trusted_nets)
+        return False
+
+    def process_request(self, req, resp):
+        req.context.observe_started = time.perf_counter()
+        incoming = req.get_header("X-Request-ID")
+        # Only a proxy we trust may choose the id (it links its own log line to ours); anyone
+        # else could forge ids to muddle an investigation, so they get a fresh one.
+        if incoming and REQUEST_ID_RE.fullmatch(incoming) and self._trusted(req.remote_addr):
+            req.context.request_id = incoming
+        else:
+            req.context.request_id = secrets.token_hex(8)
+
+    def process_response(self, req, resp, resource, req_succeeded):
+        started = getattr(req.context, "observe_started", None)
+        if started is None:
+            return
+        seconds = time.perf_counter() - started
+        route = req.uri_template or "unmatched"  # a template, never the raw path: bounded labels
+        status = resp.status_code
+        metrics.observe_request(route, req.method, status, seconds)
+        if access_log.isEnabledFor(logging.INFO):
+            entry = getattr(req.context, "log", None) or {}
+            app_id = entry.get("app_id") or "-"
+            duration_ms = round(seconds * 1000, 2)
+            access_log.info("%s %s %s %d %.2fms app=%s", req.context.request_id, req.method, route,
+                            status, duration_ms, app_id,
+                            extra={"request_id": req.context.request_id, "app_id": entry.get("app_id"),
+                                   "method": req.method, "route": route, "status": status,
+                                   "duration_ms": duration_ms, "remote_addr": req.remote_addr})

@@ -1,0 +1,250 @@
+"""The OpenAPI 3.1 description of MosPay's HTTP API: the one place it is written (served at
+/api/v1/openapi.json, rendered at /docs, and checked against the real routes by a test)."""
+
+from __future__ import annotations
+
+import copy
+import functools
+
+BASE = "http://127.0.0.1:5000"
+_JSON = "application/json"
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict, description: str) -> dict:
+    return {"description": description, "content": {_JSON: {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict:
+    text = {400: "malformed JSON, duplicate keys, not an object", 401: "bad or missing credentials",
+            403: "not allowed (f003 not yours, service or route not assigned, role)", 404: "not found",
+            409: "f010 reused with another body, or still in flight", 413: "body too large",
+            415: "Content-Type is not application/json", 422: "a field is invalid",
+            503: "database unavailable"}
+    return {str(c): _json(_ref("Error"), text[c]) for c in codes}
+
+
+def _curl(source: str) -> list[dict]:
+    # x-codeSamples is the vendor extension Redoc and others read; /docs renders it too.
+    return [{"lang": "shell", "label": "curl", "source": source.strip()}]
+
+
+CLIENT_AUTH = [{"bearer": []}, {"basic": [], "appId": []}]
+ADMIN_AUTH = [{"bearer": []}]
+
+_PAYMENT_FIELDS = {
+    "f000": "microservice (service) name, e.g. mtnmomorwa", "f001": "service, e.g. collection",
+    "f002": "route, e.g. collection", "f003": "your App ID", "f004": "amount, e.g. 1000.00",
+    "f005": "mobile number, e.g. +250788123456", "f006": "username",
+    "f007": "encrypted password (secret: never stored or logged)",
+    "f008": "password (secret: never stored or logged)", "f009": "device id",
+    "f010": "your unique id: the idempotency key, 1-64 of A-Za-z0-9_.:-",
+}
+
+SCHEMAS = {
+    "Error": {
+        "type": "object", "required": ["error"],
+        "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
+            "code": {"type": "string", "examples": ["invalid_field"]},
+            "message": {"type": "string"},
+            "field": {"type": "string", "examples": ["f004"]}}}},
+    },
+    "Token": {
+        "type": "object", "required": ["access_token", "token_type", "expires_in"],
+        "properties": {"access_token": {"type": "string"}, "token_type": {"const": "Bearer"},
+                       "expires_in": {"type": "integer", "examples": [3600]}},
+    },
+    "PaymentRequest": {
+        "type": "object", "additionalProperties": False,
+        "required": ["f000", "f002", "f003", "f010"],
+        "description": "All values are strings. Unknown fields are rejected (422 unknown_field); "
+                       "a service may define extra fields f011-f999.",
+        "properties": {code: {"type": "string", "description": text} for code, text in _PAYMENT_FIELDS.items()},
+        "patternProperties": {"^f[0-9]{3}$": {"type": "string"}},
+    },
+    "PaymentStatus": {"type": "string", "enum": ["RECEIVED", "PENDING", "SUCCESSFUL", "FAILED", "UNKNOWN"]},
+    "PaymentResult": {
+        "type": "object", "required": ["transaction_id", "f010", "status", "result"],
+        "properties": {"transaction_id": {"type": "string", "examples": ["txn_3f9a..."]},
+                       "f010": {"type": "string"}, "status": _ref("PaymentStatus"),
+                       "result": {"type": "object", "description": "what the client's RESPONSE function returned"}},
+    },
+    "Transaction": {
+        "type": "object",
+        "properties": {"transaction_id": {"type": "string"}, "f010": {"type": "string"},
+                       "status": _ref("PaymentStatus"), "amount": {"type": "string"},
+                       "created_at": {"type": "string", "format": "date-time"},
+                       "updated_at": {"type": "string", "format": "date-time"}},
+        "additionalProperties": True,
+    },
+    "Credentials": {
+        "type": "object", "required": ["app_id", "api_username", "api_secret"],
+        "properties": {"app_id": {"type": "string"}, "api_username": {"type": "string"},
+                       "api_secret": {"type": "string", "description": "shown this once"}},
+    },
+    "Health": {"type": "object", "properties": {"status": {"type": "string"}}},
+    "WebhookEvent": {
+        "type": "object", "description": "a transaction reaching its final state",
+        "properties": {"transaction_id": {"type": "string"}, "f010": {"type": "string"},
+                       "status": _ref("PaymentStatus"), "result": {"type": "object"}},
+    },
+}
+
+TOKEN_CURL = """
+BASIC=$(printf '%s:%s' "$API_USERNAME" "$API_SECRET" | base64 -w0)
+curl -s -X POST http://127.0.0.1:5000/api/v1/auth/token \\
+  -H "Authorization: Basic $BASIC" -H "App-ID: $APP_ID"
+"""
+PAYMENT_CURL = """
+curl -s -X POST http://127.0.0.1:5000/api/v1/payment/process \\
+  -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \\
+  -d '{"f000":"mtnmomorwa","f001":"collection","f002":"collection","f003":"'$APP_ID'",
+       "f004":"1000.00","f005":"+250788123456","f006":"customer123","f007":"encrypted",
+       "f008":"pwd","f009":"device_abc123","f010":"order-1001"}'
+"""
+STATUS_CURL = """
+curl -s http://127.0.0.1:5000/api/v1/payment/order-1001 -H "Authorization: Bearer $TOKEN"
+"""
+STATUS_POST_CURL = """
+curl -s -X POST http://127.0.0.1:5000/api/v1/payment/status \\
+  -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" -d '{"f010":"order-1001"}'
+"""
+# The receiving side: recompute the HMAC over "<t>.<body>" and compare (also in examples/client.py).
+WEBHOOK_CHECK = """
+# $SIG is the MosPay-Signature header, e.g. t=1767225600,v1=5f2b...; body.json the raw body
+T=${SIG#t=}; T=${T%%,*}; V1=${SIG##*v1=}
+EXPECTED=$({ printf '%s.' "$T"; cat body.json; } | openssl dgst -sha256 -hmac "$WEBHOOK_SECRET" | sed 's/^.* //')
+[ "$EXPECTED" = "$V1" ] && [ $(( $(date +%s) - T )) -lt 300 ] && echo valid || echo REJECT
+"""
+
+
+def _op(summary: str, tag: str, *, security=None, request=None, responses=None, curl=None,
+        description=None, parameters=None) -> dict:
+    op = {"summary": summary, "tags": [tag], "responses": responses or {}}
+    if description:
+        op["description"] = description
+    op["security"] = security if security is not None else []
+    if parameters:
+        op["parameters"] = parameters
+    if request:
+        op["requestBody"] = {"required": True, "content": {_JSON: {"schema": request}}}
+    if curl:
+        op["x-codeSamples"] = _curl(curl)
+    return op
+
+
+def _admin_post(summary: str, request_props: dict, required: list[str], created: dict, **kw) -> dict:
+    body = {"type": "object", "required": required, "properties": request_props}
+    return {"post": _op(summary, "admin", security=ADMIN_AUTH, request=body,
+                        responses={"201": _json(created, "created"), **_errors(400, 401, 403, 409, 415, 422)},
+                        **kw)}
+
+
+def _paths() -> dict:
+    pay_responses = {
+        "200": _json(_ref("PaymentResult"), "SUCCESSFUL"),
+        "202": _json(_ref("PaymentResult"), "PENDING or UNKNOWN (the outcome will be settled later)"),
+        "402": _json(_ref("PaymentResult"), "FAILED"),
+        **_errors(400, 401, 403, 404, 409, 413, 415, 422, 503),
+    }
+    status_responses = {"200": _json(_ref("Transaction"), "the client's own transaction"),
+                        **_errors(401, 404, 422)}
+    name = {"type": "string"}
+    return {
+        "/api/v1/auth/token": {"post": _op(
+            "Get a bearer token", "client", security=[{"basic": [], "appId": []}], curl=TOKEN_CURL,
+            responses={"200": _json(_ref("Token"), "a token valid expires_in seconds"), **_errors(401)})},
+        "/api/v1/payment/process": {"post": _op(
+            "Process one payment", "client", security=CLIENT_AUTH, request=_ref("PaymentRequest"),
+            curl=PAYMENT_CURL, responses=pay_responses,
+            description="Idempotent on f010: the same f010 with the same non-secret fields returns the "
+                        "stored answer; with different fields 409 idempotency_conflict.")},
+        "/api/v1/payment/{f010}": {"get": _op(
+            "A transaction by f010", "client", security=CLIENT_AUTH, curl=STATUS_CURL,
+            parameters=[{"name": "f010", "in": "path", "required": True, "schema": name}],
+            responses=status_responses)},
+        "/api/v1/payment/status": {"post": _op(
+            "A transaction by f010 (the original API)", "client", security=CLIENT_AUTH, curl=STATUS_POST_CURL,
+            request={"type": "object", "required": ["f010"], "properties": {"f010": name}},
+            responses=status_responses)},
+        "/api/v1/admin/token": {"post": _op(
+            "Get an admin bearer token", "admin", security=[{"basic": []}],
+            responses={"200": _json(_ref("Token"), "admin token"), **_errors(401, 403)})},
+        "/api/v1/admin/password": {"post": _op(
+            "Change an admin's password (required first for admin/admin123)", "admin",
+            security=[{"basic": []}],
+            request={"type": "object", "required": ["new_password"], "properties": {"new_password": name}},
+            responses={"204": {"description": "changed"}, **_errors(400, 401, 422)})},
+        "/api/v1/admin/services": _admin_post(
+            "Create a service (with fields f000-f010)",
+            {"name": name, "service_url": {"type": "string", "format": "uri"}, "display_name": name,
+             "timeout_s": {"type": "number"}, "connect_timeout_s": {"type": "number"}, "currency": name},
+            ["name", "service_url"], {"type": "object"}),
+        "/api/v1/admin/clients": _admin_post(
+            "Create a client (its API secret is shown once)",
+            {"company_name": name, "app_id": name, "contact_email": name, "callback_url": name},
+            ["company_name"], _ref("Credentials")),
+        "/api/v1/admin/clients/{app_id}/services": {"post": {
+            **_admin_post("Assign a service and routes (creates the client's functions)",
+                          {"service": name, "routes": {"type": "array", "items": name}},
+                          ["service", "routes"], {"type": "object"})["post"],
+            "parameters": [{"name": "app_id", "in": "path", "required": True, "schema": name}]}},
+        "/api/v1/openapi.json": {"get": _op(
+            "This document", "meta", responses={"200": {"description": "OpenAPI 3.1 JSON"}})},
+    }
+
+
+def _webhooks() -> dict:
+    return {"payment.final": {"post": {
+        "summary": "Sent to the client's callback_url when a payment reaches its final state",
+        "description": "Verify `MosPay-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\">` "
+                       "with your webhook secret, reject timestamps older than 5 minutes, and compare "
+                       "in constant time. See examples/client.py.",
+        "parameters": [{"name": "MosPay-Signature", "in": "header", "required": True,
+                        "schema": {"type": "string", "examples": ["t=1767225600,v1=5f2b..."]}}],
+        "requestBody": {"content": {_JSON: {"schema": _ref("WebhookEvent")}}},
+        "responses": {"2XX": {"description": "received; anything else is retried"}},
+        "x-codeSamples": _curl(WEBHOOK_CHECK),
+    }}}
+
+
+@functools.lru_cache(maxsize=1)
+def _document() -> dict:
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "MosPay", "version": "1",
+                 "description": "One REST API in front of many mobile-money microservices. Every error is "
+                                "JSON `{\"error\": {\"code\", \"message\", \"field\"?}}`; every response carries "
+                                "`X-Request-ID`."},
+        "servers": [{"url": BASE, "description": "a local `python run.py`"}],
+        "tags": [{"name": "client", "description": "for merchant clients"},
+                 {"name": "admin", "description": "for operators and scripts"},
+                 {"name": "meta", "description": "about the API itself"}],
+        "paths": _paths(),
+        "webhooks": _webhooks(),
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {
+                "basic": {"type": "http", "scheme": "basic",
+                          "description": "API username and secret (clients) or admin username and password"},
+                "appId": {"type": "apiKey", "in": "header", "name": "App-ID",
+                          "description": "the client's App ID, with Basic credentials (X-App-ID also accepted)"},
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+            },
+        },
+    }
+
+
+def document() -> dict:
+    """A copy of the document, so a caller cannot change what the next request is served."""
+    return copy.deepcopy(_document())
+
+
+def operations(doc: dict | None = None) -> set[tuple[str, str]]:
+    """(path, METHOD) for every operation the document describes."""
+    doc = doc or _document()
+    return {(path, method.upper()) for path, item in doc["paths"].items() for method in item
+            if method in ("get", "post", "put", "patch", "delete")}

@@ -1,0 +1,16 @@
+-- Queries of the operations commands (backup, restore, migrate). Named blocks, loaded with db.load_queries.
+
+-- name: dumpable_relations
+-- Tables whose contents pg_dump --verbose reports one by one: the progress bar's denominator.
+SELECT count(*) AS n
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p')
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%';
+
+-- name: mospay_table_count
+SELECT count(*) AS n
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'r' AND n.nspname IN ('public', 'mospay', 'mospay_fn');
+
+-- name: schema_versions
+SELECT version, name, applied_at FROM schema_migrations ORDER BY version;

@@ -1,0 +1,112 @@
+"""The metrics registry's text format, thread safety and the /metrics access rules."""
+
+from __future__ import annotations
+
+import re
+import threading
+
+import falcon.testing
+import pytest
+
+from mospay import metrics
+from mospay.api.metrics import Metrics
+
+
+def _sample(text: str, name: str, **labels) -> float | None:
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            found = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', line.split(" ")[0] if "{" not in line
+                                    else line[:line.rindex("}") + 1]))
+            if found == {k: str(v) for k, v in labels.items()}:
+                return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def test_counter_is_exact_under_concurrent_increments():
+    counter = metrics.counter("mospay_test_concurrent_total", "test", ("worker",))
+    threads = [threading.Thread(target=lambda: [counter.inc("x") for _ in range(5000)]) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert counter.value("x") == 40000
+    metrics.unregister("mospay_test_concurrent_total")
+
+
+def test_histogram_buckets_are_cumulative_and_le_is_inclusive():
+    hist = metrics.histogram("mospay_test_seconds", "test", ("route",), buckets=(0.1, 1.0))
+    for value in (0.05, 0.1, 0.5, 3.0):
+        hist.observe(value, "/a")
+    text = metrics.render()
+    assert _sample(text, "mospay_test_seconds_bucket", route="/a", le="0.1") == 2
+    assert _sample(text, "mospay_test_seconds_bucket", route="/a", le="1") == 3
+    assert _sample(text, "mospay_test_seconds_bucket", route="/a", le="+Inf") == 4
+    assert _sample(text, "mospay_test_seconds_count", route="/a") == 4
+    assert _sample(text, "mospay_test_seconds_sum", route="/a") == pytest.approx(3.65)
+    assert "# TYPE mospay_test_seconds histogram" in text
+    metrics.unregister("mospay_test_seconds")
+
+
+def test_registered_gauges_are_read_at_scrape_time_and_a_broken_one_is_skipped():
+    state = {"backlog": 3}
+    metrics.register_gauge("mospay_test_backlog", "test backlog", lambda: state["backlog"])
+    metrics.register_gauge("mospay_test_circuit", "test circuit", lambda: {("mtn",): 2, ('we"ird',): 0},
+                           labelnames=("service",))
+    metrics.register_gauge("mospay_test_broken", "broken", lambda: 1 / 0)
+    state["backlog"] = 7
+    text = metrics.render()
+    assert _sample(text, "mospay_test_backlog") == 7
+    assert _sample(text, "mospay_test_circuit", service="mtn") == 2
+    assert 'mospay_test_circuit{service="we\\"ird"} 0' in text
+    assert "mospay_test_broken" not in text
+    for name in ("mospay_test_backlog", "mospay_test_circuit", "mospay_test_broken"):
+        metrics.unregister(name)
+
+
+def test_a_name_cannot_change_type():
+    metrics.counter("mospay_test_kind_total", "x")
+    with pytest.raises(ValueError):
+        metrics.histogram("mospay_test_kind_total", "x")
+    metrics.unregister("mospay_test_kind_total")
+
+
+def _client(token):
+    app = falcon.App()
+    app.add_route("/metrics", Metrics(token))
+    from mospay.app import _mospay_error
+    from mospay import errors
+    app.add_error_handler(errors.MosPayError, _mospay_error)
+    return falcon.testing.TestClient(app)
+
+
+def test_without_token_metrics_answer_loopback_only():
+    client = _client(None)
+    ok = client.simulate_get("/metrics", remote_addr="127.0.0.1")
+    assert ok.status_code == 200 and ok.headers["content-type"].startswith("text/plain; version=0.0.4")
+    assert "# TYPE mospay_http_requests_total counter" in ok.text
+    assert client.simulate_get("/metrics", remote_addr="::1").status_code == 200
+    assert client.simulate_get("/metrics", remote_addr="10.1.2.3").status_code == 403
+    # relayed by a proxy on the same host: the peer is loopback but the caller is not
+    relayed = client.simulate_get("/metrics", remote_addr="127.0.0.1", headers={"X-Forwarded-For": "203.0.113.9"})
+    assert relayed.status_code == 403 and relayed.json["error"]["code"] == "metrics_forbidden"
+
+
+def test_with_token_metrics_require_that_bearer_token_from_anywhere():
+    client = _client("scrape-token-0123456789")
+    assert client.simulate_get("/metrics", remote_addr="127.0.0.1").status_code == 401
+    wrong = client.simulate_get("/metrics", headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401 and wrong.headers["www-authenticate"].startswith("Bearer")
+    good = client.simulate_get("/metrics", remote_addr="10.1.2.3",
+                               headers={"Authorization": "Bearer scrape-token-0123456789"})
+    assert good.status_code == 200
+
+
+def test_snapshot_sums_requests_errors_and_payments():
+    before = metrics.snapshot()
+    metrics.observe_request("/x", "GET", 500, 0.01)
+    metrics.observe_request("/x", "GET", 200, 0.01)
+    metrics.observe_payment("svcsnap", "SUCCESSFUL")
+    after = metrics.snapshot()
+    assert after["requests"] - before["requests"] == 2
+    assert after["server_errors"] - before["server_errors"] == 1
+    assert after["payments"]["SUCCESSFUL"] - before["payments"].get("SUCCESSFUL", 0) == 1

@@ -1,0 +1,109 @@
+"""The OpenAPI document matches the real Falcon routes, and /docs renders it without scripts."""
+
+from __future__ import annotations
+
+import json
+import re
+from html.parser import HTMLParser
+
+import falcon.testing
+import pytest
+
+from mospay import openapi
+from mospay.app import create_app
+from mospay.config import Config
+
+HTTP_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
+
+
+class _NoDb:
+    """create_app only stores the database; nothing here touches it."""
+    in_use = 0
+    size = 1
+
+
+@pytest.fixture(scope="module")
+def app():
+    config = Config(secret_key="s" * 40, jwt_secret_key="j" * 40)
+    return create_app(config, _NoDb())
+
+
+def real_operations(app) -> set[tuple[str, str]]:
+    """(uri template, METHOD) for every responder the resources really define (not Falcon's defaults)."""
+    found = set()
+
+    def walk(nodes):
+        for node in nodes:
+            if node.resource is not None:
+                for method, responder in node.method_map.items():
+                    if method in HTTP_METHODS and getattr(responder, "__self__", None) is node.resource:
+                        found.add((node.uri_template, method))
+            walk(node.children)
+
+    walk(app._router._roots)
+    return found
+
+
+def test_document_describes_exactly_the_api_v1_routes(app):
+    real = {op for op in real_operations(app) if op[0].startswith("/api/v1/")}
+    documented = openapi.operations()
+    assert documented - real == set(), "documented but not routed"
+    assert real - documented == set(), "routed but not documented: add it to mospay/openapi.py"
+
+
+def test_document_is_openapi_3_1_with_resolvable_refs():
+    doc = openapi.document()
+    assert doc["openapi"].startswith("3.1")
+    text = json.dumps(doc)
+    for ref in set(re.findall(r'"\$ref": "#/components/schemas/(\w+)"', text)):
+        assert ref in doc["components"]["schemas"], ref
+    for item in doc["paths"].values():
+        for op in item.values():
+            assert op["responses"], op["summary"]
+            for alternative in op.get("security", []):
+                assert set(alternative) <= set(doc["components"]["securitySchemes"])
+    params = {p: re.findall(r"{(\w+)}", p) for p in doc["paths"]}
+    for path, names in params.items():
+        for method, op in doc["paths"][path].items():
+            declared = {p["name"] for p in op.get("parameters", []) if p["in"] == "path"}
+            assert declared == set(names), (path, method)
+
+
+def test_openapi_json_is_served(app):
+    client = falcon.testing.TestClient(app)
+    resp = client.simulate_get("/api/v1/openapi.json")
+    assert resp.status_code == 200 and resp.headers["content-type"].startswith("application/json")
+    assert resp.json == openapi.document()
+
+
+class _Page(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags, self.text, self.links = [], [], []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        attrs = dict(attrs)
+        self.links += [attrs[k] for k in ("href", "src") if k in attrs]
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def test_docs_page_lists_every_operation_with_curl_examples_and_no_script(app):
+    client = falcon.testing.TestClient(app)
+    resp = client.simulate_get("/docs")
+    assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/html")
+    assert "script-src" not in resp.headers["content-security-policy"]
+    page = _Page()
+    page.feed(resp.text)
+    text = "".join(page.text)
+    assert "script" not in page.tags
+    assert all(link.startswith(("/", "#")) for link in page.links), "no CDN or external links"
+    for path, method in openapi.operations():
+        assert path in text and method in text
+    assert "curl -s -X POST http://127.0.0.1:5000/api/v1/auth/token" in text
+    assert "/api/v1/payment/process" in text and "curl -s http://127.0.0.1:5000/api/v1/payment/order-1001" in text
+    assert "MosPay-Signature" in text and "openssl dgst -sha256 -hmac" in text
+    css = client.simulate_get("/docs/docs.css")
+    assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
