@@ -119,7 +119,7 @@ class Database:
         self.size = size
         self.in_use = 0
         self.waiting = 0  # requests blocked on a free connection (the /metrics pool gauge)
-        self._waiting_lock = threading.Lock()
+        self._waiting_lock = threading.Lock()  # also guards in_use: += is not atomic across threads
 
     def _new_connection(self):
         try:
@@ -138,7 +138,8 @@ class Database:
     def connection(self):
         if not self._slots.acquire(blocking=False) and not self._wait_for_slot():
             raise errors.ServiceUnavailable("all database connections are busy; try again", code="busy")
-        self.in_use += 1
+        with self._waiting_lock:
+            self.in_use += 1
         conn = None
         try:
             try:
@@ -160,7 +161,8 @@ class Database:
                 self._idle.put(conn)
             elif conn is not None:
                 self._discard(conn)
-            self.in_use -= 1
+            with self._waiting_lock:
+                self.in_use -= 1
             self._slots.release()
 
     def _wait_for_slot(self) -> bool:

@@ -155,8 +155,9 @@ def create_admin(db: Database, data: dict, must_change: bool = False) -> dict:
 
 
 def ensure_default_admin(db: Database, password: str) -> None:
-    """The first start creates `admin` (super_admin), flagged to change its password at first login."""
-    if db.one("user_by_username", username="admin") is None:
+    """The first start creates `admin` (super_admin), flagged to change its password at first login.
+    Only into an empty users table: an operator who removed or renamed `admin` must not get it back."""
+    if db.one("any_user") is None:
         db.one("insert_user", username="admin", password_hash=auth.hash_password(password),
                role="super_admin", must_change=True)
 

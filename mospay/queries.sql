@@ -87,3 +87,6 @@ UPDATE clients SET api_secret_hash = :api_secret_hash, credential_version = cred
                    updated_at = now()
  WHERE app_id = :app_id
 RETURNING app_id, api_username, credential_version
+
+-- name: any_user
+SELECT 1 AS one FROM users LIMIT 1
