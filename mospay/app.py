@@ -11,18 +11,20 @@ import time
 import falcon
 
 from . import errors
-from .api import admin, health, payments as payment_api
+from .api import admin, guard, health, limits, payments as payment_api
 from .auth import Tokens
 from .payments import PaymentGateway
 from .provider import Provider
 from .redact import mask
+from .security import RateLimiter
 
 log = logging.getLogger("mospay.app")
 
 
 def routes(config, db, provider):
     tokens = Tokens(config.jwt_secret_key, config.token_ttl_s)
-    gateway = PaymentGateway(db, provider, config.secret_key)
+    limiter = RateLimiter(config.rate_limit_per_minute, db)
+    gateway = PaymentGateway(db, provider, config.secret_key, admit=limiter.admit_context)
     item = payment_api.PaymentItem(gateway, tokens, config.max_body_bytes)
     return [
         ("/healthz", health.Health(), {}),
@@ -36,11 +38,12 @@ def routes(config, db, provider):
         ("/api/v1/admin/services", admin.Services(db, tokens, config), {}),
         ("/api/v1/admin/clients", admin.Clients(db, tokens, config), {}),
         ("/api/v1/admin/clients/{app_id}/services", admin.Assignments(db, tokens, config), {}),
+        ("/api/v1/admin/clients/{app_id}/limits", limits.ClientLimits(db, tokens, config), {}),
     ]
 
 
 def create_app(config, db, provider: Provider | None = None) -> falcon.App:
-    app = falcon.App(middleware=[ApiLog(db)])
+    app = falcon.App(middleware=[ApiLog(db), *guard.middleware(config, db)])
     app.req_options.strip_url_path_trailing_slash = True
     for uri, resource, kwargs in routes(config, db, provider or Provider(maxsize=config.threads)):
         app.add_route(uri, resource, **kwargs)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -27,6 +29,12 @@ class Config:
     pool_size: int = 20
     pool_timeout_s: float = 5.0
     log_level: str = "INFO"
+    # Security (issue 5): throttling, rate limits, proxies, CORS.
+    auth_failure_limit: int = 10          # failed authentications per key per window, then 429
+    auth_failure_window_s: int = 60
+    rate_limit_per_minute: int = 6000     # per client per process when clients.rate_limit_per_minute is NULL; 0 = off
+    trusted_proxies: tuple = ()           # peers whose X-Forwarded-For / -Proto we believe
+    cors_origins: tuple = ()              # exact origins allowed to call the API from a browser; none by default
 
     @classmethod
     def from_env(cls, env=None, **overrides) -> "Config":
@@ -46,6 +54,11 @@ class Config:
             "threads": _int(env, "MOSPAY_THREADS"),
             "pool_size": _int(env, "MOSPAY_POOL_SIZE"),
             "log_level": env.get("MOSPAY_LOG_LEVEL"),
+            "auth_failure_limit": _int(env, "MOSPAY_AUTH_FAILURE_LIMIT"),
+            "auth_failure_window_s": _int(env, "MOSPAY_AUTH_FAILURE_WINDOW"),
+            "rate_limit_per_minute": _int(env, "MOSPAY_RATE_LIMIT_PER_MINUTE"),
+            "trusted_proxies": _list(env, "MOSPAY_TRUSTED_PROXIES"),
+            "cors_origins": _list(env, "MOSPAY_CORS_ORIGINS"),
         }
         values.update(overrides)
         config = cls(**{k: v for k, v in values.items() if v is not None})
@@ -69,8 +82,25 @@ class Config:
                 raise ConfigError(f"{name.upper()} must be at least 32 bytes long")
         if self.database_url and not self.database_url.startswith(("postgresql://", "postgres://")):
             raise ConfigError("DATABASE_URL must start with postgresql://")
+        self._validate_security()
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError("MOSPAY_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
+
+    def _validate_security(self) -> None:
+        if not 2 <= self.auth_failure_limit <= 100000:
+            raise ConfigError("MOSPAY_AUTH_FAILURE_LIMIT must be between 2 and 100000")
+        if not 1 <= self.auth_failure_window_s <= 86400:
+            raise ConfigError("MOSPAY_AUTH_FAILURE_WINDOW must be between 1 and 86400 seconds")
+        if not 0 <= self.rate_limit_per_minute <= 10_000_000:
+            raise ConfigError("MOSPAY_RATE_LIMIT_PER_MINUTE must be between 0 (off) and 10000000")
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ConfigError(f"MOSPAY_TRUSTED_PROXIES: {proxy!r} is not an IP address or network") from None
+        for origin in self.cors_origins:
+            if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?", origin):
+                raise ConfigError(f"MOSPAY_CORS_ORIGINS: {origin!r} must look like https://shop.example.com")
 
     def with_keys(self) -> "Config":
         """Fill missing keys from data_dir/keys, generating strong random ones the first time."""
@@ -92,6 +122,14 @@ def _int(env, name):
         return int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def _list(env, name):
+    """A comma-separated variable as a tuple (spaces around items ignored)."""
+    raw = env.get(name)
+    if raw is None:
+        return None
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
 
 
 def _load_or_create_keys(path: Path) -> dict:
