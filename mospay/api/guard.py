@@ -60,6 +60,7 @@ class Cors:
         origin = req.get_header("Origin")
         method = (req.get_header("Access-Control-Request-Method") or "").upper()
         if origin not in self._origins or method not in ("GET", "POST", "PUT"):
+            req.context.cors_refused = True
             resp.status = falcon.HTTP_403
             resp.media = {"error": {"code": "cors_not_allowed",
                                     "message": "this origin or method may not call the API from a browser"}}
@@ -75,7 +76,7 @@ class Cors:
             return
         resp.append_header("Vary", "Origin")
         origin = req.get_header("Origin")
-        if origin in self._origins:
+        if origin in self._origins and not getattr(req.context, "cors_refused", False):
             resp.set_header("Access-Control-Allow-Origin", origin)
             resp.set_header("Access-Control-Expose-Headers", EXPOSE_HEADERS)
 
