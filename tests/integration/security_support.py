@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import secrets
 import threading
+import time
 
 import jwt
 import urllib3
@@ -14,7 +15,7 @@ import urllib3
 from mospay import onboarding
 from mospay.db import Database
 from tests.integration.conftest import TEST_KEYS, Client, Gateway
-from tests.support import free_port, start_process, stop_process, wait_for_line
+from tests.support import free_port, start_process, stop_process
 
 ADMIN_PASSWORD = "ops-password-1"
 # Tables whose contents a refused request must leave exactly as they were. api_logs and the security
@@ -30,7 +31,13 @@ class LoggedServer:
         self.port = free_port()
         self.proc = start_process(["run.py", "--port", str(self.port)], env)
         self.lines: list[str] = []
-        wait_for_line(self.proc, r"MosPay listening on", timeout=60)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # like wait_for_line, but keeping every line for the leak test
+            line = self.proc.stdout.readline()
+            self.lines.append(line)
+            if "MosPay listening on" in line or (not line and self.proc.poll() is not None):
+                break
+        assert "MosPay listening on" in self.lines[-1], "".join(self.lines)
         self._reader = threading.Thread(target=self._drain, daemon=True)
         self._reader.start()
 
