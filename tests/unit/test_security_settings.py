@@ -95,3 +95,19 @@ def test_block_cache_answers_without_a_database():
     with pytest.raises(errors.TooManyRequests) as caught:
         throttle.check(["user:x", "ip:1.2.3.4"])
     assert caught.value.code == "auth_throttled" and caught.value.headers["Retry-After"] in ("29", "30")
+
+
+def test_no_database_url_with_a_password_or_key_literal_is_hard_coded_in_the_source():
+    # The system we replace fell back to a hard-coded URL with its password and to default JWT keys.
+    import re
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[2]
+    sources = [*root.glob("mospay/**/*.py"), root / "run.py", *root.glob("mospay/**/*.sql"), root / "schema.sql"]
+    credential_url = re.compile(r"postgres(ql)?://[^/\s:@'\"]+:[^@\s'\"]+@")
+    key_literal = re.compile(r"(SECRET_KEY|JWT_SECRET_KEY|secret_key|jwt_secret_key)\s*[:=]\s*(str\s*=\s*)?['\"][^'\"]+['\"]")
+    for path in sources:
+        text = path.read_text(encoding="utf-8")
+        found = [m.group(0) for m in credential_url.finditer(text)]
+        assert all(url.endswith("://user:pass@") for url in found), (path, found)  # placeholders in help text only
+        assert not key_literal.search(text), path
+    assert Config().secret_key == "" and Config().jwt_secret_key == ""  # no default key: generated per install
