@@ -94,8 +94,8 @@ def gateway(postgres, simulator, tmp_path_factory):
     port = free_port()
     env = {"DATABASE_URL": url, "MOSPAY_DATA_DIR": str(tmp_path_factory.mktemp("data")),
            "MOSPAY_ADMIN_PASSWORD": "first-password", **TEST_KEYS,
-           # Every test calls from 127.0.0.1: the shared server must not block it (tests/integration/test_security_throttle.py
-           # runs its own servers with the default limits).
+           # Every test calls from 127.0.0.1: the shared server must not block it
+           # (test_security_throttle.py runs its own servers with the default limits).
            "MOSPAY_AUTH_FAILURE_LIMIT": "100000"}
     proc = start_process(["run.py", "--port", str(port)], env)
     try:

@@ -37,6 +37,12 @@ def admin_with(gateway, token):
                            headers={"Authorization": f"Bearer {token}"})
 
 
+def admin_token(gateway, username, password):
+    resp = gateway.request("POST", "/api/v1/admin/token", headers=basic(username, password))
+    assert resp.status == 200, resp.data
+    return resp.json()["access_token"]
+
+
 def assert_refused(resp):
     assert resp.status == 401, resp.data
     assert resp.json() == {"error": {"code": "unauthorized", "message": "invalid credentials"}}
@@ -107,20 +113,20 @@ def test_rotated_credentials_revoke_old_tokens_and_the_old_secret_at_once(gatewa
 
 def test_admin_password_change_and_deactivation_revoke_admin_tokens(gateway):
     onboarding.create_admin(gateway.db, {"username": "temp1", "password": "temp-password-1", "role": "admin"})
-    token = gateway.request("POST", "/api/v1/admin/token", headers=basic("temp1", "temp-password-1")).json()["access_token"]
+    token = admin_token(gateway, "temp1", "temp-password-1")
     assert admin_with(gateway, token).status == 201
     changed = gateway.request("POST", "/api/v1/admin/password", json={"new_password": "temp-password-2"},
                               headers=basic("temp1", "temp-password-1"))
     assert changed.status == 204
     assert_refused(admin_with(gateway, token))
-    token = gateway.request("POST", "/api/v1/admin/token", headers=basic("temp1", "temp-password-2")).json()["access_token"]
+    token = admin_token(gateway, "temp1", "temp-password-2")
     gateway.db.run("UPDATE users SET active = false WHERE username = 'temp1'")
     assert_refused(admin_with(gateway, token))
 
 
 def test_viewer_role_cannot_change_anything_through_the_admin_api(gateway, client):
     onboarding.create_admin(gateway.db, {"username": "viewer1", "password": "viewer-password", "role": "viewer"})
-    token = gateway.request("POST", "/api/v1/admin/token", headers=basic("viewer1", "viewer-password")).json()["access_token"]
+    token = admin_token(gateway, "viewer1", "viewer-password")
     auth = {"Authorization": f"Bearer {token}"}
     for method, path, body in [
         ("POST", "/api/v1/admin/services", {"name": "viewersvc", "service_url": "http://127.0.0.1:9"}),
@@ -136,7 +142,8 @@ def test_viewer_role_cannot_change_anything_through_the_admin_api(gateway, clien
 
 def test_credentials_in_cookies_are_ignored_and_no_response_sets_a_cookie(gateway, client):
     token = client.token()
-    resp = gateway.request(*CLIENT_ROUTE, json=client.body(), headers={"Cookie": f"token={token}; access_token={token}"})
+    cookie = {"Cookie": f"token={token}; access_token={token}"}
+    resp = gateway.request(*CLIENT_ROUTE, json=client.body(), headers=cookie)
     assert resp.status == 401
     for r in (resp, gateway.request("POST", "/api/v1/auth/token", headers=client.basic), client.pay()):
         assert "Set-Cookie" not in r.headers
