@@ -109,7 +109,7 @@ class AuthGuard:
         if not req.path.startswith("/api/") or req.method == "OPTIONS":
             return
         admin = req.path.startswith("/api/v1/admin/")
-        ip = req.remote_addr
+        ip = req.remote_addr or "unknown"  # a unix-socket peer has no address
         username = _basic_username(req.get_header("Authorization") or "")
         app_id = req.get_header("App-ID") or req.get_header("X-App-ID")
         app_id = app_id if app_id and functions.APP_ID_RE.fullmatch(app_id) and not admin else None

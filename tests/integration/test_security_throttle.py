@@ -56,13 +56,17 @@ def test_ten_failures_for_one_username_then_429_with_retry_after_even_for_the_ri
     assert len(events(gw, kind="auth_blocked", app_id=client.app_id)) >= 1
 
 
-def test_failures_from_one_ip_block_that_ip_and_no_other(gw):
+@pytest.mark.parametrize("guess", [
+    lambda i, client: basic(f"mp_guess{i}", "sk_x", client.app_id + "x"),  # other usernames: only the IP adds up
+    lambda i, client: {"Authorization": f"Bearer forged.token.{i}"},        # bad tokens count too
+])
+def test_failures_from_one_ip_block_that_ip_and_no_other(gw, guess):
     client = gw.onboard()
     token = client.token()
     attacker, other = new_ip(), new_ip()
-    for i in range(10):  # different usernames each time: only the IP adds up
+    for i in range(10):
         resp = gw.request("POST", "/api/v1/payment/process", json=client.body(),
-                          headers=from_ip(attacker, basic(f"mp_guess{i}", "sk_x", client.app_id + "x")))
+                          headers=from_ip(attacker, guess(i, client)))
         assert resp.status == 401
     blocked = client.pay(headers=from_ip(attacker, {"Authorization": f"Bearer {token}"}))
     assert blocked.status == 429 and "Retry-After" in blocked.headers
