@@ -58,11 +58,15 @@ def serve(runtime, args) -> int:
         simulator = demo.start_simulator(config.host, args.simulator_port)
         print(demo.seed(runtime, simulator.url, f"http://{config.host}:{config.port}"), flush=True)
 
-    app = create_app(config, runtime.db)
+    from mospay.proxy import TrustedProxies
+
+    # Forwarding headers are judged by TrustedProxies (MOSPAY_TRUSTED_PROXIES), not by waitress,
+    # whose trusted_proxy takes a single address.
+    app = TrustedProxies(create_app(config, runtime.db), config.trusted_proxies)
     server = create_server(app, host=config.host, port=config.port, threads=config.threads,
                            connection_limit=max(100, config.threads * 8), channel_timeout=60,
                            max_request_body_size=max(1 << 20, 4 * config.max_body_bytes), ident="mospay",
-                           clear_untrusted_proxy_headers=True)
+                           clear_untrusted_proxy_headers=False)
     def stop(signum, frame):
         # Only raise here: taking locks inside a signal handler can deadlock. waitress's loop turns
         # SystemExit into a close of the listening socket; in-flight requests finish below.

@@ -275,3 +275,117 @@ BEGIN
 
     RETURN QUERY SELECT v_status, v_code, v_body;
 END $$;
+
+-- ===================================================================== Security (issue 5)
+-- Per-client limits. NULL means: the server default (MOSPAY_RATE_LIMIT_PER_MINUTE) or no amount limit.
+ALTER TABLE clients ADD COLUMN IF NOT EXISTS rate_limit_per_minute integer
+    CHECK (rate_limit_per_minute BETWEEN 0 AND 10000000);
+ALTER TABLE clients ADD COLUMN IF NOT EXISTS max_amount_per_transaction numeric(18, 2)
+    CHECK (max_amount_per_transaction > 0);
+ALTER TABLE clients ADD COLUMN IF NOT EXISTS max_amount_per_day numeric(18, 2)
+    CHECK (max_amount_per_day > 0);
+CREATE INDEX IF NOT EXISTS transactions_client_day_idx ON transactions (client_id, created_at);
+
+-- Failed-authentication counters, one row per key ('ip:…', 'app:…', 'user:…', 'admin:…'), shared by
+-- every process. Touched only when an authentication fails, never on the successful path.
+CREATE TABLE IF NOT EXISTS auth_throttle (
+    key           text PRIMARY KEY CHECK (length(key) <= 200),
+    window_start  timestamptz NOT NULL,
+    failures      integer NOT NULL,
+    blocked_until timestamptz
+);
+
+-- What the portal shows as security events. Never holds a secret: only who, from where, and what kind.
+CREATE TABLE IF NOT EXISTS security_events (
+    id        bigserial PRIMARY KEY,
+    kind      text NOT NULL CHECK (kind ~ '^[a-z_]{1,40}$'),
+    ip        text CHECK (length(ip) <= 64),
+    app_id    text CHECK (length(app_id) <= 64),
+    username  text CHECK (length(username) <= 64),
+    endpoint  text CHECK (length(endpoint) <= 200),
+    at        timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS security_events_at_idx ON security_events (at DESC, id DESC);
+
+-- One round trip per failed authentication: record the event, count it against every key, and
+-- answer which keys are now blocked (and for how long) so the calling process can cache that.
+CREATE OR REPLACE FUNCTION mospay.record_auth_failure(
+    p_kind text, p_ip text, p_app_id text, p_username text, p_endpoint text, p_keys text[],
+    p_limit integer, p_window_s integer)
+RETURNS TABLE (o_key text, o_retry_after integer)
+LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+DECLARE
+    v_window interval := make_interval(secs => p_window_s);
+    v_key text;
+    v_failures integer;
+    v_blocked timestamptz;
+BEGIN
+    INSERT INTO security_events (kind, ip, app_id, username, endpoint)
+    VALUES (p_kind, left(p_ip, 64), left(p_app_id, 64), left(p_username, 64), left(p_endpoint, 200));
+    FOREACH v_key IN ARRAY p_keys LOOP
+        INSERT INTO auth_throttle AS a (key, window_start, failures)
+        VALUES (left(v_key, 200), now(), 1)
+        ON CONFLICT (key) DO UPDATE
+           SET failures = CASE WHEN a.window_start <= now() - v_window THEN 1 ELSE a.failures + 1 END,
+               window_start = CASE WHEN a.window_start <= now() - v_window THEN now() ELSE a.window_start END
+        RETURNING a.failures, a.blocked_until INTO v_failures, v_blocked;
+        IF v_failures >= p_limit THEN
+            v_blocked := now() + v_window;
+            UPDATE auth_throttle SET blocked_until = v_blocked WHERE key = left(v_key, 200);
+            IF v_failures = p_limit THEN
+                INSERT INTO security_events (kind, ip, app_id, username, endpoint)
+                VALUES ('auth_blocked', left(p_ip, 64), left(p_app_id, 64), left(p_username, 64),
+                        left(v_key, 200));
+            END IF;
+        END IF;
+        IF v_blocked > now() THEN
+            o_key := v_key;
+            o_retry_after := greatest(1, ceil(extract(epoch FROM v_blocked - now())))::integer;
+            RETURN NEXT;
+        END IF;
+    END LOOP;
+    -- Old counters go away on their own, a little at a time, without a scheduled job.
+    IF random() < 0.01 THEN
+        DELETE FROM auth_throttle
+         WHERE window_start < now() - greatest(v_window, interval '1 hour')
+           AND coalesce(blocked_until, '-infinity') < now();
+    END IF;
+END $$;
+
+-- Amount limits, checked inside the same statement that records a payment (start_payment's INSERT):
+-- no extra round trip, and under a per-client advisory lock so concurrent payments cannot overshoot
+-- the daily limit together. A replay of an f010 already recorded is left to start_payment's ON CONFLICT.
+CREATE OR REPLACE FUNCTION mospay.check_amount_limits() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+DECLARE
+    v_per_tx numeric;
+    v_per_day numeric;
+    v_today numeric;
+BEGIN
+    SELECT c.max_amount_per_transaction, c.max_amount_per_day INTO v_per_tx, v_per_day
+      FROM clients c WHERE c.id = NEW.client_id;
+    IF v_per_tx IS NULL AND v_per_day IS NULL THEN
+        RETURN NEW;
+    END IF;
+    IF EXISTS (SELECT 1 FROM transactions t WHERE t.client_id = NEW.client_id AND t.f010 = NEW.f010) THEN
+        RETURN NEW;
+    END IF;
+    IF NEW.amount > v_per_tx THEN
+        RAISE EXCEPTION 'amount over the per-transaction limit' USING ERRCODE = 'MP002';
+    END IF;
+    IF v_per_day IS NOT NULL THEN
+        PERFORM pg_advisory_xact_lock(7271005, NEW.client_id::integer);
+        SELECT coalesce(sum(t.amount), 0) INTO v_today
+          FROM transactions t
+         WHERE t.client_id = NEW.client_id AND t.status <> 'FAILED'
+           AND t.created_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
+        IF v_today + NEW.amount > v_per_day THEN
+            RAISE EXCEPTION 'amount over the daily limit' USING ERRCODE = 'MP003';
+        END IF;
+    END IF;
+    RETURN NEW;
+END $$;
+
+DROP TRIGGER IF EXISTS transactions_amount_limits ON transactions;
+CREATE TRIGGER transactions_amount_limits BEFORE INSERT ON transactions
+    FOR EACH ROW EXECUTE FUNCTION mospay.check_amount_limits();

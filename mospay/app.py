@@ -11,19 +11,21 @@ import time
 import falcon
 
 from . import errors, metrics
-from .api import admin, docs, health, metrics as metrics_api, payments as payment_api
+from .api import admin, docs, guard, health, limits, metrics as metrics_api, payments as payment_api
 from .auth import Tokens
 from .observe import RequestObserver
 from .payments import PaymentGateway
 from .provider import Provider
 from .redact import mask
+from .security import RateLimiter
 
 log = logging.getLogger("mospay.app")
 
 
 def routes(config, db, provider):
     tokens = Tokens(config.jwt_secret_key, config.token_ttl_s)
-    gateway = PaymentGateway(db, provider, config.secret_key)
+    limiter = RateLimiter(config.rate_limit_per_minute, db)
+    gateway = PaymentGateway(db, provider, config.secret_key, admit=limiter.admit_context)
     item = payment_api.PaymentItem(gateway, tokens, config.max_body_bytes)
     return [
         ("/healthz", health.Health(), {}),
@@ -37,6 +39,7 @@ def routes(config, db, provider):
         ("/api/v1/admin/services", admin.Services(db, tokens, config), {}),
         ("/api/v1/admin/clients", admin.Clients(db, tokens, config), {}),
         ("/api/v1/admin/clients/{app_id}/services", admin.Assignments(db, tokens, config), {}),
+        ("/api/v1/admin/clients/{app_id}/limits", limits.ClientLimits(db, tokens, config), {}),
         # Operations (issue 7): the API reference.
         ("/api/v1/openapi.json", docs.OpenApiDocument(), {}),
         ("/docs", docs.DocsPage(), {}),
@@ -47,7 +50,8 @@ def routes(config, db, provider):
 
 def create_app(config, db, provider: Provider | None = None) -> falcon.App:
     # RequestObserver first: its timing and access log wrap everything, the api_logs insert included.
-    app = falcon.App(middleware=[RequestObserver(config.trusted_proxies), ApiLog(db)])
+    app = falcon.App(middleware=[RequestObserver(config.trusted_proxies), ApiLog(db),
+                                 *guard.middleware(config, db)])
     metrics.watch_pool(db)
     app.req_options.strip_url_path_trailing_slash = True
     for uri, resource, kwargs in routes(config, db, provider or Provider(maxsize=config.threads)):

@@ -47,8 +47,14 @@ SETTINGS = [
     Setting("log_level", "MOSPAY_LOG_LEVEL", "str", "DEBUG, INFO, WARNING, ERROR"),
     Setting("log_format", "MOSPAY_LOG_FORMAT", "str", "text or json"),
     Setting("access_log", "MOSPAY_ACCESS_LOG", "bool", "one line per request (on/off)"),
-    Setting("trusted_proxies", "MOSPAY_TRUSTED_PROXIES", "list", "proxies whose X-Request-ID is kept"),
+    Setting("trusted_proxies", "MOSPAY_TRUSTED_PROXIES", "list",
+            "proxies whose X-Forwarded-For/-Proto and X-Request-ID are believed"),
     Setting("metrics_token", "MOSPAY_METRICS_TOKEN", "str", "Bearer token for /metrics", secret=True),
+    Setting("auth_failure_limit", "MOSPAY_AUTH_FAILURE_LIMIT", "int", "failed authentications per key per window"),
+    Setting("auth_failure_window_s", "MOSPAY_AUTH_FAILURE_WINDOW", "int", "throttle window in seconds"),
+    Setting("rate_limit_per_minute", "MOSPAY_RATE_LIMIT_PER_MINUTE", "int",
+            "payments per client per minute per process (0 = off)"),
+    Setting("cors_origins", "MOSPAY_CORS_ORIGINS", "list", "browser origins allowed to call the API"),
 ]
 DEFAULT_TOML = Path("mospay.toml")
 
@@ -72,6 +78,11 @@ class Config:
     access_log: bool = True
     trusted_proxies: tuple = ()
     metrics_token: str | None = None
+    # Security (issue 5): throttling, rate limits, CORS.
+    auth_failure_limit: int = 10          # failed authentications per key per window, then 429
+    auth_failure_window_s: int = 60
+    rate_limit_per_minute: int = 6000     # per client per process when clients.rate_limit_per_minute is NULL; 0 = off
+    cors_origins: tuple = ()              # exact origins allowed to call the API from a browser; none by default
     sources: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -126,6 +137,18 @@ class Config:
                 ipaddress.ip_network(proxy, strict=False)
             except ValueError:
                 raise ConfigError(f"MOSPAY_TRUSTED_PROXIES: {proxy!r} is not an IP address or network") from None
+        self._validate_security()
+
+    def _validate_security(self) -> None:
+        if not 2 <= self.auth_failure_limit <= 100000:
+            raise ConfigError("MOSPAY_AUTH_FAILURE_LIMIT must be between 2 and 100000")
+        if not 1 <= self.auth_failure_window_s <= 86400:
+            raise ConfigError("MOSPAY_AUTH_FAILURE_WINDOW must be between 1 and 86400 seconds")
+        if not 0 <= self.rate_limit_per_minute <= 10_000_000:
+            raise ConfigError("MOSPAY_RATE_LIMIT_PER_MINUTE must be between 0 (off) and 10000000")
+        for origin in self.cors_origins:
+            if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?", origin):
+                raise ConfigError(f"MOSPAY_CORS_ORIGINS: {origin!r} must look like https://shop.example.com")
 
     def effective(self) -> list[dict]:
         """Every setting with its value (secrets masked) and where it came from: `python -m mospay config`."""

@@ -90,6 +90,11 @@ def translate(exc: Exception) -> Exception:
         err = errors.Conflict("the change conflicts with existing records", code="conflict")
     elif state == "23514" or state.startswith("22"):
         err = errors.InvalidField("a value is out of range or malformed", code="invalid_value")
+    elif state in ("MP002", "MP003"):
+        # The client's amount limits (schema.sql, check_amount_limits): our own fixed messages.
+        err = errors.InvalidField("the amount is over your per-transaction limit" if state == "MP002"
+                                  else "the amount would take you over your daily limit",
+                                  field="f004", code="amount_limit_exceeded")
     elif state == "42883":
         err = errors.FunctionError("the client's PostgreSQL function is missing", code="function_missing")
     elif state == "P0001":

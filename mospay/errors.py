@@ -62,3 +62,8 @@ class FunctionError(MosPayError):
 
 class ServiceUnavailable(MosPayError):
     status, code = 503, "service_unavailable"
+
+
+class TooManyRequests(MosPayError):
+    """Throttled: too many failed authentications, or over the client's rate limit. Carries Retry-After."""
+    status, code = 429, "too_many_requests"

@@ -6,7 +6,6 @@ the api_logs insert included. It never imports Falcon and does no I/O beyond one
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import re
 import secrets
@@ -14,6 +13,7 @@ import time
 
 from . import metrics
 from .logs import ACCESS
+from .proxy import is_trusted, parse_networks
 
 access_log = logging.getLogger(ACCESS)
 REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -21,28 +21,16 @@ REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 class RequestObserver:
     def __init__(self, trusted_proxies=()):
-        self._trusted_exact = frozenset(p for p in trusted_proxies if "/" not in p)
-        self._trusted_nets = [ipaddress.ip_network(p, strict=False) for p in trusted_proxies if "/" in p]
-
-    def _trusted(self, addr: str | None) -> bool:
-        if not addr:
-            return False
-        if addr in self._trusted_exact:
-            return True
-        if self._trusted_nets:
-            try:
-                ip = ipaddress.ip_address(addr)
-            except ValueError:
-                return False
-            return any(ip in net for net in self._trusted_nets)
-        return False
+        self._trusted = parse_networks(trusted_proxies)
 
     def process_request(self, req, resp):
         req.context.observe_started = time.perf_counter()
         incoming = req.get_header("X-Request-ID")
         # Only a proxy we trust may choose the id (it links its own log line to ours); anyone
         # else could forge ids to muddle an investigation, so they get a fresh one.
-        if incoming and REQUEST_ID_RE.fullmatch(incoming) and self._trusted(req.remote_addr):
+        # The socket peer, not REMOTE_ADDR: TrustedProxies has already replaced that with the client.
+        peer = req.env.get("mospay.peer_addr", req.remote_addr)
+        if incoming and REQUEST_ID_RE.fullmatch(incoming) and is_trusted(self._trusted, peer):
             req.context.request_id = incoming
         else:
             req.context.request_id = secrets.token_hex(8)

@@ -192,6 +192,16 @@ def _paths() -> dict:
                           {"service": name, "routes": {"type": "array", "items": name}},
                           ["service", "routes"], {"type": "object"})["post"],
             "parameters": [{"name": "app_id", "in": "path", "required": True, "schema": name}]}},
+        "/api/v1/admin/clients/{app_id}/limits": {"put": {
+            **_op("Set a client's rate limit and amount limits (null: default / none)", "admin",
+                  security=ADMIN_AUTH,
+                  request={"type": "object", "properties": {
+                      "rate_limit_per_minute": {"type": ["integer", "null"]},
+                      "max_amount_per_transaction": {"type": ["string", "null"]},
+                      "max_amount_per_day": {"type": ["string", "null"]}}},
+                  responses={"200": _json({"type": "object"}, "the limits now in force"),
+                             **_errors(400, 401, 403, 404, 415, 422)}),
+            "parameters": [{"name": "app_id", "in": "path", "required": True, "schema": name}]}},
         "/api/v1/openapi.json": {"get": _op(
             "This document", "meta", responses={"200": {"description": "OpenAPI 3.1 JSON"}})},
     }

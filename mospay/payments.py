@@ -143,10 +143,11 @@ def request_hash(masked: dict, fields: list[dict]) -> str:
 
 
 class PaymentGateway:
-    def __init__(self, db: Database, provider: Provider, secret_key: str):
+    def __init__(self, db: Database, provider: Provider, secret_key: str, admit=None):
         self._db = db
         self._provider = provider
         self._secret_key = secret_key
+        self._admit = admit  # per-client rate limit (mospay.security.RateLimiter.admit_context), or None
 
     def process(self, creds: ClientCredentials, body: dict, log: dict) -> Outcome:
         """One payment, top to bottom. `log` collects the API log fields as they become known."""
@@ -154,6 +155,8 @@ class PaymentGateway:
         ctx = self._db.one("payment_context", app_id=creds.app_id, service=body["f000"])
         authenticate(ctx, creds, self._secret_key)
         log["client_id"] = ctx["client_id"]
+        if self._admit is not None:
+            self._admit(ctx)
         if body["f003"] != ctx["app_id"]:
             raise errors.Forbidden("f003 must be your App ID", field="f003", code="app_id_mismatch")
         if ctx["service_id"] is None or not ctx["service_active"]:

@@ -3,7 +3,7 @@
 -- name: payment_context
 -- Round trip 1 of 3 on the payment path: the client (for authentication) and the service it asks for.
 SELECT c.id AS client_id, c.app_id, c.api_username, c.api_secret_hash, c.credential_version,
-       c.active AS client_active,
+       c.active AS client_active, c.rate_limit_per_minute,
        s.id AS service_id, s.active AS service_active, s.connect_timeout_s, s.timeout_s,
        cs.routes, cs.active AS assignment_active,
        (SELECT json_agg(json_build_object('code', f.code, 'label', f.label, 'type', f.field_type,

@@ -26,9 +26,16 @@ class Gateway:
     simulator_url: str
     output: list = None  # the server's log lines so far (drained by a thread so its pipe never fills)
 
-    def request(self, method, path, *, body=None, headers=None, json=None):
-        return self.http.request(method, self.url + path, body=body, json=json, headers=headers or {},
-                                 retries=False, timeout=30)
+    def request(self, method, path, *, body=None, headers=None, json=None, source=None):
+        """source: the local address to connect from (127.0.0.2 is the trusted proxy)."""
+        http = self.http
+        if source:
+            host, port = self.url.rsplit("/", 1)[1].split(":")
+            http = urllib3.HTTPConnectionPool(host, int(port), source_address=(source, 0), maxsize=1)
+            return http.request(method, path, body=body, json=json, headers=headers or {}, retries=False,
+                                timeout=30)
+        return http.request(method, self.url + path, body=body, json=json, headers=headers or {},
+                            retries=False, timeout=30)
 
     def admin(self, path, payload):
         return self.request("POST", path, json=payload, headers={"Authorization": f"Bearer {self.admin_token}"})
@@ -96,7 +103,11 @@ def gateway(postgres, simulator, tmp_path_factory):
     port = free_port()
     env = {"DATABASE_URL": url, "MOSPAY_DATA_DIR": str(tmp_path_factory.mktemp("data")),
            "MOSPAY_ADMIN_PASSWORD": "first-password", "MOSPAY_LOG_FORMAT": "json",
-           "MOSPAY_TRUSTED_PROXIES": "127.0.0.1", **TEST_KEYS}
+           **TEST_KEYS,
+           "MOSPAY_TRUSTED_PROXIES": "127.0.0.2",  # the "proxy": a test connects from 127.0.0.2 to be it
+           # Every test calls from 127.0.0.1: the shared server must not block it
+           # (test_security_throttle.py runs its own servers with the default limits).
+           "MOSPAY_AUTH_FAILURE_LIMIT": "100000"}
     proc = start_process(["run.py", "--port", str(port)], env)
     output = []
     try:

@@ -60,7 +60,7 @@ def test_provider_errors_are_counted_by_service_and_reason(gateway, client):
 
 
 def test_metrics_refuse_a_request_relayed_by_a_local_proxy(gateway):
-    # waitress strips X-Forwarded-For from an untrusted peer before MosPay sees it; X-Real-IP stays.
+    # TrustedProxies strips X-Forwarded-For from an untrusted peer before MosPay sees it; X-Real-IP stays.
     relayed = gateway.request("GET", "/metrics", headers={"X-Real-IP": "203.0.113.7"})
     assert relayed.status == 403 and relayed.json()["error"]["code"] == "metrics_forbidden"
     assert gateway.request("GET", "/metrics/").status == 200  # same resource: nginx blocks the prefix
@@ -87,10 +87,13 @@ def test_access_log_has_one_json_line_per_request_with_id_app_route_status_durat
 
 
 def test_request_id_from_a_trusted_proxy_is_kept_and_a_malformed_one_replaced(gateway):
-    kept = gateway.request("GET", "/healthz", headers={"X-Request-ID": "nginx-4f1c2a"})
+    kept = gateway.request("GET", "/healthz", headers={"X-Request-ID": "nginx-4f1c2a"}, source="127.0.0.2")
     assert kept.headers["X-Request-ID"] == "nginx-4f1c2a"
     assert _access_lines(gateway, "nginx-4f1c2a")
-    replaced = gateway.request("GET", "/healthz", headers={"X-Request-ID": "bad id\twith spaces"})
+    untrusted = gateway.request("GET", "/healthz", headers={"X-Request-ID": "forged-by-client"})
+    assert untrusted.headers["X-Request-ID"] != "forged-by-client"
+    replaced = gateway.request("GET", "/healthz", headers={"X-Request-ID": "bad id\twith spaces"},
+                               source="127.0.0.2")
     assert replaced.headers["X-Request-ID"] != "bad id\twith spaces"
     assert len(replaced.headers["X-Request-ID"]) == 16
 
