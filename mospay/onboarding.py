@@ -134,7 +134,8 @@ def assign_service(db: Database, app_id: str, data: dict) -> dict:
             tx.run(statement)
     names = [functions.request_function_name(app_id, service, r) for r in sorted(set(routes))]
     return {"app_id": app_id, "service": service, "routes": assignment["routes"],
-            "functions": [n for name in names for n in (name, functions.response_function_name_unchecked(name))]}
+            "functions": [n for name in names
+                          for n in (name, functions.response_function_name_unchecked(name), name + "Status")]}
 
 
 def create_admin(db: Database, data: dict, must_change: bool = False) -> dict:
