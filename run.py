@@ -47,15 +47,23 @@ def serve(runtime, args) -> int:
     from waitress.server import create_server
 
     from mospay.app import create_app
+    from mospay.breaker import BREAKERS
+    from mospay.provider import Provider
+    from mospay.reconciler import Reconciler, ReconcilerThread
 
     config = runtime.config
+    BREAKERS.configure(config.breaker_failures, config.breaker_cooldown_s)
     simulator = None
     if args.demo:
         from mospay import demo
         simulator = demo.start_simulator(config.host, args.simulator_port)
         print(demo.seed(runtime, simulator.url, f"http://{config.host}:{config.port}"), flush=True)
 
-    app = create_app(config, runtime.db)
+    provider = Provider(maxsize=config.threads)
+    app = create_app(config, runtime.db, provider)
+    reconciler = None
+    if config.reconcile_interval_s > 0:
+        reconciler = ReconcilerThread(Reconciler(runtime.db, Provider(maxsize=4)), config.reconcile_interval_s).start()
     server = create_server(app, host=config.host, port=config.port, threads=config.threads,
                            connection_limit=max(100, config.threads * 8), channel_timeout=60,
                            max_request_body_size=max(1 << 20, 4 * config.max_body_bytes), ident="mospay",
@@ -78,6 +86,8 @@ def serve(runtime, args) -> int:
         logging.getLogger("mospay").info("shutting down: finishing in-flight requests")
         server.close()
         server.task_dispatcher.shutdown(cancel_pending=False, timeout=10)
+        if reconciler is not None:
+            reconciler.stop()
         if simulator is not None:
             simulator.stop()
     return 0

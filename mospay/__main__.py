@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("app_id")
     p.add_argument("service")
     p.add_argument("routes", nargs="+")
+    sub.add_parser("reconcile", help="one reconciliation pass over the due transactions (for cron)")
     p = sub.add_parser("create-admin", help="create an admin user")
     p.add_argument("username")
     p.add_argument("--role", default="admin", choices=onboarding.ROLES)
@@ -52,6 +53,10 @@ def run(args, runtime) -> object:
         return onboarding.create_client(db, config.secret_key, data)
     if args.command == "assign":
         return onboarding.assign_service(db, args.app_id, {"service": args.service, "routes": args.routes})
+    if args.command == "reconcile":
+        from .provider import Provider
+        from .reconciler import Reconciler
+        return Reconciler(db, Provider(maxsize=4)).run_once()
     if args.command == "create-admin":
         password = args.password if args.password is not None else sys.stdin.readline().rstrip("\n")
         user = onboarding.create_admin(db, {"username": args.username, "password": password, "role": args.role})

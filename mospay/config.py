@@ -27,6 +27,9 @@ class Config:
     pool_size: int = 20
     pool_timeout_s: float = 5.0
     log_level: str = "INFO"
+    reconcile_interval_s: float = 5.0   # 0: no reconciler thread in run.py (use `python -m mospay reconcile`)
+    breaker_failures: int = 5           # consecutive transport failures that open a service's breaker
+    breaker_cooldown_s: float = 30.0
 
     @classmethod
     def from_env(cls, env=None, **overrides) -> "Config":
@@ -46,6 +49,9 @@ class Config:
             "threads": _int(env, "MOSPAY_THREADS"),
             "pool_size": _int(env, "MOSPAY_POOL_SIZE"),
             "log_level": env.get("MOSPAY_LOG_LEVEL"),
+            "reconcile_interval_s": _float(env, "MOSPAY_RECONCILE_INTERVAL"),
+            "breaker_failures": _int(env, "MOSPAY_BREAKER_FAILURES"),
+            "breaker_cooldown_s": _float(env, "MOSPAY_BREAKER_COOLDOWN"),
         }
         values.update(overrides)
         config = cls(**{k: v for k, v in values.items() if v is not None})
@@ -69,6 +75,12 @@ class Config:
                 raise ConfigError(f"{name.upper()} must be at least 32 bytes long")
         if self.database_url and not self.database_url.startswith(("postgresql://", "postgres://")):
             raise ConfigError("DATABASE_URL must start with postgresql://")
+        if not 0 <= self.reconcile_interval_s <= 3600:
+            raise ConfigError("MOSPAY_RECONCILE_INTERVAL must be between 0 (off) and 3600 seconds")
+        if not 1 <= self.breaker_failures <= 1000:
+            raise ConfigError("MOSPAY_BREAKER_FAILURES must be between 1 and 1000")
+        if not 0.1 <= self.breaker_cooldown_s <= 3600:
+            raise ConfigError("MOSPAY_BREAKER_COOLDOWN must be between 0.1 and 3600 seconds")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError("MOSPAY_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
 
@@ -92,6 +104,19 @@ def _int(env, name):
         return int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def _float(env, name):
+    raw = env.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ConfigError(f"{name} must be a finite number, got {raw!r}")
+    return value
 
 
 def _load_or_create_keys(path: Path) -> dict:

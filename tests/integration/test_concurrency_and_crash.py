@@ -1,0 +1,146 @@
+"""Several `python run.py` processes on one database: concurrent identical requests, and kill -9 mid-call."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import signal
+import threading
+import time
+
+import pytest
+import urllib3
+
+from mospay import onboarding
+from mospay.db import Database
+from tests.integration.conftest import TEST_KEYS
+from tests.support import free_port, start_process, stop_process, wait_for_line
+
+
+class Fleet:
+    """MosPay processes sharing one fresh database; each on its own loopback port."""
+
+    def __init__(self, postgres, tmp_path):
+        self._postgres = postgres
+        self._tmp = tmp_path
+        self.name = postgres.create_database()
+        self.url = postgres.url_for(self.name)
+        self.procs: dict[int, object] = {}
+        self.db = None
+
+    def start(self, port=None, **env):
+        port = port or free_port()
+        full_env = {"DATABASE_URL": self.url, "MOSPAY_DATA_DIR": str(self._tmp / f"data{port}"),
+                    "MOSPAY_ADMIN_PASSWORD": "first-password", "MOSPAY_LOG_LEVEL": "WARNING",
+                    **TEST_KEYS, **env}
+        proc = start_process(["run.py", "--port", str(port)], full_env)
+        wait_for_line(proc, r"MosPay listening on", timeout=60)
+        self.procs[port] = proc
+        if self.db is None:
+            self.db = Database(self.url, size=4)
+        return port
+
+    def close(self):
+        for proc in self.procs.values():
+            stop_process(proc)
+        if self.db is not None:
+            self.db.close()
+        self._postgres.drop_database(self.name)
+
+
+@pytest.fixture
+def fleet(postgres, tmp_path):
+    f = Fleet(postgres, tmp_path)
+    yield f
+    f.close()
+
+
+def onboard(db, simulator_url, *, timeout_s=5, connect_timeout_s=None):
+    app_id = "shop" + secrets.token_hex(3)
+    onboarding.create_service(db, {"name": "momo", "service_url": simulator_url, "timeout_s": timeout_s,
+                                   "connect_timeout_s": connect_timeout_s})
+    creds = onboarding.create_client(db, TEST_KEYS["SECRET_KEY"], {"company_name": "Shop", "app_id": app_id})
+    onboarding.assign_service(db, app_id, {"service": "momo", "routes": ["collection"]})
+    raw = base64.b64encode(f"{creds['api_username']}:{creds['api_secret']}".encode()).decode()
+    headers = {"Authorization": f"Basic {raw}", "App-ID": app_id}
+    body = {"f000": "momo", "f001": "collection", "f002": "collection", "f003": app_id, "f004": "1500.00",
+            "f005": "+250788123456", "f006": "c", "f007": "enc", "f008": "pwd", "f009": "d",
+            "f010": "order_" + secrets.token_hex(6)}
+    return headers, body
+
+
+def sim_calls(http, simulator_url, f010):
+    return http.request("GET", simulator_url + "/_sim/calls").json()["by_external_id"].get(f010, 0)
+
+
+def test_200_concurrent_identical_requests_over_3_processes_make_one_payment(fleet, simulator):
+    ports = [fleet.start(), fleet.start(), fleet.start()]
+    headers, body = onboard(fleet.db, simulator, timeout_s=8)
+    # 0002: the provider takes 4 s to say SUCCESSFUL, so the 199 others arrive while the first is in flight.
+    body["f005"] = "+250788120002"
+    http = urllib3.PoolManager(maxsize=200, retries=False)
+    token = http.request("POST", f"http://127.0.0.1:{ports[0]}/api/v1/auth/token", headers=headers).json()
+    bearer = {"Authorization": f"Bearer {token['access_token']}"}
+    start, answers, lock = threading.Barrier(200), [], threading.Lock()
+
+    def one(i):
+        start.wait(30)
+        resp = http.request("POST", f"http://127.0.0.1:{ports[i % 3]}/api/v1/payment/process", json=body,
+                            headers=bearer, timeout=30)
+        with lock:
+            answers.append((resp.status, resp.data))
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(200)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(answers) == 200
+    assert len(set(answers)) == 1, {a for a in answers}
+    status, data = answers[0]
+    assert status == 200 and b'"SUCCESSFUL"' in data
+    rows = fleet.db.run("SELECT id FROM transactions WHERE f010 = :f", f=body["f010"])
+    assert len(rows) == 1
+    assert sim_calls(http, simulator, body["f010"]) == 1
+
+
+def test_kill_9_during_the_provider_call_loses_nothing_and_charges_once(fleet, simulator):
+    """The simulator's 0002 number hangs (4 s) and remembers the payment as SUCCESSFUL: the money moved
+    although MosPay never heard back. MosPay is killed while it waits; the next process finds it."""
+    port = fleet.start(MOSPAY_RECONCILE_INTERVAL="0.2")
+    headers, body = onboard(fleet.db, simulator, timeout_s=1, connect_timeout_s=0.5)
+    fleet.db.run("UPDATE services SET reconcile_schedule_s = '{1,2,3}'")
+    body["f005"] = "+250788120002"
+    http = urllib3.PoolManager(retries=False)
+    url = f"http://127.0.0.1:{port}/api/v1/payment/process"
+    threading.Thread(target=lambda: _swallow(lambda: http.request("POST", url, json=body, headers=headers,
+                                                                  timeout=10)), daemon=True).start()
+    deadline = time.monotonic() + 5
+    while sim_calls(http, simulator, body["f010"]) == 0:  # the call has reached the provider
+        assert time.monotonic() < deadline, "the payment never reached the simulator"
+        time.sleep(0.01)
+    os.kill(fleet.procs[port].pid, signal.SIGKILL)
+    fleet.procs[port].wait(5)
+    row = fleet.db.run("SELECT status FROM transactions WHERE f010 = :f", f=body["f010"])
+    assert [r["status"] for r in row] == ["RECEIVED"]  # recorded before the call: not lost
+
+    port = fleet.start(MOSPAY_RECONCILE_INTERVAL="0.2")  # a fresh process; its reconciler takes over
+    deadline = time.monotonic() + 8
+    while fleet.db.run("SELECT status FROM transactions WHERE f010 = :f", f=body["f010"])[0]["status"] != "SUCCESSFUL":
+        assert time.monotonic() < deadline, "the reconciler did not settle the transaction"
+        time.sleep(0.1)
+    replay = http.request("POST", f"http://127.0.0.1:{port}/api/v1/payment/process", json=body, headers=headers,
+                          timeout=10)
+    assert replay.status == 200 and replay.json()["status"] == "SUCCESSFUL"
+    assert sim_calls(http, simulator, body["f010"]) == 1  # charged once
+    causes = fleet.db.run("SELECT e.to_status, e.cause FROM transaction_events e JOIN transactions t "
+                          "ON t.id = e.transaction_id WHERE t.f010 = :f ORDER BY e.id", f=body["f010"])
+    assert causes[-1] == {"to_status": "SUCCESSFUL", "cause": "reconciliation"}
+
+
+def _swallow(call):
+    try:
+        call()
+    except Exception:
+        pass

@@ -1,0 +1,132 @@
+"""The reconciler and the operator's resolution, on a fresh database per test with an in-process simulator."""
+
+from __future__ import annotations
+
+import base64
+import threading
+
+import falcon.testing
+import pytest
+
+from mospay import errors, onboarding, reconciler
+from mospay.app import create_app
+from mospay.breaker import Breakers
+from mospay.config import Config
+from mospay.db import Database
+from mospay.provider import Provider
+from mospay.simulator import Simulator
+
+KEYS = {"secret_key": "k" * 40, "jwt_secret_key": "j" * 40}
+
+
+@pytest.fixture(scope="module")
+def sim():
+    with Simulator(hang_seconds=2) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def shop(db, db_url, sim):
+    onboarding.create_service(db, {"name": "momo", "service_url": sim.url, "timeout_s": 1})
+    db.run("UPDATE services SET reconcile_schedule_s = '{1,2,3}'")
+    creds = onboarding.create_client(db, KEYS["secret_key"], {"company_name": "Shop", "app_id": "shop",
+                                                              "callback_url": "http://127.0.0.1:9/hook"})
+    onboarding.assign_service(db, "shop", {"service": "momo", "routes": ["collection"]})
+    database = Database(db_url, size=4)
+    app = falcon.testing.TestClient(create_app(Config(database_url=db_url, **KEYS), database, Provider(),))
+    raw = base64.b64encode(f"{creds['api_username']}:{creds['api_secret']}".encode()).decode()
+    headers = {"Authorization": f"Basic {raw}", "App-ID": "shop"}
+
+    def pay(f010, msisdn):
+        body = {"f000": "momo", "f001": "collection", "f002": "collection", "f003": "shop", "f004": "500.00",
+                "f005": msisdn, "f006": "c", "f007": "e", "f008": "p", "f009": "d", "f010": f010}
+        return app.simulate_post("/api/v1/payment/process", json=body, headers=headers)
+    yield pay
+    database.close()
+
+
+def make_due(db):
+    db.run("UPDATE transactions SET next_check_at = now() WHERE status IN ('RECEIVED', 'PENDING', 'UNKNOWN')")
+
+
+def row(db, f010):
+    return db.run("SELECT * FROM transactions WHERE f010 = :f", f=f010)[0]
+
+
+def test_unknown_after_provider_500_is_settled_by_a_status_query(db, shop, sim):
+    assert shop("r500", "+250788120003").json["status"] == "UNKNOWN"
+    assert row(db, "r500")["next_check_at"] is not None
+    make_due(db)
+    counts = reconciler.Reconciler(db, Provider()).run_once()
+    assert counts == {"checked": 1, "settled": 1, "stuck": 0}
+    settled = row(db, "r500")
+    assert settled["status"] == "SUCCESSFUL" and settled["next_check_at"] is None
+    events = db.run("SELECT from_status, to_status, cause FROM transaction_events WHERE transaction_id = :i "
+                    "ORDER BY id", i=settled["id"])
+    assert [(e["from_status"], e["to_status"], e["cause"]) for e in events][-1] == (
+        "UNKNOWN", "SUCCESSFUL", "reconciliation")
+    assert sim.calls["by_external_id"]["r500"] == 1  # status queries never repeat the payment
+    # The final state wrote the client's webhook event in the same database transaction.
+    event = db.run("SELECT event_type, payload FROM webhook_events WHERE transaction_id = :i", i=settled["id"])
+    assert event[0]["event_type"] == "payment.succeeded" and event[0]["payload"]["status"] == "SUCCESSFUL"
+
+
+def test_nothing_is_checked_before_it_is_due(db, shop):
+    shop("early", "+250788120003")
+    assert reconciler.Reconciler(db, Provider()).run_once()["checked"] == 0
+
+
+def test_pending_stays_pending_then_goes_to_the_stuck_queue_for_an_operator(db, shop):
+    assert shop("slow", "+250788120004").json["status"] == "PENDING"
+    rec = reconciler.Reconciler(db, Provider())
+    for attempt in range(3):  # the schedule has three steps
+        make_due(db)
+        assert rec.run_once()["checked"] == 1
+        assert row(db, "slow")["status"] == ("PENDING" if attempt < 2 else "UNKNOWN")
+    stuck = row(db, "slow")
+    assert stuck["stuck"] and stuck["check_attempts"] == 3
+    make_due(db)
+    assert rec.run_once()["checked"] == 0  # stuck: no more automatic checks
+    queue = reconciler.stuck_queue(db)
+    assert [q["f010"] for q in queue] == ["slow"]
+
+    user = onboarding.create_admin(db, {"username": "ops", "password": "ops-password"})
+    with pytest.raises(errors.InvalidField):
+        reconciler.resolve(db, queue[0]["transaction_id"], "SUCCESSFUL", user["id"], "")
+    done = reconciler.resolve(db, queue[0]["transaction_id"], "FAILED", user["id"], "payer never approved")
+    assert done["status"] == "FAILED"
+    last = reconciler.history(db, queue[0]["transaction_id"])[-1]
+    assert (last["from_status"], last["to_status"], last["cause"]) == ("UNKNOWN", "FAILED", "operator")
+    assert last["actor_user_id"] == user["id"] and last["note"] == "payer never approved"
+    assert reconciler.stuck_queue(db) == []
+    with pytest.raises(errors.Conflict):  # final is final, for operators too
+        reconciler.resolve(db, queue[0]["transaction_id"], "SUCCESSFUL", user["id"], "changed my mind")
+
+
+def test_a_replay_after_reconciliation_still_returns_the_first_answer(db, shop):
+    first = shop("again", "+250788120003")
+    make_due(db)
+    reconciler.Reconciler(db, Provider()).run_once()
+    replay = shop("again", "+250788120003")
+    assert (replay.status_code, replay.json) == (first.status_code, first.json)
+
+
+def test_concurrent_reconcilers_never_check_the_same_transaction_twice(db, db_url, shop):
+    for i in range(12):
+        shop(f"many{i}", "+250788120003")
+    make_due(db)
+    results, pools = [], [Database(db_url, size=2) for _ in range(3)]
+
+    def one_process(pool):
+        results.append(reconciler.Reconciler(pool, Provider(), Breakers(), batch=2).run_once()["checked"])
+
+    threads = [threading.Thread(target=one_process, args=(p,)) for p in pools]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    for p in pools:
+        p.close()
+    assert sum(results) == 12
+    attempts = db.run("SELECT check_attempts, status FROM transactions")
+    assert {(a["check_attempts"], a["status"]) for a in attempts} == {(1, "SUCCESSFUL")}
