@@ -1,10 +1,20 @@
 """Mobile-money provider simulator (MTN MoMo collection style) used to exercise MosPay adapters.
-The payer MSISDN's last 4 digits pick the outcome, like Stripe test cards; see OUTCOMES."""
+The payer MSISDN's last 4 digits pick the outcome, like Stripe test cards; see OUTCOMES.
+
+0001 decline · 0002 hang · 0003 HTTP 500 · 0004 pending (approved later) · 0005 malformed JSON ·
+0006 slow trickle · 0007 huge body (3 MiB) · 0008 pending (rejected later) · anything else succeeds.
+A pending payment (0004/0008) sent with an X-Callback-Url header settles after callback_delay seconds
+and the simulator then PUTs a MoMo-style callback there (callback_duplicates times; each dropped with
+probability callback_drop_rate). GET /<route>/<externalId> is the status query; /_sim/calls counts
+payment requests (never status queries).
+"""
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
+import random
 import secrets
 import signal
 import socket
@@ -23,8 +33,14 @@ OUTCOMES = {
     "0001": (200, "FAILED"),      # decline: NOT_ENOUGH_FUNDS
     "0002": (200, "SUCCESSFUL"),  # answers only after hang_seconds
     "0003": (500, "SUCCESSFUL"),  # internal_error
-    "0004": (202, "PENDING"),
+    "0004": (202, "PENDING"),     # with X-Callback-Url: SUCCESSFUL after callback_delay, then a callback
+    "0005": (200, "SUCCESSFUL"),  # answers 200 with a truncated, malformed JSON body
+    "0006": (200, "SUCCESSFUL"),  # answers 200 but trickles the body one byte per trickle_seconds
+    "0007": (200, "SUCCESSFUL"),  # answers 200 with a 3 MiB body
+    "0008": (202, "PENDING"),     # with X-Callback-Url: FAILED (APPROVAL_REJECTED) after callback_delay
 }
+SETTLES_TO = {"0004": ("SUCCESSFUL", None), "0008": ("FAILED", "APPROVAL_REJECTED")}
+HUGE_BODY_BYTES = 3 * 1024 * 1024
 DEFAULT_OUTCOME = (200, "SUCCESSFUL")
 RESERVED = {"_sim", "health"}
 
@@ -50,6 +66,11 @@ class Ledger:
         with self._lock:
             return {"total": sum(self._count.values()), "by_external_id": dict(self._count)}
 
+    def settle(self, external_id: str, status: str) -> None:
+        """The payer approved or rejected: later status queries see it (not counted as a call)."""
+        with self._lock:
+            self._status[external_id] = status
+
     def reset(self) -> None:
         with self._lock:
             self._status.clear()
@@ -59,9 +80,16 @@ class Ledger:
 class SimulatorServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address, hang_seconds: float = 30.0, verbose: bool = False) -> None:
+    def __init__(self, address, hang_seconds: float = 30.0, verbose: bool = False, callback_delay: float = 1.0,
+                 callback_duplicates: int = 1, callback_drop_rate: float = 0.0,
+                 trickle_seconds: float = 0.2) -> None:
         self.hang_seconds = hang_seconds
         self.verbose = verbose
+        self.callback_delay = callback_delay
+        self.callback_duplicates = callback_duplicates
+        self.callback_drop_rate = callback_drop_rate
+        self.trickle_seconds = trickle_seconds
+        self.callbacks_sent = 0
         self.ledger = Ledger()
         self.stopping = threading.Event()
         super().__init__(address, Handler)
@@ -137,7 +165,7 @@ class Handler(BaseHTTPRequestHandler):
             ledger.reset()
             self._reply(200, {})
         elif method in ("POST", "PUT") and len(parts) == 1 and parts[0] and parts[0] not in RESERVED:
-            self._pay(body)
+            self._pay(body, self.headers.get("X-Callback-Url"))
         elif method == "GET" and len(parts) == 2 and all(parts) and parts[0] not in RESERVED:
             status = ledger.status(parts[1])
             if status is None:
@@ -149,7 +177,7 @@ class Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _dispatch
 
-    def _pay(self, body: bytes) -> None:
+    def _pay(self, body: bytes, callback_url: str | None) -> None:
         try:
             data = json.loads(body)
         except ValueError:  # includes UnicodeDecodeError
@@ -169,8 +197,19 @@ class Handler(BaseHTTPRequestHandler):
                               "externalId": ext, "financialTransactionId": None})
         elif suffix == "0003":
             self._reply(500, {"error": "internal_error"})
-        elif suffix == "0004":
+        elif suffix in SETTLES_TO:
             self._reply(202, {"status": "PENDING", "externalId": ext})
+            if callback_url:
+                final, reason = SETTLES_TO[suffix]
+                threading.Thread(target=_settle_and_call_back, daemon=True,
+                                 args=(self.server, callback_url, ext, final, reason, data)).start()
+        elif suffix == "0005":
+            self._send_raw(200, b'{"status": "SUCCESSFUL", "externalId": "' + ext.encode()[:64])
+        elif suffix == "0006":
+            self._send_raw(200, json.dumps({"status": "SUCCESSFUL", "externalId": ext}).encode(), trickle=True)
+        elif suffix == "0007":
+            padding = b"x" * HUGE_BODY_BYTES
+            self._send_raw(200, b'{"status": "SUCCESSFUL", "padding": "' + padding + b'"}')
         else:
             if suffix == "0002":
                 # An Event wait instead of sleep() so stop() does not wait out the hang.
@@ -180,11 +219,54 @@ class Handler(BaseHTTPRequestHandler):
                               "amount": data.get("amount"), "currency": data.get("currency")})
 
 
-def make_server(host: str = "127.0.0.1", port: int = 0, hang_seconds: float = 30.0,
-                verbose: bool = False) -> SimulatorServer:
-    """Bind (and listen) without serving; call serve_forever() yourself or use Simulator."""
+    def _send_raw(self, code: int, body: bytes, trickle: bool = False) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.close_connection = True
+        self.end_headers()
+        if not trickle:
+            self.wfile.write(body)
+            return
+        for i in range(len(body)):
+            if self.server.stopping.wait(self.server.trickle_seconds):
+                return
+            self.wfile.write(body[i:i + 1])
+            self.wfile.flush()
+
+
+def _settle_and_call_back(server: SimulatorServer, url: str, ext: str, final: str, reason, data: dict) -> None:
+    """The payer decides after callback_delay; then the provider tells the callback URL (maybe twice,
+    maybe never: callbacks are best effort, which is why MosPay confirms them with a status query)."""
+    if server.stopping.wait(server.callback_delay):
+        return
+    server.ledger.settle(ext, final)
+    payload = json.dumps({"externalId": ext, "status": final, "reason": reason,
+                          "financialTransactionId": f"{secrets.randbelow(10**10):010d}" if final == "SUCCESSFUL" else None,
+                          "amount": data.get("amount"), "currency": data.get("currency"),
+                          "payer": data.get("payer")}).encode()
+    parts = urlsplit(url)
+    for _ in range(server.callback_duplicates):
+        if random.random() < server.callback_drop_rate:
+            continue
+        conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=10)
+        try:
+            conn.request("PUT", parts.path or "/", body=payload, headers={"Content-Type": "application/json"})
+            conn.getresponse().read()
+            server.callbacks_sent += 1
+        except OSError:
+            pass  # the gateway will find out through its own status queries
+        finally:
+            conn.close()
+
+
+def make_server(host: str = "127.0.0.1", port: int = 0, hang_seconds: float = 30.0, verbose: bool = False,
+                **callbacks) -> SimulatorServer:
+    """Bind (and listen) without serving; call serve_forever() yourself or use Simulator.
+    callbacks: callback_delay, callback_duplicates, callback_drop_rate, trickle_seconds."""
     cls = _SimulatorServer6 if ":" in host else SimulatorServer
-    return cls((host, port), hang_seconds=hang_seconds, verbose=verbose)
+    return cls((host, port), hang_seconds=hang_seconds, verbose=verbose, **callbacks)
 
 
 class Simulator:
@@ -197,8 +279,8 @@ class Simulator:
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, hang_seconds: float = 30.0,
-                 verbose: bool = False) -> None:
-        self.server = make_server(host, port, hang_seconds, verbose)
+                 verbose: bool = False, **callbacks) -> None:
+        self.server = make_server(host, port, hang_seconds, verbose, **callbacks)
         self._thread: threading.Thread | None = None
         self._stopped = False
 
@@ -256,8 +338,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=9000, help="0 picks a free port")
     parser.add_argument("--hang-seconds", type=float, default=30.0, help="delay for MSISDNs ending 0002")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    parser.add_argument("--callback-delay", type=float, default=1.0, help="seconds before a pending payment settles")
+    parser.add_argument("--callback-duplicates", type=int, default=1, help="how many times each callback is sent")
+    parser.add_argument("--callback-drop-rate", type=float, default=0.0, help="probability a callback is dropped")
+    parser.add_argument("--trickle-seconds", type=float, default=0.2, help="pause between bytes for 0006")
     args = parser.parse_args(argv)
-    sim = Simulator(args.host, args.port, args.hang_seconds, args.verbose)
+    sim = Simulator(args.host, args.port, args.hang_seconds, args.verbose, callback_delay=args.callback_delay,
+                    callback_duplicates=args.callback_duplicates, callback_drop_rate=args.callback_drop_rate,
+                    trickle_seconds=args.trickle_seconds)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         sim.start()
