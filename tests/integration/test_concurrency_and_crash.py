@@ -144,3 +144,33 @@ def _swallow(call):
         call()
     except Exception:
         pass
+
+
+def test_sigterm_finishes_the_request_in_flight_then_stops_cleanly(fleet, simulator):
+    port = fleet.start(MOSPAY_LOG_LEVEL="INFO", MOSPAY_RECONCILE_INTERVAL="0.5")
+    proc = fleet.procs[port]
+    headers, body = onboard(fleet.db, simulator, timeout_s=8)
+    body["f005"] = "+250788120002"  # the provider answers SUCCESSFUL after 4 s
+    http = urllib3.PoolManager(retries=False)
+    url = f"http://127.0.0.1:{port}/api/v1/payment/process"
+    answer = {}
+    worker = threading.Thread(target=lambda: answer.update(resp=http.request(
+        "POST", url, json=body, headers=headers, timeout=15)))
+    worker.start()
+    deadline = time.monotonic() + 5
+    while sim_calls(http, simulator, body["f010"]) == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    with pytest.raises(urllib3.exceptions.HTTPError):  # no longer accepting
+        urllib3.PoolManager(retries=False).request("GET", f"http://127.0.0.1:{port}/healthz", timeout=2)
+    worker.join(15)
+    resp = answer["resp"]
+    assert resp.status == 200 and resp.json()["status"] == "SUCCESSFUL"  # in flight: finished
+    assert proc.wait(10) == 0
+    output = proc.stdout.read()
+    assert "reconciler stopped" in output and "database pool closed" in output, output
+    assert "Traceback" not in output
+    row = fleet.db.run("SELECT status FROM transactions WHERE f010 = :f", f=body["f010"])[0]
+    assert row["status"] == "SUCCESSFUL"
