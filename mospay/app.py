@@ -11,10 +11,11 @@ import time
 import falcon
 
 from . import errors
-from .api import admin, health, payments as payment_api
+from .api import admin, callbacks as callback_api, health, payments as payment_api
 from .auth import Tokens
 from .payments import PaymentGateway
 from .provider import Provider
+from .reconciler import Reconciler
 from .redact import mask
 
 log = logging.getLogger("mospay.app")
@@ -22,7 +23,7 @@ log = logging.getLogger("mospay.app")
 
 def routes(config, db, provider):
     tokens = Tokens(config.jwt_secret_key, config.token_ttl_s)
-    gateway = PaymentGateway(db, provider, config.secret_key)
+    gateway = PaymentGateway(db, provider, config.secret_key, callback_base=config.callback_base_url())
     item = payment_api.PaymentItem(gateway, tokens, config.max_body_bytes)
     return [
         ("/healthz", health.Health(), {}),
@@ -36,6 +37,8 @@ def routes(config, db, provider):
         ("/api/v1/admin/services", admin.Services(db, tokens, config), {}),
         ("/api/v1/admin/clients", admin.Clients(db, tokens, config), {}),
         ("/api/v1/admin/clients/{app_id}/services", admin.Assignments(db, tokens, config), {}),
+        ("/api/v1/callbacks/{service}",
+         callback_api.ProviderCallbacks(db, Reconciler(db, provider), config.max_body_bytes), {}),
     ]
 
 

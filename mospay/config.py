@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -30,6 +31,7 @@ class Config:
     reconcile_interval_s: float = 5.0   # 0: no reconciler thread in run.py (use `python -m mospay reconcile`)
     breaker_failures: int = 5           # consecutive transport failures that open a service's breaker
     breaker_cooldown_s: float = 30.0
+    public_url: str | None = None       # where providers reach MosPay (callback URLs); default http://host:port
 
     @classmethod
     def from_env(cls, env=None, **overrides) -> "Config":
@@ -52,6 +54,7 @@ class Config:
             "reconcile_interval_s": _float(env, "MOSPAY_RECONCILE_INTERVAL"),
             "breaker_failures": _int(env, "MOSPAY_BREAKER_FAILURES"),
             "breaker_cooldown_s": _float(env, "MOSPAY_BREAKER_COOLDOWN"),
+            "public_url": env.get("MOSPAY_PUBLIC_URL"),
         }
         values.update(overrides)
         config = cls(**{k: v for k, v in values.items() if v is not None})
@@ -81,8 +84,17 @@ class Config:
             raise ConfigError("MOSPAY_BREAKER_FAILURES must be between 1 and 1000")
         if not 0.1 <= self.breaker_cooldown_s <= 3600:
             raise ConfigError("MOSPAY_BREAKER_COOLDOWN must be between 0.1 and 3600 seconds")
+        if self.public_url and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", self.public_url):
+            raise ConfigError("MOSPAY_PUBLIC_URL must be an http(s) URL without query, like https://pay.example.com")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError("MOSPAY_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
+
+    def callback_base_url(self) -> str:
+        """Base of the URLs providers call back: MOSPAY_PUBLIC_URL, else this process's own address."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
     def with_keys(self) -> "Config":
         """Fill missing keys from data_dir/keys, generating strong random ones the first time."""

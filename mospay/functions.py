@@ -73,7 +73,8 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, public
 AS $mospay$
 -- Request function: client {app_id}, service {service}, route {route}.
--- unique_id is f010; data_input holds the request fields f000..f010 (f007/f008 in clear: never store them).
+-- unique_id is f010; data_input holds the request fields f000..f010 (f007/f008 in clear: never store them)
+-- and _callback_url, where the provider may send its asynchronous result.
 -- Return {{"action": "SERVICE" | "OUTPUT" | "ERROR", "serviceurl", "method", "headers", "servicepayload"}};
 -- OUTPUT answers the client directly with "status"/"message", ERROR refuses with "message".
 DECLARE
@@ -84,7 +85,9 @@ BEGIN
         'action', 'SERVICE',
         'serviceurl', rtrim(svc.service_url, '/') || '/' || {route_literal},
         'method', 'POST',
-        'headers', jsonb_build_object('Content-Type', 'application/json', 'X-Reference-Id', unique_id),
+        'headers', jsonb_strip_nulls(jsonb_build_object('Content-Type', 'application/json',
+                                     'X-Reference-Id', unique_id,
+                                     'X-Callback-Url', data_input ->> '_callback_url')),
         'servicepayload', jsonb_build_object(
             'amount', data_input ->> 'f004',
             'currency', svc.currency,

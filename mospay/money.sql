@@ -28,3 +28,20 @@ SELECT e.from_status, e.to_status, e.cause, e.actor_user_id, e.note, e.created_a
   FROM transaction_events e JOIN transactions t ON t.id = e.transaction_id
  WHERE t.public_id = :public_id
  ORDER BY e.id
+
+-- name: service_exists
+SELECT id FROM services WHERE name = :name
+
+-- name: record_callback
+-- Deduplicated on (service, body hash): a provider's retry or duplicate is counted, not processed again.
+INSERT INTO provider_callbacks (service, method, body_hash, body, external_id, outcome)
+VALUES (:service, :method, :body_hash, CAST(:body AS jsonb), :external_id, :outcome)
+ON CONFLICT (service, body_hash) DO UPDATE SET duplicates = provider_callbacks.duplicates + 1
+RETURNING id, (xmax = 0) AS first
+
+-- name: set_callback_outcome
+UPDATE provider_callbacks SET outcome = :outcome WHERE id = :id
+
+-- name: callback_matches
+SELECT t.id, t.status FROM transactions t JOIN services s ON s.id = t.service_id
+ WHERE s.name = :service AND t.f010 = :external_id

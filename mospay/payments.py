@@ -147,8 +147,10 @@ def request_hash(masked: dict, fields: list[dict]) -> str:
 
 
 class PaymentGateway:
-    def __init__(self, db: Database, provider: Provider, secret_key: str, breakers: Breakers = BREAKERS):
+    def __init__(self, db: Database, provider: Provider, secret_key: str, breakers: Breakers = BREAKERS,
+                 callback_base: str | None = None):
         self._db = db
+        self._callback_base = callback_base
         self._provider = provider
         self._secret_key = secret_key
         self._breakers = breakers
@@ -180,7 +182,7 @@ class PaymentGateway:
             "start_payment", client_id=ctx["client_id"], service_id=ctx["service_id"], route=body["f002"],
             f010=body["f010"], amount=body.get("f004") or None, msisdn=body.get("f005"),
             request=json.dumps(masked), request_hash=request_hash(masked, fields), function=function,
-            data=json.dumps(body))
+            data=json.dumps(self._function_input(body)))
         if started["o_replay"]:
             breaker.release()
             wait_s = min(MAX_REPLAY_WAIT_S, float(ctx["connect_timeout_s"] + ctx["timeout_s"]) + 1)
@@ -215,6 +217,12 @@ class PaymentGateway:
             result=json.dumps(result) if result is not None else None, log=json.dumps(log, default=str))
         log["written"] = True
         return Outcome(finished["o_response_code"], finished["o_response_body"])
+
+    def _function_input(self, body: dict) -> dict:
+        """What the request function receives: the fields, and where the provider may call back."""
+        if not self._callback_base:
+            return body
+        return {**body, "_callback_url": f"{self._callback_base}/api/v1/callbacks/{body['f000']}"}
 
     def _replay(self, row: dict, body_hash: str, deadline: float) -> Outcome:
         """The first request's answer. While the first is still in flight (in any process), wait for

@@ -21,7 +21,7 @@ KEYS = {"secret_key": "k" * 40, "jwt_secret_key": "j" * 40}
 
 @pytest.fixture(scope="module")
 def sim():
-    with Simulator(hang_seconds=2) as simulator:
+    with Simulator(hang_seconds=2, callback_delay=60) as simulator:  # payers never decide here
         yield simulator
 
 
