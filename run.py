@@ -50,6 +50,7 @@ def serve(runtime, args) -> int:
     from mospay.breaker import BREAKERS
     from mospay.provider import Provider
     from mospay.reconciler import Reconciler, ReconcilerThread
+    from mospay.webhooks import Deliverer
 
     config = runtime.config
     BREAKERS.configure(config.breaker_failures, config.breaker_cooldown_s)
@@ -63,7 +64,8 @@ def serve(runtime, args) -> int:
     app = create_app(config, runtime.db, provider)
     reconciler = None
     if config.reconcile_interval_s > 0:
-        reconciler = ReconcilerThread(Reconciler(runtime.db, Provider(maxsize=4)), config.reconcile_interval_s).start()
+        reconciler = ReconcilerThread(Reconciler(runtime.db, Provider(maxsize=4)), config.reconcile_interval_s,
+                                      jobs=[Deliverer(runtime.db, config.secret_key).deliver_due]).start()
     server = create_server(app, host=config.host, port=config.port, threads=config.threads,
                            connection_limit=max(100, config.threads * 8), channel_timeout=60,
                            max_request_body_size=max(1 << 20, 4 * config.max_body_bytes), ident="mospay",

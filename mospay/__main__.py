@@ -32,6 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("service")
     p.add_argument("routes", nargs="+")
     sub.add_parser("reconcile", help="one reconciliation pass over the due transactions (for cron)")
+    sub.add_parser("deliver-webhooks", help="one delivery pass over the due webhook events (for cron)")
+    p = sub.add_parser("rotate-webhook-secret", help="new webhook secret, printed once; the old one stays valid a while")
+    p.add_argument("app_id")
+    p.add_argument("--overlap", type=int, default=86400, help="seconds the previous secret stays valid")
     p = sub.add_parser("create-admin", help="create an admin user")
     p.add_argument("username")
     p.add_argument("--role", default="admin", choices=onboarding.ROLES)
@@ -57,6 +61,12 @@ def run(args, runtime) -> object:
         from .provider import Provider
         from .reconciler import Reconciler
         return Reconciler(db, Provider(maxsize=4)).run_once()
+    if args.command == "deliver-webhooks":
+        from .webhooks import Deliverer
+        return Deliverer(db, config.secret_key).deliver_due()
+    if args.command == "rotate-webhook-secret":
+        from .webhooks import rotate_secret
+        return rotate_secret(db, config.secret_key, args.app_id, args.overlap)
     if args.command == "create-admin":
         password = args.password if args.password is not None else sys.stdin.readline().rstrip("\n")
         user = onboarding.create_admin(db, {"username": args.username, "password": password, "role": args.role})

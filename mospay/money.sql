@@ -45,3 +45,62 @@ UPDATE provider_callbacks SET outcome = :outcome WHERE id = :id
 -- name: callback_matches
 SELECT t.id, t.status FROM transactions t JOIN services s ON s.id = t.service_id
  WHERE s.name = :service AND t.f010 = :external_id
+
+-- name: claim_webhooks
+-- Due outbox events, claimed with SKIP LOCKED and leased for two minutes: one sender per event.
+WITH due AS (
+    SELECT e.id FROM webhook_events e
+     WHERE e.state = 'PENDING' AND e.next_attempt_at <= now()
+     ORDER BY e.next_attempt_at
+     LIMIT :limit
+       FOR UPDATE SKIP LOCKED)
+UPDATE webhook_events e SET next_attempt_at = now() + interval '2 minutes'
+  FROM due, clients c
+ WHERE e.id = due.id AND c.id = e.client_id
+RETURNING e.id, e.event_id, e.event_type, e.payload, e.attempts, e.created_at, c.app_id, c.callback_url,
+          c.webhook_secret_version, c.webhook_previous_version,
+          (c.webhook_previous_expires_at > now()) AS previous_valid
+
+-- name: webhook_delivered
+WITH attempt AS (
+    INSERT INTO webhook_attempts (event_id, url, http_status, duration_ms) VALUES (:id, :url, :http_status, :duration_ms))
+UPDATE webhook_events SET state = 'DELIVERED', attempts = attempts + 1, delivered_at = now(), last_error = NULL
+ WHERE id = :id
+
+-- name: webhook_failed
+-- Exponential backoff; an event still undelivered 3 days after it was created is given up.
+WITH attempt AS (
+    INSERT INTO webhook_attempts (event_id, url, http_status, error, duration_ms)
+    VALUES (:id, :url, :http_status, :error, :duration_ms))
+UPDATE webhook_events
+   SET attempts = attempts + 1, last_error = :error,
+       next_attempt_at = now() + make_interval(secs => :delay_s),
+       state = CASE WHEN now() + make_interval(secs => :delay_s) > created_at + interval '3 days'
+                    THEN 'GAVE_UP' ELSE 'PENDING' END
+ WHERE id = :id
+RETURNING state
+
+-- name: webhook_resend
+UPDATE webhook_events SET state = 'PENDING', next_attempt_at = now()
+ WHERE event_id = :event_id
+RETURNING event_id, state
+
+-- name: webhook_events_of_transaction
+SELECT e.event_id, e.event_type, e.state, e.attempts, e.next_attempt_at, e.last_error, e.delivered_at, e.created_at
+  FROM webhook_events e JOIN transactions t ON t.id = e.transaction_id
+ WHERE t.public_id = :public_id
+ ORDER BY e.id
+
+-- name: webhook_attempts
+SELECT a.url, a.http_status, a.error, a.duration_ms, a.attempted_at
+  FROM webhook_attempts a JOIN webhook_events e ON e.id = a.event_id
+ WHERE e.event_id = :event_id
+ ORDER BY a.id
+
+-- name: rotate_webhook_secret
+UPDATE clients
+   SET webhook_previous_version = webhook_secret_version,
+       webhook_previous_expires_at = now() + make_interval(secs => :overlap_s),
+       webhook_secret_version = webhook_secret_version + 1, updated_at = now()
+ WHERE app_id = :app_id
+RETURNING app_id, webhook_secret_version, webhook_previous_expires_at

@@ -71,10 +71,11 @@ class Reconciler:
 
 
 class ReconcilerThread:
-    """Runs Reconciler.run_once every `interval_s` inside `python run.py` until stop()."""
+    """Runs Reconciler.run_once (and the other `jobs`, e.g. webhook delivery) every `interval_s`
+    inside `python run.py` until stop()."""
 
-    def __init__(self, reconciler: Reconciler, interval_s: float):
-        self._reconciler = reconciler
+    def __init__(self, reconciler: Reconciler, interval_s: float, jobs=()):
+        self._jobs = [reconciler.run_once, *jobs]
         self._interval_s = interval_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="mospay-reconciler", daemon=True)
@@ -85,12 +86,13 @@ class ReconcilerThread:
 
     def _loop(self) -> None:
         while not self._stop.wait(self._interval_s):
-            try:
-                self._reconciler.run_once()
-            except errors.ServiceUnavailable as exc:  # database down: try again next round
-                log.warning("reconciler: %s", exc.message)
-            except Exception:
-                log.exception("reconciler pass failed")
+            for job in self._jobs:
+                try:
+                    job()
+                except errors.ServiceUnavailable as exc:  # database down: try again next round
+                    log.warning("background %s: %s", job.__name__, exc.message)
+                except Exception:
+                    log.exception("background %s failed", job.__name__)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Finish the current check (bounded), then stop."""
