@@ -32,6 +32,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("service")
     p.add_argument("routes", nargs="+")
     sub.add_parser("reconcile", help="one reconciliation pass over the due transactions (for cron)")
+    p = sub.add_parser("resolve", help="settle a stuck transaction by hand, with a reason (recorded with your user)")
+    p.add_argument("transaction_id")
+    p.add_argument("status", choices=("SUCCESSFUL", "FAILED"))
+    p.add_argument("--user", required=True, help="the operator's admin username")
+    p.add_argument("--reason", required=True)
+    sub.add_parser("stuck", help="list the transactions waiting for an operator")
     sub.add_parser("deliver-webhooks", help="one delivery pass over the due webhook events (for cron)")
     p = sub.add_parser("rotate-webhook-secret", help="new webhook secret, printed once; the old one stays valid a while")
     p.add_argument("app_id")
@@ -61,6 +67,14 @@ def run(args, runtime) -> object:
         from .provider import Provider
         from .reconciler import Reconciler
         return Reconciler(db, Provider(maxsize=4)).run_once()
+    if args.command in ("resolve", "stuck"):
+        from . import reconciler
+        if args.command == "stuck":
+            return reconciler.stuck_queue(db)
+        user = db.one("user_by_username", username=args.user)
+        if user is None or not user["active"]:
+            raise errors.NotFound("no active admin user with this username", field="user", code="user_not_found")
+        return reconciler.resolve(db, args.transaction_id, args.status, user["id"], args.reason)
     if args.command == "deliver-webhooks":
         from .webhooks import Deliverer
         return Deliverer(db, config.secret_key).deliver_due()

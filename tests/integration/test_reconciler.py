@@ -130,3 +130,19 @@ def test_concurrent_reconcilers_never_check_the_same_transaction_twice(db, db_ur
     assert sum(results) == 12
     attempts = db.run("SELECT check_attempts, status FROM transactions")
     assert {(a["check_attempts"], a["status"]) for a in attempts} == {(1, "SUCCESSFUL")}
+
+
+def test_operator_cli_lists_the_stuck_queue_and_resolves_with_a_reason(db, shop):
+    from types import SimpleNamespace
+
+    from mospay.__main__ import build_parser, run
+    shop("cli", "+250788120004")
+    db.run("UPDATE transactions SET stuck = true, status = 'UNKNOWN'")
+    onboarding.create_admin(db, {"username": "ops", "password": "ops-password"})
+    runtime = SimpleNamespace(db=db, config=Config(**KEYS))
+    [item] = run(build_parser().parse_args(["stuck"]), runtime)
+    args = ["resolve", item["transaction_id"], "SUCCESSFUL", "--user", "ops", "--reason", "MoMo statement shows it"]
+    assert run(build_parser().parse_args(args), runtime)["status"] == "SUCCESSFUL"
+    assert reconciler.history(db, item["transaction_id"])[-1]["note"] == "MoMo statement shows it"
+    with pytest.raises(errors.NotFound):
+        run(build_parser().parse_args(args[:4] + ["--user", "nobody", "--reason", "x" * 5]), runtime)
