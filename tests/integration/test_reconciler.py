@@ -145,4 +145,4 @@ def test_operator_cli_lists_the_stuck_queue_and_resolves_with_a_reason(db, shop)
     assert run(build_parser().parse_args(args), runtime)["status"] == "SUCCESSFUL"
     assert reconciler.history(db, item["transaction_id"])[-1]["note"] == "MoMo statement shows it"
     with pytest.raises(errors.NotFound):
-        run(build_parser().parse_args(args[:4] + ["--user", "nobody", "--reason", "x" * 5]), runtime)
+        run(build_parser().parse_args(args[:3] + ["--user", "nobody", "--reason", "x" * 5]), runtime)
