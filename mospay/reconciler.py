@@ -48,8 +48,8 @@ class Reconciler:
             try:
                 breaker.allow()
             except errors.ServiceUnavailable:
-                # Counted as an unanswered check: the schedule moves on, nothing is guessed.
-                return self._record(row, None, None, cause)
+                # Not asked, so not counted: the claim's lease brings it back after the cool-down.
+                return row["o_status"], False
             answer = self._provider.call(str(plan.get("method") or "GET").upper(), plan.get("serviceurl"),
                                          plan.get("headers"), plan.get("servicepayload"),
                                          float(row["o_connect_timeout_s"]), float(row["o_timeout_s"]))

@@ -146,3 +146,14 @@ def test_operator_cli_lists_the_stuck_queue_and_resolves_with_a_reason(db, shop)
     assert reconciler.history(db, item["transaction_id"])[-1]["note"] == "MoMo statement shows it"
     with pytest.raises(errors.NotFound):
         run(build_parser().parse_args(args[:3] + ["--user", "nobody", "--reason", "x" * 5]), runtime)
+
+
+def test_an_open_breaker_postpones_checks_without_using_up_the_schedule(db, shop):
+    shop("brk", "+250788120003")
+    make_due(db)
+    breakers = Breakers(failures=1, cooldown_s=60)
+    breakers.get("momo").record(transport_failure=True)
+    assert reconciler.Reconciler(db, Provider(), breakers).run_once()["checked"] == 1
+    after = row(db, "brk")
+    assert (after["status"], after["check_attempts"], after["stuck"]) == ("UNKNOWN", 0, False)
+    assert db.run("SELECT next_check_at > now() AS later FROM transactions")[0]["later"]  # leased, back later

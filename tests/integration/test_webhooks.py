@@ -97,6 +97,9 @@ def test_final_payment_is_delivered_signed_with_a_stable_event_id(db, shop, rece
     assert not webhooks.verify_signature(headers["MosPay-Signature"], body, "whsec_wrong")
     assert db.run("SELECT state FROM webhook_events")[0]["state"] == "DELIVERED"
     assert webhooks.Deliverer(db, KEYS["secret_key"]).deliver_due() == {"delivered": 0, "failed": 0}
+    dump = "\n".join(r["j"] for table in ("clients", "webhook_events", "webhook_attempts", "api_logs")
+                     for r in db.run(f"SELECT row_to_json(t)::text AS j FROM {table} t"))
+    assert secret not in dump  # derived when needed, never stored
 
 
 def test_pending_payments_send_nothing_and_declines_send_payment_failed(db, shop, receiver):
