@@ -22,7 +22,7 @@ def fleet(postgres, tmp_path):
     f.close()
 
 
-def wait_status(db, f010, wanted, seconds=5.0):
+def wait_status(db, f010, wanted, seconds=10.0):
     deadline = time.monotonic() + seconds
     while True:
         status = db.run("SELECT status FROM transactions WHERE f010 = :f", f=f010)[0]["status"]
