@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--user", required=True, help="the operator's admin username")
     p.add_argument("--reason", required=True)
     sub.add_parser("stuck", help="list the transactions waiting for an operator")
+    p = sub.add_parser("set-schedule", help="when the reconciler asks a service's provider (seconds after creation)")
+    p.add_argument("service")
+    p.add_argument("seconds", nargs="+", type=int)
     sub.add_parser("deliver-webhooks", help="one delivery pass over the due webhook events (for cron)")
     p = sub.add_parser("rotate-webhook-secret", help="new webhook secret, printed once; the old one stays valid a while")
     p.add_argument("app_id")
@@ -67,8 +70,10 @@ def run(args, runtime) -> object:
         from .provider import Provider
         from .reconciler import Reconciler
         return Reconciler(db, Provider(maxsize=4)).run_once()
-    if args.command in ("resolve", "stuck"):
+    if args.command in ("resolve", "stuck", "set-schedule"):
         from . import reconciler
+        if args.command == "set-schedule":
+            return reconciler.set_schedule(db, args.service, args.seconds)
         if args.command == "stuck":
             return reconciler.stuck_queue(db)
         user = db.one("user_by_username", username=args.user)

@@ -104,3 +104,8 @@ UPDATE clients
        webhook_secret_version = webhook_secret_version + 1, updated_at = now()
  WHERE app_id = :app_id
 RETURNING app_id, webhook_secret_version, webhook_previous_expires_at
+
+-- name: set_reconcile_schedule
+UPDATE services SET reconcile_schedule_s = CAST(:schedule AS integer[]), updated_at = now()
+ WHERE name = :name
+RETURNING name, reconcile_schedule_s

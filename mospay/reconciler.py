@@ -8,7 +8,7 @@ import json
 import logging
 import threading
 
-from . import errors
+from . import errors, functions
 from .breaker import BREAKERS, Breakers
 from .db import Database
 from .payments import MONEY_QUERIES as Q
@@ -120,6 +120,21 @@ def resolve(db: Database, transaction_id: str, status: str, user_id: int, reason
     if not rows:
         raise errors.NotFound("no such transaction", field="transaction_id", code="transaction_not_found")
     return {"transaction_id": transaction_id, "status": rows[0]["o_status"]}
+
+
+def set_schedule(db: Database, service: str, schedule_s: list[int]) -> dict:
+    """When the reconciler asks the provider, in seconds after creation (strictly increasing, <= 7 days).
+    Match the provider's approval window: asking before the payer can have decided only costs a call."""
+    functions.check_name(service, "service")
+    if (not isinstance(schedule_s, list) or not 1 <= len(schedule_s) <= 100
+            or any(isinstance(s, bool) or not isinstance(s, int) or not 1 <= s <= 7 * 86400 for s in schedule_s)
+            or any(a >= b for a, b in zip(schedule_s, schedule_s[1:]))):
+        raise errors.InvalidField("must be 1-100 increasing whole seconds between 1 and 604800",
+                                  field="reconcile_schedule_s")
+    rows = db.run(Q["set_reconcile_schedule"], name=service, schedule=schedule_s)
+    if not rows:
+        raise errors.NotFound("no service with this name", field="service", code="service_not_found")
+    return {"service": rows[0]["name"], "reconcile_schedule_s": rows[0]["reconcile_schedule_s"]}
 
 
 def stuck_queue(db: Database, limit: int = 100) -> list[dict]:

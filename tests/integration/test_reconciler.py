@@ -157,3 +157,15 @@ def test_an_open_breaker_postpones_checks_without_using_up_the_schedule(db, shop
     after = row(db, "brk")
     assert (after["status"], after["check_attempts"], after["stuck"]) == ("UNKNOWN", 0, False)
     assert db.run("SELECT next_check_at > now() AS later FROM transactions")[0]["later"]  # leased, back later
+
+
+@pytest.mark.parametrize("schedule", [[], [0], [60, 30], [1.5], [True], "30", [10**7]])
+def test_a_schedule_must_be_increasing_whole_seconds(db, shop, schedule):
+    with pytest.raises(errors.InvalidField):
+        reconciler.set_schedule(db, "momo", schedule)
+
+
+def test_a_service_schedule_can_be_set(db, shop):
+    assert reconciler.set_schedule(db, "momo", [10, 60])["reconcile_schedule_s"] == [10, 60]
+    with pytest.raises(errors.NotFound):
+        reconciler.set_schedule(db, "nosuch", [10])
