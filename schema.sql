@@ -330,8 +330,9 @@ END $$;
 
 -- Round trip 3 of the payment path: interpret the provider's answer through the client's RESPONSE
 -- function (or take the gateway's own result when there is no answer to interpret), record the
--- final state and the API log row, and return what the client is told. If the reconciler or an
--- operator settled the transaction meanwhile, that state stands and is what the client is told.
+-- final state and the API log row, and return what the client is told. If the reconciler, a
+-- callback or an operator moved the transaction meanwhile, the answer is applied only when it
+-- settles a still-open transaction; otherwise the state they wrote stands and is what the client is told.
 -- A final state enqueues the client's webhook (trigger above) in this same database transaction.
 CREATE OR REPLACE FUNCTION mospay.finish_payment(
     p_id bigint, p_function text, p_unique_id text, p_data jsonb, p_code integer,
@@ -346,41 +347,34 @@ DECLARE
     v_body jsonb;
     v_current text;
 BEGIN
-    SELECT t.status INTO v_current FROM transactions t WHERE t.id = p_id FOR UPDATE;
-    IF v_current IS DISTINCT FROM 'RECEIVED' THEN
-        v_code := CASE v_current WHEN 'SUCCESSFUL' THEN 200 WHEN 'FAILED' THEN 402 ELSE 202 END;
-        UPDATE transactions t
-           SET response_code = coalesce(t.response_code, v_code),
-               response_body = coalesce(t.response_body, jsonb_build_object(
-                   'transaction_id', t.public_id, 'f010', t.f010, 'status', t.status, 'result', t.result))
-         WHERE t.id = p_id
-        RETURNING t.status, t.response_code, t.response_body INTO v_status, v_code, v_body;
-    ELSE
-        IF p_function IS NOT NULL THEN
-            BEGIN
-                v_result := mospay.call_response_function(p_function, p_unique_id, p_data, p_code, p_output);
-                v_reason := 'provider response';
-            EXCEPTION WHEN OTHERS THEN
-                -- The provider was called: an answer we cannot interpret is UNKNOWN, never FAILED.
-                v_result := jsonb_build_object('status', 'UNKNOWN',
-                                               'message', 'the response function failed; outcome unknown');
-                v_reason := 'response function error: ' || left(SQLERRM, 200);
-            END;
-        END IF;
-        IF jsonb_typeof(v_result) IS DISTINCT FROM 'object' THEN
-            v_result := jsonb_build_object('status', 'UNKNOWN', 'message', 'the response function returned no object');
-        END IF;
-        v_status := upper(coalesce(v_result ->> 'status', ''));
-        IF v_status NOT IN ('SUCCESSFUL', 'FAILED', 'PENDING', 'UNKNOWN') THEN
-            v_status := 'UNKNOWN';
-        END IF;
-        -- A 5xx is not a decline: the money may have moved.
-        IF p_code >= 500 AND v_status = 'FAILED' THEN
-            v_status := 'UNKNOWN';
-        END IF;
-        v_result := v_result || jsonb_build_object('status', v_status);
-        v_code := CASE v_status WHEN 'SUCCESSFUL' THEN 200 WHEN 'FAILED' THEN 402 ELSE 202 END;
+    IF p_function IS NOT NULL THEN
+        BEGIN
+            v_result := mospay.call_response_function(p_function, p_unique_id, p_data, p_code, p_output);
+            v_reason := 'provider response';
+        EXCEPTION WHEN OTHERS THEN
+            -- The provider was called: an answer we cannot interpret is UNKNOWN, never FAILED.
+            v_result := jsonb_build_object('status', 'UNKNOWN',
+                                           'message', 'the response function failed; outcome unknown');
+            v_reason := 'response function error: ' || left(SQLERRM, 200);
+        END;
+    END IF;
+    IF jsonb_typeof(v_result) IS DISTINCT FROM 'object' THEN
+        v_result := jsonb_build_object('status', 'UNKNOWN', 'message', 'the response function returned no object');
+    END IF;
+    v_status := upper(coalesce(v_result ->> 'status', ''));
+    IF v_status NOT IN ('SUCCESSFUL', 'FAILED', 'PENDING', 'UNKNOWN') THEN
+        v_status := 'UNKNOWN';
+    END IF;
+    -- A 5xx is not a decline: the money may have moved.
+    IF p_code >= 500 AND v_status = 'FAILED' THEN
+        v_status := 'UNKNOWN';
+    END IF;
+    v_result := v_result || jsonb_build_object('status', v_status);
+    v_code := CASE v_status WHEN 'SUCCESSFUL' THEN 200 WHEN 'FAILED' THEN 402 ELSE 202 END;
 
+    SELECT t.status INTO v_current FROM transactions t WHERE t.id = p_id FOR UPDATE;
+    IF v_current = 'RECEIVED'
+       OR (v_current IN ('PENDING', 'UNKNOWN') AND v_status IN ('SUCCESSFUL', 'FAILED')) THEN
         UPDATE transactions t
            SET status = v_status,
                status_reason = coalesce(v_reason, p_result ->> 'reason', 'gateway'),
@@ -396,6 +390,15 @@ BEGIN
           FROM services s
          WHERE t.id = p_id AND s.id = t.service_id
          RETURNING t.response_body INTO v_body;
+    ELSE
+        v_code := CASE v_current WHEN 'SUCCESSFUL' THEN 200 WHEN 'FAILED' THEN 402 ELSE 202 END;
+        UPDATE transactions t
+           SET response_code = coalesce(t.response_code, v_code),
+               response_body = coalesce(t.response_body, jsonb_build_object(
+                   'transaction_id', t.public_id, 'f010', t.f010, 'status', t.status,
+                   'result', coalesce(t.result, jsonb_build_object('status', t.status))))
+         WHERE t.id = p_id
+        RETURNING t.status, t.response_code, t.response_body INTO v_status, v_code, v_body;
     END IF;
 
     INSERT INTO api_logs (request_id, client_id, app_id, endpoint, method, status_code, duration_ms,

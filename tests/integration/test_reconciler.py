@@ -169,3 +169,32 @@ def test_a_service_schedule_can_be_set(db, shop):
     assert reconciler.set_schedule(db, "momo", [10, 60])["reconcile_schedule_s"] == [10, 60]
     with pytest.raises(errors.NotFound):
         reconciler.set_schedule(db, "nosuch", [10])
+
+
+def _started(db, f010):
+    """Round trip 2 as the payment path runs it, for a payment whose answer has not come back yet."""
+    ids = db.run("SELECT c.id AS client_id, s.id AS service_id FROM clients c, services s")[0]
+    return db.run("SELECT o_id FROM mospay.start_payment(:c, :s, 'collection', :f, 5, '+250788123456', "
+                  "CAST(:r AS jsonb), 'h', 'shop_momo_collection', CAST(:r AS jsonb))",
+                  c=ids["client_id"], s=ids["service_id"], f=f010, r='{"f004": "5.00"}')[0]["o_id"]
+
+
+def _finish(db, txn_id, code, output):
+    return db.run("SELECT o_status, o_response_code FROM mospay.finish_payment(:i, 'RESPONSE_shop_momo_collection', "
+                  "'x', '{}', :c, CAST(:o AS jsonb), NULL, CAST(:log AS jsonb))", i=txn_id, c=code, o=output,
+                  log='{"endpoint": "/api/v1/payment/process", "method": "POST"}')[0]
+
+
+def test_a_late_provider_answer_settles_what_a_callback_check_left_pending(db, shop):
+    txn = _started(db, "race1")
+    db.run("UPDATE transactions SET status = 'PENDING', status_reason = 'callback' WHERE id = :i", i=txn)
+    assert _finish(db, txn, 200, '{"status": "SUCCESSFUL"}') == {"o_status": "SUCCESSFUL", "o_response_code": 200}
+
+
+def test_a_late_provider_answer_never_overwrites_a_settled_state(db, shop):
+    txn = _started(db, "race2")
+    db.run("UPDATE transactions SET status = 'SUCCESSFUL', status_reason = 'reconciliation' WHERE id = :i", i=txn)
+    assert _finish(db, txn, 500, '{"error": "x"}') == {"o_status": "SUCCESSFUL", "o_response_code": 200}
+    txn = _started(db, "race3")
+    db.run("UPDATE transactions SET status = 'UNKNOWN' WHERE id = :i", i=txn)
+    assert _finish(db, txn, 202, '{"status": "PENDING"}') == {"o_status": "UNKNOWN", "o_response_code": 202}
