@@ -50,8 +50,13 @@ def serve(runtime, args) -> int:
     from waitress.server import create_server
 
     from mospay.app import create_app
+    from mospay.breaker import BREAKERS
+    from mospay.provider import Provider
+    from mospay.reconciler import Reconciler, ReconcilerThread
+    from mospay.webhooks import Deliverer
 
     config = runtime.config
+    BREAKERS.configure(config.breaker_failures, config.breaker_cooldown_s)
     simulator = None
     if args.demo:
         from mospay import demo
@@ -60,9 +65,14 @@ def serve(runtime, args) -> int:
 
     from mospay.proxy import TrustedProxies
 
+    provider = Provider(maxsize=config.threads)
+    reconciler = None
+    if config.reconcile_interval_s > 0:
+        reconciler = ReconcilerThread(Reconciler(runtime.db, Provider(maxsize=4)), config.reconcile_interval_s,
+                                      jobs=[Deliverer(runtime.db, config.secret_key).deliver_due]).start()
     # Forwarding headers are judged by TrustedProxies (MOSPAY_TRUSTED_PROXIES), not by waitress,
     # whose trusted_proxy takes a single address.
-    app = TrustedProxies(create_app(config, runtime.db), config.trusted_proxies)
+    app = TrustedProxies(create_app(config, runtime.db, provider), config.trusted_proxies)
     server = create_server(app, host=config.host, port=config.port, threads=config.threads,
                            connection_limit=max(100, config.threads * 8), channel_timeout=60,
                            max_request_body_size=max(1 << 20, 4 * config.max_body_bytes), ident="mospay",
@@ -85,6 +95,8 @@ def serve(runtime, args) -> int:
         logging.getLogger("mospay").info("shutting down: finishing in-flight requests")
         server.close()
         server.task_dispatcher.shutdown(cancel_pending=False, timeout=10)
+        if reconciler is not None:
+            reconciler.stop()
         if simulator is not None:
             simulator.stop()
     return 0

@@ -182,9 +182,122 @@ BEGIN
     RETURN v_result;
 END $$;
 
--- Round trip 1 of the payment path: record the transaction, then (only if it is new) ask the
+-- == Money safety ==
+-- Reconciliation schedule, stuck queue, operator resolutions, provider callbacks, client webhooks
+-- (outbox). See docs/guarantees.md.
+
+-- Seconds after creation at which the reconciler asks the provider: MTN MoMo lets a payer approve
+-- for up to 5 minutes, so the early checks are hints and the later ones settle; then hourly for a day.
+ALTER TABLE services ADD COLUMN IF NOT EXISTS reconcile_schedule_s integer[] NOT NULL DEFAULT
+    '{30,120,300,900,3600,7200,10800,14400,18000,21600,25200,28800,32400,36000,39600,43200,46800,50400,54000,57600,61200,64800,68400,72000,75600,79200,82800,86400}'
+    CHECK (cardinality(reconcile_schedule_s) BETWEEN 1 AND 100);
+
+ALTER TABLE transactions ADD COLUMN IF NOT EXISTS check_attempts integer NOT NULL DEFAULT 0;
+ALTER TABLE transactions ADD COLUMN IF NOT EXISTS next_check_at timestamptz;
+-- The schedule ran out without a final answer: an operator must resolve it (the portal's stuck queue).
+ALTER TABLE transactions ADD COLUMN IF NOT EXISTS stuck boolean NOT NULL DEFAULT false;
+CREATE INDEX IF NOT EXISTS transactions_due_idx ON transactions (next_check_at)
+    WHERE status IN ('RECEIVED', 'PENDING', 'UNKNOWN') AND NOT stuck;
+CREATE INDEX IF NOT EXISTS transactions_stuck_idx ON transactions (updated_at) WHERE stuck;
+
+-- Who changed a state by hand, and why (cause = 'operator').
+ALTER TABLE transaction_events ADD COLUMN IF NOT EXISTS actor_user_id bigint REFERENCES users (id);
+ALTER TABLE transaction_events ADD COLUMN IF NOT EXISTS note text;
+
+-- Per-client webhook signing secret: derived from SECRET_KEY and a version, so no secret is stored.
+-- Rotation keeps the previous version valid until webhook_previous_expires_at (events carry both).
+ALTER TABLE clients ADD COLUMN IF NOT EXISTS webhook_secret_version integer NOT NULL DEFAULT 1;
+ALTER TABLE clients ADD COLUMN IF NOT EXISTS webhook_previous_version integer;
+ALTER TABLE clients ADD COLUMN IF NOT EXISTS webhook_previous_expires_at timestamptz;
+
+-- Every callback a provider sent us, deduplicated on (service, body hash): a hint, never a verdict.
+CREATE TABLE IF NOT EXISTS provider_callbacks (
+    id           bigserial PRIMARY KEY,
+    service      text NOT NULL,
+    method       text NOT NULL,
+    body_hash    text NOT NULL,
+    body         jsonb,
+    external_id  text,
+    outcome      text NOT NULL,
+    duplicates   integer NOT NULL DEFAULT 0,
+    received_at  timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (service, body_hash)
+);
+
+-- The outbox: written by the trigger below in the same database transaction as the final state, so
+-- a crash cannot lose an event. event_id is stable across retries: clients deduplicate on it.
+CREATE TABLE IF NOT EXISTS webhook_events (
+    id               bigserial PRIMARY KEY,
+    event_id         text NOT NULL UNIQUE DEFAULT ('evt_' || replace(gen_random_uuid()::text, '-', '')),
+    client_id        bigint NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+    transaction_id   bigint NOT NULL REFERENCES transactions (id) ON DELETE CASCADE,
+    event_type       text NOT NULL,
+    payload          jsonb NOT NULL,
+    state            text NOT NULL DEFAULT 'PENDING' CHECK (state IN ('PENDING', 'DELIVERED', 'GAVE_UP')),
+    attempts         integer NOT NULL DEFAULT 0,
+    next_attempt_at  timestamptz NOT NULL DEFAULT now(),
+    last_error       text,
+    delivered_at     timestamptz,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (transaction_id, event_type)
+);
+CREATE INDEX IF NOT EXISTS webhook_events_due_idx ON webhook_events (next_attempt_at) WHERE state = 'PENDING';
+
+CREATE TABLE IF NOT EXISTS webhook_attempts (
+    id            bigserial PRIMARY KEY,
+    event_id      bigint NOT NULL REFERENCES webhook_events (id) ON DELETE CASCADE,
+    url           text NOT NULL,
+    http_status   integer,
+    error         text,
+    duration_ms   numeric(10, 2),
+    attempted_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS webhook_attempts_event_idx ON webhook_attempts (event_id, id);
+
+CREATE OR REPLACE FUNCTION mospay.enqueue_webhook() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO webhook_events (client_id, transaction_id, event_type, payload)
+    SELECT NEW.client_id, NEW.id,
+           CASE NEW.status WHEN 'SUCCESSFUL' THEN 'payment.succeeded' ELSE 'payment.failed' END,
+           jsonb_build_object('transaction_id', NEW.public_id, 'f010', NEW.f010, 'status', NEW.status,
+                              'amount', NEW.amount::text, 'route', NEW.route, 'result', NEW.result,
+                              'updated_at', NEW.updated_at)
+      FROM clients c
+     WHERE c.id = NEW.client_id AND c.callback_url IS NOT NULL
+    ON CONFLICT (transaction_id, event_type) DO NOTHING;
+    RETURN NULL;
+END $$;
+
+DROP TRIGGER IF EXISTS transactions_enqueue_webhook ON transactions;
+CREATE TRIGGER transactions_enqueue_webhook AFTER UPDATE OF status ON transactions
+    FOR EACH ROW WHEN (NEW.status IN ('SUCCESSFUL', 'FAILED') AND OLD.status IS DISTINCT FROM NEW.status)
+    EXECUTE FUNCTION mospay.enqueue_webhook();
+
+CREATE OR REPLACE FUNCTION mospay.call_status_function(
+    p_name text, p_unique_id text, p_data jsonb, p_code integer, p_output jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_result jsonb;
+BEGIN
+    EXECUTE format('SELECT %I.%I($1, $2, $3, $4)', 'mospay_fn', p_name)
+        INTO v_result USING p_unique_id, p_data, p_code, p_output;
+    RETURN v_result;
+END $$;
+
+-- When the next status check of an open transaction is due; NULL when the schedule is exhausted.
+CREATE OR REPLACE FUNCTION mospay.next_check_at(p_created timestamptz, p_schedule integer[], p_done integer)
+RETURNS timestamptz LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN p_done < cardinality(p_schedule)
+                THEN greatest(p_created + make_interval(secs => p_schedule[p_done + 1]),
+                              p_created + make_interval(secs => 1))
+           END
+$$;
+
+-- Round trip 2 of the payment path: record the transaction, then (only if it is new) ask the
 -- client's request function what to do. Both happen in one database transaction, so a failing
--- function leaves no row behind; a replay returns the stored row and calls nothing.
+-- function leaves no row behind; a replay returns the stored row and calls nothing. A new row is
+-- due for a status check once the provider call must be over: a crash mid-call is found, not lost.
 CREATE OR REPLACE FUNCTION mospay.start_payment(
     p_client_id bigint, p_service_id bigint, p_route text, p_f010 text, p_amount numeric,
     p_msisdn text, p_request jsonb, p_request_hash text, p_function text, p_data jsonb)
@@ -196,9 +309,10 @@ DECLARE
     v_public_id text;
 BEGIN
     INSERT INTO transactions AS t (client_id, service_id, route, f010, amount, msisdn, request,
-                                   request_hash, status_reason)
-    VALUES (p_client_id, p_service_id, p_route, p_f010, p_amount, p_msisdn, p_request,
-            p_request_hash, 'received')
+                                   request_hash, status_reason, next_check_at)
+    SELECT p_client_id, p_service_id, p_route, p_f010, p_amount, p_msisdn, p_request, p_request_hash,
+           'received', now() + make_interval(secs => s.connect_timeout_s + s.timeout_s + 2)
+      FROM services s WHERE s.id = p_service_id
     ON CONFLICT (client_id, f010) DO NOTHING
     RETURNING t.id, t.public_id INTO v_id, v_public_id;
 
@@ -214,9 +328,12 @@ BEGIN
                         NULL::jsonb, mospay.call_request_function(p_function, p_f010, p_data);
 END $$;
 
--- Round trip 2 of the payment path: interpret the provider's answer through the client's RESPONSE
+-- Round trip 3 of the payment path: interpret the provider's answer through the client's RESPONSE
 -- function (or take the gateway's own result when there is no answer to interpret), record the
--- final state and the API log row, and return what the client is told.
+-- final state and the API log row, and return what the client is told. If the reconciler, a
+-- callback or an operator moved the transaction meanwhile, the answer is applied only when it
+-- settles a still-open transaction; otherwise the state they wrote stands and is what the client is told.
+-- A final state enqueues the client's webhook (trigger above) in this same database transaction.
 CREATE OR REPLACE FUNCTION mospay.finish_payment(
     p_id bigint, p_function text, p_unique_id text, p_data jsonb, p_code integer,
     p_output jsonb, p_result jsonb, p_log jsonb)
@@ -228,6 +345,7 @@ DECLARE
     v_reason text;
     v_code integer;
     v_body jsonb;
+    v_current text;
 BEGIN
     IF p_function IS NOT NULL THEN
         BEGIN
@@ -254,18 +372,34 @@ BEGIN
     v_result := v_result || jsonb_build_object('status', v_status);
     v_code := CASE v_status WHEN 'SUCCESSFUL' THEN 200 WHEN 'FAILED' THEN 402 ELSE 202 END;
 
-    UPDATE transactions t
-       SET status = v_status,
-           status_reason = coalesce(v_reason, p_result ->> 'reason', 'gateway'),
-           provider_http_status = p_code,
-           provider_response = p_output,
-           result = v_result,
-           response_code = v_code,
-           response_body = jsonb_build_object('transaction_id', t.public_id, 'f010', t.f010,
-                                              'status', v_status, 'result', v_result),
-           updated_at = now()
-     WHERE t.id = p_id
-     RETURNING t.response_body INTO v_body;
+    SELECT t.status INTO v_current FROM transactions t WHERE t.id = p_id FOR UPDATE;
+    IF v_current = 'RECEIVED'
+       OR (v_current IN ('PENDING', 'UNKNOWN') AND v_status IN ('SUCCESSFUL', 'FAILED')) THEN
+        UPDATE transactions t
+           SET status = v_status,
+               status_reason = coalesce(v_reason, p_result ->> 'reason', 'gateway'),
+               provider_http_status = p_code,
+               provider_response = p_output,
+               result = v_result,
+               response_code = v_code,
+               response_body = jsonb_build_object('transaction_id', t.public_id, 'f010', t.f010,
+                                                  'status', v_status, 'result', v_result),
+               next_check_at = CASE WHEN v_status IN ('PENDING', 'UNKNOWN')
+                                    THEN mospay.next_check_at(t.created_at, s.reconcile_schedule_s, 0) END,
+               updated_at = now()
+          FROM services s
+         WHERE t.id = p_id AND s.id = t.service_id
+         RETURNING t.response_body INTO v_body;
+    ELSE
+        v_code := CASE v_current WHEN 'SUCCESSFUL' THEN 200 WHEN 'FAILED' THEN 402 ELSE 202 END;
+        UPDATE transactions t
+           SET response_code = coalesce(t.response_code, v_code),
+               response_body = coalesce(t.response_body, jsonb_build_object(
+                   'transaction_id', t.public_id, 'f010', t.f010, 'status', t.status,
+                   'result', coalesce(t.result, jsonb_build_object('status', t.status))))
+         WHERE t.id = p_id
+        RETURNING t.status, t.response_code, t.response_body INTO v_status, v_code, v_body;
+    END IF;
 
     INSERT INTO api_logs (request_id, client_id, app_id, endpoint, method, status_code, duration_ms,
                           ip, user_agent, request_body, response_body)
@@ -389,3 +523,139 @@ END $$;
 DROP TRIGGER IF EXISTS transactions_amount_limits ON transactions;
 CREATE TRIGGER transactions_amount_limits BEFORE INSERT ON transactions
     FOR EACH ROW EXECUTE FUNCTION mospay.check_amount_limits();
+
+-- The reconciler's claim: due open transactions, locked with SKIP LOCKED so that several MosPay
+-- processes never take the same one, leased (next_check_at pushed past the provider call) and
+-- returned with the status call their status function plans. p_ids forces a check now (callbacks).
+CREATE OR REPLACE FUNCTION mospay.claim_checks(p_limit integer, p_ids bigint[] DEFAULT NULL)
+RETURNS TABLE (o_id bigint, o_public_id text, o_f010 text, o_status text, o_service text,
+               o_function text, o_connect_timeout_s numeric, o_timeout_s numeric, o_plan jsonb)
+LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+DECLARE
+    r record;
+    v_plan jsonb;
+BEGIN
+    FOR r IN
+        SELECT t.id, t.public_id, t.f010, t.status, t.request, s.name AS service,
+               c.app_id || '_' || s.name || '_' || t.route || 'Status' AS function,
+               s.connect_timeout_s, s.timeout_s
+          FROM transactions t
+          JOIN services s ON s.id = t.service_id
+          JOIN clients c ON c.id = t.client_id
+         WHERE t.status IN ('RECEIVED', 'PENDING', 'UNKNOWN') AND NOT t.stuck
+           AND (CASE WHEN p_ids IS NULL THEN t.next_check_at <= now() ELSE t.id = ANY (p_ids) END)
+         ORDER BY t.next_check_at NULLS FIRST
+         LIMIT p_limit
+           FOR UPDATE OF t SKIP LOCKED
+    LOOP
+        UPDATE transactions
+           SET next_check_at = now() + make_interval(secs => r.connect_timeout_s + r.timeout_s + 10)
+         WHERE id = r.id;
+        BEGIN
+            v_plan := mospay.call_status_function(r.function, r.f010, r.request, NULL, NULL);
+        EXCEPTION WHEN OTHERS THEN
+            v_plan := jsonb_build_object('action', 'ERROR', 'message', left(SQLERRM, 200));
+        END;
+        RETURN QUERY SELECT r.id, r.public_id, r.f010, r.status, r.service, r.function,
+                            r.connect_timeout_s, r.timeout_s, v_plan;
+    END LOOP;
+END $$;
+
+-- The reconciler's verdict on one status call: a final answer is written (cause 'reconciliation'
+-- or 'callback'), anything else schedules the next check; when the schedule runs out the
+-- transaction is UNKNOWN and stuck, waiting for an operator.
+CREATE OR REPLACE FUNCTION mospay.record_check(
+    p_id bigint, p_code integer, p_output jsonb, p_cause text)
+RETURNS TABLE (o_status text, o_stuck boolean)
+LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+DECLARE
+    t record;
+    v_result jsonb;
+    v_status text := 'UNKNOWN';
+    v_next timestamptz;
+BEGIN
+    SELECT tr.*, s.reconcile_schedule_s AS schedule,
+           c.app_id || '_' || s.name || '_' || tr.route || 'Status' AS function
+      INTO t
+      FROM transactions tr JOIN services s ON s.id = tr.service_id JOIN clients c ON c.id = tr.client_id
+     WHERE tr.id = p_id
+       FOR UPDATE OF tr;
+    IF t.status NOT IN ('RECEIVED', 'PENDING', 'UNKNOWN') OR t.stuck THEN
+        RETURN QUERY SELECT t.status, t.stuck;
+        RETURN;
+    END IF;
+    IF p_code IS NOT NULL THEN
+        BEGIN
+            v_result := mospay.call_status_function(t.function, t.f010, t.request, p_code, p_output);
+            v_status := upper(coalesce(v_result ->> 'status', ''));
+        EXCEPTION WHEN OTHERS THEN
+            v_status := 'UNKNOWN';
+        END;
+        IF v_status NOT IN ('SUCCESSFUL', 'FAILED', 'PENDING') OR (p_code >= 500 AND v_status = 'FAILED') THEN
+            v_status := 'UNKNOWN';
+        END IF;
+    END IF;
+
+    IF v_status IN ('SUCCESSFUL', 'FAILED') THEN
+        v_result := v_result || jsonb_build_object('status', v_status);
+        UPDATE transactions tr
+           SET status = v_status, status_reason = p_cause, result = v_result,
+               provider_response = coalesce(p_output, tr.provider_response),
+               response_code = coalesce(tr.response_code, CASE v_status WHEN 'SUCCESSFUL' THEN 200 ELSE 402 END),
+               response_body = coalesce(tr.response_body, jsonb_build_object(
+                   'transaction_id', tr.public_id, 'f010', tr.f010, 'status', v_status, 'result', v_result)),
+               check_attempts = tr.check_attempts + 1, next_check_at = NULL, updated_at = now()
+         WHERE tr.id = p_id;
+        RETURN QUERY SELECT v_status, false;
+        RETURN;
+    END IF;
+
+    v_next := mospay.next_check_at(t.created_at, t.schedule, t.check_attempts + 1);
+    -- PENDING within the schedule stays PENDING (the payer may still approve); a RECEIVED row whose
+    -- call never finished becomes PENDING or UNKNOWN; at the end of the schedule it is UNKNOWN.
+    v_status := CASE WHEN v_next IS NULL THEN 'UNKNOWN'
+                     WHEN t.status = 'UNKNOWN' THEN 'UNKNOWN'
+                     WHEN v_status = 'PENDING' THEN 'PENDING'
+                     WHEN t.status = 'PENDING' THEN 'PENDING'
+                     ELSE 'UNKNOWN' END;
+    UPDATE transactions tr
+       SET status = v_status,
+           status_reason = CASE WHEN v_status <> tr.status THEN p_cause ELSE tr.status_reason END,
+           check_attempts = tr.check_attempts + 1,
+           next_check_at = greatest(v_next, now()),
+           stuck = v_next IS NULL,
+           updated_at = now()
+     WHERE tr.id = p_id;
+    RETURN QUERY SELECT v_status, v_next IS NULL;
+END $$;
+
+-- An operator settles an open transaction by hand, with a reason; the history keeps who and why.
+CREATE OR REPLACE FUNCTION mospay.resolve_transaction(
+    p_public_id text, p_status text, p_user_id bigint, p_reason text)
+RETURNS TABLE (o_id bigint, o_status text)
+LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+DECLARE
+    v_id bigint;
+    v_old text;
+BEGIN
+    SELECT t.id, t.status INTO v_id, v_old FROM transactions t WHERE t.public_id = p_public_id FOR UPDATE;
+    IF v_id IS NULL THEN
+        RETURN;
+    END IF;
+    IF v_old NOT IN ('RECEIVED', 'PENDING', 'UNKNOWN') OR p_status NOT IN ('SUCCESSFUL', 'FAILED') THEN
+        RAISE EXCEPTION 'illegal transaction status change % -> %', v_old, p_status USING ERRCODE = 'MP001';
+    END IF;
+    UPDATE transactions t
+       SET status = p_status, status_reason = 'operator', stuck = false, next_check_at = NULL,
+           result = coalesce(t.result, '{}'::jsonb) || jsonb_build_object('status', p_status,
+                    'message', 'resolved by an operator'),
+           response_code = coalesce(t.response_code, CASE p_status WHEN 'SUCCESSFUL' THEN 200 ELSE 402 END),
+           response_body = coalesce(t.response_body, jsonb_build_object(
+               'transaction_id', t.public_id, 'f010', t.f010, 'status', p_status,
+               'result', jsonb_build_object('status', p_status, 'message', 'resolved by an operator'))),
+           updated_at = now()
+     WHERE t.id = v_id;  -- the status trigger refuses anything but an open -> final change
+    UPDATE transaction_events e SET actor_user_id = p_user_id, note = p_reason
+     WHERE e.id = (SELECT max(id) FROM transaction_events WHERE transaction_id = v_id);
+    RETURN QUERY SELECT v_id, p_status;
+END $$;

@@ -41,6 +41,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("app_id")
     p.add_argument("service")
     p.add_argument("routes", nargs="+")
+    sub.add_parser("reconcile", help="one reconciliation pass over the due transactions (for cron)")
+    p = sub.add_parser("resolve", help="settle a stuck transaction by hand, with a reason (recorded with your user)")
+    p.add_argument("transaction_id")
+    p.add_argument("status", choices=("SUCCESSFUL", "FAILED"))
+    p.add_argument("--user", required=True, help="the operator's admin username")
+    p.add_argument("--reason", required=True)
+    sub.add_parser("stuck", help="list the transactions waiting for an operator")
+    p = sub.add_parser("set-schedule", help="when the reconciler asks a service's provider (seconds after creation)")
+    p.add_argument("service")
+    p.add_argument("seconds", nargs="+", type=int)
+    sub.add_parser("deliver-webhooks", help="one delivery pass over the due webhook events (for cron)")
+    p = sub.add_parser("rotate-webhook-secret", help="new webhook secret, printed once; the old one stays valid a while")
+    p.add_argument("app_id")
+    p.add_argument("--overlap", type=int, default=86400, help="seconds the previous secret stays valid")
     p = sub.add_parser("create-admin", help="create an admin user")
     p.add_argument("username")
     p.add_argument("--role", default="admin", choices=onboarding.ROLES)
@@ -72,6 +86,26 @@ def run(args, runtime) -> object:
         return onboarding.create_client(db, config.secret_key, data)
     if args.command == "assign":
         return onboarding.assign_service(db, args.app_id, {"service": args.service, "routes": args.routes})
+    if args.command == "reconcile":
+        from .provider import Provider
+        from .reconciler import Reconciler
+        return Reconciler(db, Provider(maxsize=4)).run_once()
+    if args.command in ("resolve", "stuck", "set-schedule"):
+        from . import reconciler
+        if args.command == "set-schedule":
+            return reconciler.set_schedule(db, args.service, args.seconds)
+        if args.command == "stuck":
+            return reconciler.stuck_queue(db)
+        user = db.one("user_by_username", username=args.user)
+        if user is None or not user["active"]:
+            raise errors.NotFound("no active admin user with this username", field="user", code="user_not_found")
+        return reconciler.resolve(db, args.transaction_id, args.status, user["id"], args.reason)
+    if args.command == "deliver-webhooks":
+        from .webhooks import Deliverer
+        return Deliverer(db, config.secret_key).deliver_due()
+    if args.command == "rotate-webhook-secret":
+        from .webhooks import rotate_secret
+        return rotate_secret(db, config.secret_key, args.app_id, args.overlap)
     if args.command == "create-admin":
         password = args.password if args.password is not None else sys.stdin.readline().rstrip("\n")
         user = onboarding.create_admin(db, {"username": args.username, "password": password, "role": args.role})

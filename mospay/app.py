@@ -11,11 +11,13 @@ import time
 import falcon
 
 from . import errors, metrics
-from .api import admin, docs, guard, health, limits, metrics as metrics_api, payments as payment_api
+from .api import admin, callbacks as callback_api, docs, guard, health, limits, metrics as metrics_api
+from .api import payments as payment_api
 from .auth import Tokens
 from .observe import RequestObserver
 from .payments import PaymentGateway
 from .provider import Provider
+from .reconciler import Reconciler
 from .redact import mask
 from .security import RateLimiter
 
@@ -25,7 +27,8 @@ log = logging.getLogger("mospay.app")
 def routes(config, db, provider):
     tokens = Tokens(config.jwt_secret_key, config.token_ttl_s)
     limiter = RateLimiter(config.rate_limit_per_minute, db)
-    gateway = PaymentGateway(db, provider, config.secret_key, admit=limiter.admit_context)
+    gateway = PaymentGateway(db, provider, config.secret_key, callback_base=config.callback_base_url(),
+                             admit=limiter.admit_context)
     item = payment_api.PaymentItem(gateway, tokens, config.max_body_bytes)
     return [
         ("/healthz", health.Health(), {}),
@@ -45,6 +48,8 @@ def routes(config, db, provider):
         ("/docs", docs.DocsPage(), {}),
         ("/docs/docs.css", docs.DocsStyle(), {}),
         ("/metrics", metrics_api.Metrics(config.metrics_token), {}),
+        ("/api/v1/callbacks/{service}",
+         callback_api.ProviderCallbacks(db, Reconciler(db, provider), config.max_body_bytes), {}),
     ]
 
 

@@ -55,6 +55,10 @@ SETTINGS = [
     Setting("rate_limit_per_minute", "MOSPAY_RATE_LIMIT_PER_MINUTE", "int",
             "payments per client per minute per process (0 = off)"),
     Setting("cors_origins", "MOSPAY_CORS_ORIGINS", "list", "browser origins allowed to call the API"),
+    Setting("reconcile_interval_s", "MOSPAY_RECONCILE_INTERVAL", "float", "seconds between reconciler runs (0 = off)"),
+    Setting("breaker_failures", "MOSPAY_BREAKER_FAILURES", "int", "transport failures that open a breaker"),
+    Setting("breaker_cooldown_s", "MOSPAY_BREAKER_COOLDOWN", "float", "seconds a breaker stays open"),
+    Setting("public_url", "MOSPAY_PUBLIC_URL", "str", "where providers reach MosPay (callback URLs)"),
 ]
 DEFAULT_TOML = Path("mospay.toml")
 
@@ -83,6 +87,11 @@ class Config:
     auth_failure_window_s: int = 60
     rate_limit_per_minute: int = 6000     # per client per process when clients.rate_limit_per_minute is NULL; 0 = off
     cors_origins: tuple = ()              # exact origins allowed to call the API from a browser; none by default
+    # Money safety (issue 4): reconciler, circuit breaker, callbacks.
+    reconcile_interval_s: float = 5.0   # 0: no reconciler thread in run.py (use `python -m mospay reconcile`)
+    breaker_failures: int = 5           # consecutive transport failures that open a service's breaker
+    breaker_cooldown_s: float = 30.0
+    public_url: str | None = None       # where providers reach MosPay (callback URLs); default http://host:port
     sources: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -126,6 +135,14 @@ class Config:
                 raise ConfigError(f"{name.upper()} must be at least 32 bytes long")
         if self.database_url and not self.database_url.startswith(("postgresql://", "postgres://")):
             raise ConfigError("DATABASE_URL must start with postgresql://")
+        if not 0 <= self.reconcile_interval_s <= 3600:
+            raise ConfigError("MOSPAY_RECONCILE_INTERVAL must be between 0 (off) and 3600 seconds")
+        if not 1 <= self.breaker_failures <= 1000:
+            raise ConfigError("MOSPAY_BREAKER_FAILURES must be between 1 and 1000")
+        if not 0.1 <= self.breaker_cooldown_s <= 3600:
+            raise ConfigError("MOSPAY_BREAKER_COOLDOWN must be between 0.1 and 3600 seconds")
+        if self.public_url and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", self.public_url):
+            raise ConfigError("MOSPAY_PUBLIC_URL must be an http(s) URL without query, like https://pay.example.com")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError("MOSPAY_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
         if self.log_format not in ("text", "json"):
@@ -164,6 +181,13 @@ class Config:
             rows.append({"variable": s.env, "toml": s.toml_key, "value": value,
                          "source": self.sources.get(s.field, "default")})
         return rows
+
+    def callback_base_url(self) -> str:
+        """Base of the URLs providers call back: MOSPAY_PUBLIC_URL, else this process's own address."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
     def with_keys(self) -> "Config":
         """Fill missing keys from data_dir/keys, generating strong random ones the first time."""

@@ -155,11 +155,13 @@ class Database:
         except (InterfaceError, OSError) as exc:
             self._discard(conn)
             conn = None
+            self._discard_idle()
             raise translate(exc) from exc
         except DatabaseError as exc:
             if exc.args and isinstance(exc.args[0], dict) and exc.args[0].get("C", "").startswith(("08", "57P")):
                 self._discard(conn)
                 conn = None
+                self._discard_idle()
             raise
         finally:
             if conn is not None and not self._closed:
@@ -179,6 +181,15 @@ class Database:
         finally:
             with self._waiting_lock:
                 self.waiting -= 1
+
+    def _discard_idle(self):
+        """One dead connection usually means the server restarted: the idle ones are dead too, and
+        each would otherwise cost a failed request before the pool heals."""
+        while True:
+            try:
+                self._discard(self._idle.get_nowait())
+            except queue.Empty:
+                return
 
     @staticmethod
     def _discard(conn):
@@ -229,11 +240,7 @@ class Database:
 
     def close(self):
         self._closed = True
-        while True:
-            try:
-                self._discard(self._idle.get_nowait())
-            except queue.Empty:
-                break
+        self._discard_idle()
 
 
 class Transaction:

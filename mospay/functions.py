@@ -61,6 +61,11 @@ def response_function_name(app_id: str, service: str, route: str) -> str:
     return response_function_name_unchecked(request_function_name(app_id, service, route))
 
 
+def status_function_name(app_id: str, service: str, route: str) -> str:
+    """The reconciler's function: {app_id}_{service}_{route}Status (shorter than the RESPONSE_ name)."""
+    return request_function_name(app_id, service, route) + "Status"
+
+
 REQUEST_TEMPLATE = """\
 CREATE OR REPLACE FUNCTION {schema}.{name}(unique_id text, data_input jsonb)
 RETURNS jsonb
@@ -68,7 +73,8 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, public
 AS $mospay$
 -- Request function: client {app_id}, service {service}, route {route}.
--- unique_id is f010; data_input holds the request fields f000..f010 (f007/f008 in clear: never store them).
+-- unique_id is f010; data_input holds the request fields f000..f010 (f007/f008 in clear: never store them)
+-- and _callback_url, where the provider may send its asynchronous result.
 -- Return {{"action": "SERVICE" | "OUTPUT" | "ERROR", "serviceurl", "method", "headers", "servicepayload"}};
 -- OUTPUT answers the client directly with "status"/"message", ERROR refuses with "message".
 DECLARE
@@ -79,7 +85,9 @@ BEGIN
         'action', 'SERVICE',
         'serviceurl', rtrim(svc.service_url, '/') || '/' || {route_literal},
         'method', 'POST',
-        'headers', jsonb_build_object('Content-Type', 'application/json', 'X-Reference-Id', unique_id),
+        'headers', jsonb_strip_nulls(jsonb_build_object('Content-Type', 'application/json',
+                                     'X-Reference-Id', unique_id,
+                                     'X-Callback-Url', data_input ->> '_callback_url')),
         'servicepayload', jsonb_build_object(
             'amount', data_input ->> 'f004',
             'currency', svc.currency,
@@ -121,6 +129,47 @@ $mospay$;
 """
 
 
+STATUS_TEMPLATE = """\
+CREATE OR REPLACE FUNCTION {schema}.{name}(unique_id text, data_input jsonb, code integer, data_output jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, public
+AS $mospay$
+-- Status function: client {app_id}, service {service}, route {route}; used by the reconciler.
+-- Called twice per check. With code NULL: return the status call {{"serviceurl", "method", "headers"}}
+-- (MTN MoMo: GET <route>/<referenceId>). With the provider's HTTP status and parsed body: return
+-- {{"status": "SUCCESSFUL" | "FAILED" | "PENDING" | "UNKNOWN", "message", ...}}. Only SUCCESSFUL and
+-- FAILED settle the transaction; anything else is checked again later on the service's schedule.
+DECLARE
+    svc record;
+    provider_status text := upper(coalesce(data_output ->> 'status', ''));
+BEGIN
+    IF code IS NULL THEN
+        SELECT s.service_url INTO svc FROM services s WHERE s.name = {service_literal};
+        RETURN jsonb_build_object(
+            'action', 'SERVICE', 'method', 'GET',
+            'serviceurl', rtrim(svc.service_url, '/') || '/' || {route_literal} || '/' || unique_id,
+            'headers', jsonb_build_object('X-Reference-Id', unique_id));
+    END IF;
+    IF code BETWEEN 200 AND 299 AND provider_status IN ('SUCCESSFUL', 'SUCCESS') THEN
+        RETURN jsonb_build_object('status', 'SUCCESSFUL', 'message', 'Payment completed',
+                                  'financialTransactionId', data_output ->> 'financialTransactionId');
+    ELSIF code BETWEEN 200 AND 299 AND provider_status IN ('FAILED', 'REJECTED', 'EXPIRED') THEN
+        RETURN jsonb_build_object('status', 'FAILED', 'message', 'Payment declined',
+                                  'reason', coalesce(data_output ->> 'reason', provider_status));
+    ELSIF code = 404 THEN
+        -- The provider never accepted this reference (e.g. MosPay crashed before the call left).
+        RETURN jsonb_build_object('status', 'FAILED', 'message', 'The provider has no record of this payment',
+                                  'reason', 'NOT_FOUND_AT_PROVIDER');
+    ELSIF code BETWEEN 200 AND 299 AND provider_status = 'PENDING' THEN
+        RETURN jsonb_build_object('status', 'PENDING', 'message', 'Awaiting payer approval');
+    END IF;
+    RETURN jsonb_build_object('status', 'UNKNOWN', 'message', 'Provider outcome still unknown');
+END
+$mospay$;
+"""
+
+
 def _render(template: str, name: str, app_id: str, service: str, route: str) -> str:
     return template.format(schema=quote_ident(SCHEMA), name=quote_ident(name), app_id=app_id,
                            service=service, route=route, service_literal=quote_literal(service),
@@ -128,10 +177,11 @@ def _render(template: str, name: str, app_id: str, service: str, route: str) -> 
 
 
 def create_function_ddl(app_id: str, service: str, route: str) -> list[str]:
-    """CREATE OR REPLACE statements for the request and RESPONSE functions of one route."""
+    """CREATE OR REPLACE statements for the request, RESPONSE and Status functions of one route."""
     name = request_function_name(app_id, service, route)
     return [_render(REQUEST_TEMPLATE, name, app_id, service, route),
-            _render(RESPONSE_TEMPLATE, response_function_name_unchecked(name), app_id, service, route)]
+            _render(RESPONSE_TEMPLATE, response_function_name_unchecked(name), app_id, service, route),
+            _render(STATUS_TEMPLATE, name + "Status", app_id, service, route)]
 
 
 def drop_function_ddl(app_id: str, service: str, route: str) -> list[str]:
@@ -139,4 +189,5 @@ def drop_function_ddl(app_id: str, service: str, route: str) -> list[str]:
     schema = quote_ident(SCHEMA)
     return [f"DROP FUNCTION IF EXISTS {schema}.{quote_ident(name)}(text, jsonb)",
             f"DROP FUNCTION IF EXISTS {schema}.{quote_ident(response_function_name_unchecked(name))}"
-            "(text, jsonb, integer, jsonb)"]
+            "(text, jsonb, integer, jsonb)",
+            f"DROP FUNCTION IF EXISTS {schema}.{quote_ident(name + 'Status')}(text, jsonb, integer, jsonb)"]

@@ -11,6 +11,7 @@ from decimal import Decimal, InvalidOperation
 from . import auth, errors, functions
 from .db import Database
 from .payments import STANDARD_FIELDS
+from .webhooks import webhook_secret
 
 URL_RE = re.compile(r"https?://[^\s/$.?#][^\s]{0,490}")
 USERNAME_RE = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
@@ -108,7 +109,8 @@ def create_client(db: Database, secret_key: str, data: dict) -> dict:
         raise errors.Conflict("a client with this app_id already exists", field="app_id",
                               code="already_exists") from None
     return {"app_id": row["app_id"], "company_name": row["company_name"], "api_username": row["api_username"],
-            "api_secret": secret, "active": row["active"], "created_at": row["created_at"].isoformat()}
+            "api_secret": secret, "webhook_secret": webhook_secret(secret_key, row["app_id"], 1),
+            "active": row["active"], "created_at": row["created_at"].isoformat()}
 
 
 def assign_service(db: Database, app_id: str, data: dict) -> dict:
@@ -134,7 +136,8 @@ def assign_service(db: Database, app_id: str, data: dict) -> dict:
             tx.run(statement)
     names = [functions.request_function_name(app_id, service, r) for r in sorted(set(routes))]
     return {"app_id": app_id, "service": service, "routes": assignment["routes"],
-            "functions": [n for name in names for n in (name, functions.response_function_name_unchecked(name))]}
+            "functions": [n for name in names
+                          for n in (name, functions.response_function_name_unchecked(name), name + "Status")]}
 
 
 def create_admin(db: Database, data: dict, must_change: bool = False) -> dict:

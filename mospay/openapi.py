@@ -202,6 +202,13 @@ def _paths() -> dict:
                   responses={"200": _json({"type": "object"}, "the limits now in force"),
                              **_errors(400, 401, 403, 404, 415, 422)}),
             "parameters": [{"name": "app_id", "in": "path", "required": True, "schema": name}]}},
+        "/api/v1/callbacks/{service}": {
+            method: {**_op("A provider's asynchronous result (a hint: confirmed by a status query before "
+                           "anything is written)", "providers",
+                           request={"type": "object"},
+                           responses={"200": _json({"type": "object"}, "received"), **_errors(400, 404, 413)}),
+                     "parameters": [{"name": "service", "in": "path", "required": True, "schema": name}]}
+            for method in ("post", "put")},
         "/api/v1/openapi.json": {"get": _op(
             "This document", "meta", responses={"200": {"description": "OpenAPI 3.1 JSON"}})},
     }

@@ -13,10 +13,12 @@ import json
 import re
 import time
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 
 from . import errors, functions, metrics
 from .auth import BAD_CREDENTIALS, BasicCredentials, check_secret
-from .db import Database
+from .breaker import BREAKERS, Breakers
+from .db import Database, load_queries
 from .provider import Provider
 from .redact import MASK, mask
 
@@ -26,6 +28,8 @@ MSISDN_RE = re.compile(r"\+?[1-9][0-9]{6,14}")
 INTEGER_RE = re.compile(r"-?[0-9]{1,18}")
 F010_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 HTTP_STATUS = {"SUCCESSFUL": 200, "FAILED": 402, "PENDING": 202, "UNKNOWN": 202, "RECEIVED": 202}
+MONEY_QUERIES = load_queries(Path(__file__).with_name("money.sql"))
+MAX_REPLAY_WAIT_S = 15.0  # a replay of an in-flight payment waits at most this long for its answer
 
 # The eleven standard fields every new service starts with (editable per service later).
 STANDARD_FIELDS = [
@@ -143,11 +147,14 @@ def request_hash(masked: dict, fields: list[dict]) -> str:
 
 
 class PaymentGateway:
-    def __init__(self, db: Database, provider: Provider, secret_key: str, admit=None):
+    def __init__(self, db: Database, provider: Provider, secret_key: str, breakers: Breakers = BREAKERS,
+                 callback_base: str | None = None, admit=None):
         self._db = db
+        self._callback_base = callback_base
         self._provider = provider
         self._secret_key = secret_key
         self._admit = admit  # per-client rate limit (mospay.security.RateLimiter.admit_context), or None
+        self._breakers = breakers
 
     def process(self, creds: ClientCredentials, body: dict, log: dict) -> Outcome:
         """One payment, top to bottom. `log` collects the API log fields as they become known."""
@@ -170,15 +177,19 @@ class PaymentGateway:
         validate_fields(body, fields)
         masked = masked_request(body, fields)
         log["request_body"] = masked
+        breaker = self._breakers.get(body["f000"])
+        breaker.allow()  # a provider that keeps failing gets no new calls: 503 before anything is written
 
         function = functions.request_function_name(ctx["app_id"], body["f000"], body["f002"])
         started = self._db.one(
             "start_payment", client_id=ctx["client_id"], service_id=ctx["service_id"], route=body["f002"],
             f010=body["f010"], amount=body.get("f004") or None, msisdn=body.get("f005"),
             request=json.dumps(masked), request_hash=request_hash(masked, fields), function=function,
-            data=json.dumps(body))
+            data=json.dumps(self._function_input(body)))
         if started["o_replay"]:
-            return self._replay(started, request_hash(masked, fields))
+            breaker.release()
+            wait_s = min(MAX_REPLAY_WAIT_S, float(ctx["connect_timeout_s"] + ctx["timeout_s"]) + 1)
+            return self._replay(started, request_hash(masked, fields), time.monotonic() + wait_s)
 
         plan = started["o_plan"]
         answer, result = None, None
@@ -188,6 +199,7 @@ class PaymentGateway:
                 str(plan.get("method") or "POST").upper(), plan.get("serviceurl"), plan.get("headers"),
                 plan.get("servicepayload"), float(ctx["connect_timeout_s"]), float(ctx["timeout_s"]))
             metrics.observe_provider_call(body["f000"], answer.status, answer.failure, answer.elapsed_ms)
+            breaker.record(transport_failure=answer.failure in ("timeout", "connection"))
             if not answer.answered:
                 result = _no_answer_result(answer.failure)
                 answer = None
@@ -197,6 +209,8 @@ class PaymentGateway:
         else:
             result = {"status": "FAILED", "message": str(plan.get("message") if isinstance(plan, dict) else "")
                       or "refused by the request function", "reason": "request function error"}
+        if action != "SERVICE":
+            breaker.release()
 
         log["duration_ms"] = round((time.perf_counter() - log.pop("started")) * 1000, 2)
         finished = self._db.one(
@@ -209,14 +223,28 @@ class PaymentGateway:
         metrics.observe_payment(body["f000"], str((finished["o_response_body"] or {}).get("status", "UNKNOWN")))
         return Outcome(finished["o_response_code"], finished["o_response_body"])
 
-    def _replay(self, row: dict, body_hash: str) -> Outcome:
+    def _function_input(self, body: dict) -> dict:
+        """What the request function receives: the fields, and where the provider may call back."""
+        if not self._callback_base:
+            return body
+        return {**body, "_callback_url": f"{self._callback_base}/api/v1/callbacks/{body['f000']}"}
+
+    def _replay(self, row: dict, body_hash: str, deadline: float) -> Outcome:
+        """The first request's answer. While the first is still in flight (in any process), wait for
+        it, bounded by the provider call's own timeouts; never call the provider a second time."""
         if row["o_request_hash"] != body_hash:
             raise errors.Conflict("f010 was already used with a different request", field="f010",
                                   code="idempotency_conflict")
-        if row["o_response_body"] is None:
+        code, answer, pause = row["o_response_code"], row["o_response_body"], 0.02
+        while answer is None and time.monotonic() + pause < deadline:
+            time.sleep(pause)
+            pause = min(pause * 2, 0.25)
+            stored = self._db.run(MONEY_QUERIES["stored_answer"], id=row["o_id"])[0]
+            code, answer = stored["response_code"], stored["response_body"]
+        if answer is None:
             raise errors.Conflict("a payment with this f010 is still in progress; retry shortly", field="f010",
                                   code="in_progress", headers={"Retry-After": "2"})
-        return Outcome(row["o_response_code"], row["o_response_body"])
+        return Outcome(code, answer)
 
     def lookup(self, creds: ClientCredentials, f010: str, log: dict) -> Outcome:
         """The client's own transaction by f010 (other clients' f010s are simply not found)."""

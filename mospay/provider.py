@@ -44,13 +44,11 @@ class Provider:
         body = None if method == "GET" else json.dumps(payload, separators=(",", ":")).encode()
         timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout,
                                   total=connect_timeout + read_timeout)
+        deadline = started + connect_timeout + read_timeout
         try:
             response = self._http.request(method, url, body=body, headers=headers, timeout=timeout,
                                           preload_content=False, redirect=False)
-            try:
-                raw = response.read(MAX_RESPONSE_BYTES + 1)
-            finally:
-                response.release_conn()
+            raw = _read_bounded(response, deadline)
         except (ReadTimeoutError, Urllib3Timeout) as exc:
             log.warning("provider timeout %s: %s", url, exc)
             return ProviderAnswer(None, failure="timeout", elapsed_ms=_ms(started))
@@ -58,6 +56,28 @@ class Provider:
             log.warning("provider unreachable %s: %s", url, exc)
             return ProviderAnswer(None, failure="connection", elapsed_ms=_ms(started))
         return ProviderAnswer(response.status, _parse(raw), elapsed_ms=_ms(started))
+
+
+def _read_bounded(response, deadline: float) -> bytes:
+    """At most MAX_RESPONSE_BYTES + 1 bytes, and never past the deadline: urllib3's read timeout
+    is per socket read, so a provider trickling one byte a second would otherwise hold us forever."""
+    chunks, size, complete = [], 0, False
+    try:
+        while size <= MAX_RESPONSE_BYTES:
+            if time.perf_counter() > deadline:
+                raise Urllib3Timeout("the provider's answer did not arrive before the deadline")
+            chunk = response.read1(min(16384, MAX_RESPONSE_BYTES + 1 - size))  # returns what has arrived
+            if not chunk:
+                complete = True
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        if complete:
+            response.release_conn()
+        else:  # unread bytes would corrupt the next request on this connection: drop it
+            response.close()
+    return b"".join(chunks)
 
 
 def _parse(raw: bytes):

@@ -23,9 +23,11 @@ class Runtime:
 
     def close(self) -> None:
         self.db.close()
+        log.info("database pool closed")
         if self.embedded is not None:
             self.embedded.stop()
             self.embedded = None
+            log.info("embedded PostgreSQL stopped")
 
 
 def start(config: Config, *, migrate: bool = True) -> Runtime:

@@ -1,12 +1,23 @@
 """Mobile-money provider simulator (MTN MoMo collection style) used to exercise MosPay adapters.
-The payer MSISDN's last 4 digits pick the outcome, like Stripe test cards; see OUTCOMES."""
+The payer MSISDN's last 4 digits pick the outcome, like Stripe test cards; see OUTCOMES.
+
+0001 decline · 0002 hang · 0003 HTTP 500 · 0004 pending (approved later) · 0005 malformed JSON ·
+0006 slow trickle · 0007 huge body (3 MiB) · 0008 pending (rejected later) · anything else succeeds.
+A pending payment (0004/0008) sent with an X-Callback-Url header settles after callback_delay seconds
+and the simulator then PUTs a MoMo-style callback there (callback_duplicates times; each dropped with
+probability callback_drop_rate). GET /<route>/<externalId> is the status query; /_sim/calls counts
+payment requests (never status queries).
+"""
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
+import random
 import secrets
 import signal
+import socket
 import sys
 import threading
 import time
@@ -22,49 +33,66 @@ OUTCOMES = {
     "0001": (200, "FAILED"),      # decline: NOT_ENOUGH_FUNDS
     "0002": (200, "SUCCESSFUL"),  # answers only after hang_seconds
     "0003": (500, "SUCCESSFUL"),  # internal_error
-    "0004": (202, "PENDING"),
+    "0004": (202, "PENDING"),     # with X-Callback-Url: SUCCESSFUL after callback_delay, then a callback
+    "0005": (200, "SUCCESSFUL"),  # answers 200 with a truncated, malformed JSON body
+    "0006": (200, "SUCCESSFUL"),  # answers 200 but trickles the body one byte per trickle_seconds
+    "0007": (200, "SUCCESSFUL"),  # answers 200 with a 3 MiB body
+    "0008": (202, "PENDING"),     # with X-Callback-Url: FAILED (APPROVAL_REJECTED) after callback_delay
 }
+SETTLES_TO = {"0004": ("SUCCESSFUL", None), "0008": ("FAILED", "APPROVAL_REJECTED")}
+HUGE_BODY_BYTES = 3 * 1024 * 1024
 DEFAULT_OUTCOME = (200, "SUCCESSFUL")
 RESERVED = {"_sim", "health"}
 
 
 class Ledger:
-    """Thread-safe memory of payment requests: externalId -> [last status, call count]."""
+    """Thread-safe memory of payment requests: externalId -> last status and call count."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._seen: dict[str, list] = {}
+        self._status: dict[str, str] = {}
+        self._count: dict[str, int] = {}
 
     def record(self, external_id: str, status: str) -> None:
         with self._lock:
-            entry = self._seen.setdefault(external_id, [status, 0])
-            entry[0], entry[1] = status, entry[1] + 1
+            self._status[external_id] = status
+            self._count[external_id] = self._count.get(external_id, 0) + 1
 
     def status(self, external_id: str) -> str | None:
         with self._lock:
-            return self._seen.get(external_id, [None])[0]
+            return self._status.get(external_id)
 
     def calls(self) -> dict:
         with self._lock:
-            counts = {ext: count for ext, (_, count) in self._seen.items()}
-        return {"total": sum(counts.values()), "by_external_id": counts}
+            return {"total": sum(self._count.values()), "by_external_id": dict(self._count)}
+
+    def settle(self, external_id: str, status: str) -> None:
+        """The payer approved or rejected: later status queries see it (not counted as a call)."""
+        with self._lock:
+            self._status[external_id] = status
 
     def reset(self) -> None:
         with self._lock:
-            self._seen.clear()
+            self._status.clear()
+            self._count.clear()
 
 
 class SimulatorServer(ThreadingHTTPServer):
-    """One thread per connection; daemon threads so a hung request never blocks exit."""
-
     daemon_threads = True
 
-    def __init__(self, address, hang_seconds: float = 30.0, verbose: bool = False) -> None:
+    def __init__(self, address, hang_seconds: float = 30.0, verbose: bool = False, callback_delay: float = 1.0,
+                 callback_duplicates: int = 1, callback_drop_rate: float = 0.0,
+                 trickle_seconds: float = 0.2) -> None:
         self.hang_seconds = hang_seconds
         self.verbose = verbose
+        self.callback_delay = callback_delay
+        self.callback_duplicates = callback_duplicates
+        self.callback_drop_rate = callback_drop_rate
+        self.trickle_seconds = trickle_seconds
+        self.callbacks_sent = 0
         self.ledger = Ledger()
         self.stopping = threading.Event()
-        super().__init__(address, SimulatorHandler)
+        super().__init__(address, Handler)
 
     def handle_error(self, request, client_address) -> None:
         # A client that timed out on a hang and hung up is the expected case, not an error.
@@ -72,7 +100,11 @@ class SimulatorServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-class SimulatorHandler(BaseHTTPRequestHandler):
+class _SimulatorServer6(SimulatorServer):
+    address_family = socket.AF_INET6
+
+
+class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive; every reply therefore carries Content-Length
     # Headers and body go out in two writes; with Nagle on, keep-alive clients stall ~40 ms.
     disable_nagle_algorithm = True
@@ -97,23 +129,26 @@ class SimulatorHandler(BaseHTTPRequestHandler):
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         # Errors raised by the base class (bad request line, unknown method) become JSON too;
         # the connection is closed because any request body was left unread.
-        if code == 501:  # unsupported method: same answer as any unknown route
-            code, message = 404, "not_found"
-        self._reply(code, {"error": message or "error"}, close=True)
+        if code == 501:
+            self._reply(404, {"error": "not_found"}, close=True)
+        else:
+            self._reply(code, {"error": message or "error"}, close=True)
 
     def _read_body(self) -> bytes | None:
-        """Return the body, or None after having answered (and closed) an unreadable one."""
-        # Chunked bodies are unsupported; leaving one unread would desync the keep-alive stream.
+        """Return the body, or None after having answered an unreadable one."""
         if self.headers.get("Transfer-Encoding"):
-            return self._reply(411, {"error": "length_required"}, close=True)
+            self._reply(411, {"error": "length_required"}, close=True)
+            return None
         try:
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
             length = -1
         if length < 0:
-            return self._reply(400, {"status": "FAILED", "reason": "INVALID_REQUEST"}, close=True)
+            self._reply(400, {"status": "FAILED", "reason": "INVALID_REQUEST"}, close=True)
+            return None
         if length > MAX_BODY:
-            return self._reply(413, {"error": "payload_too_large"}, close=True)
+            self._reply(413, {"error": "payload_too_large"}, close=True)
+            return None
         return self.rfile.read(length)
 
     def _dispatch(self) -> None:
@@ -121,8 +156,7 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         if body is None:
             return
         parts = [unquote(p) for p in urlsplit(self.path).path.strip("/").split("/")]
-        method = "GET" if self.command == "HEAD" else self.command
-        ledger = self.server.ledger
+        method, ledger = self.command, self.server.ledger
         if method == "GET" and parts == ["health"]:
             self._reply(200, {"status": "ok"})
         elif method == "GET" and parts == ["_sim", "calls"]:
@@ -130,8 +164,8 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         elif method == "POST" and parts == ["_sim", "reset"]:
             ledger.reset()
             self._reply(200, {})
-        elif method in ("POST", "PUT") and len(parts) == 1 and parts[0] not in RESERVED | {""}:
-            self._pay(body)
+        elif method in ("POST", "PUT") and len(parts) == 1 and parts[0] and parts[0] not in RESERVED:
+            self._pay(body, self.headers.get("X-Callback-Url"))
         elif method == "GET" and len(parts) == 2 and all(parts) and parts[0] not in RESERVED:
             status = ledger.status(parts[1])
             if status is None:
@@ -143,7 +177,7 @@ class SimulatorHandler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _dispatch
 
-    def _pay(self, body: bytes) -> None:
+    def _pay(self, body: bytes, callback_url: str | None) -> None:
         try:
             data = json.loads(body)
         except ValueError:  # includes UnicodeDecodeError
@@ -158,27 +192,81 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         code, status = OUTCOMES.get(suffix, DEFAULT_OUTCOME)
         # Remember before answering so a status GET during a hang already sees the request.
         self.server.ledger.record(ext, status)
-        if suffix == "0002":
-            # An Event wait rather than sleep(): stop() wakes it instead of waiting out the hang.
-            self.server.stopping.wait(self.server.hang_seconds)
         if suffix == "0001":
-            payload = {"status": "FAILED", "reason": "NOT_ENOUGH_FUNDS",
-                       "externalId": ext, "financialTransactionId": None}
+            self._reply(200, {"status": "FAILED", "reason": "NOT_ENOUGH_FUNDS",
+                              "externalId": ext, "financialTransactionId": None})
         elif suffix == "0003":
-            payload = {"error": "internal_error"}
-        elif suffix == "0004":
-            payload = {"status": "PENDING", "externalId": ext}
+            self._reply(500, {"error": "internal_error"})
+        elif suffix in SETTLES_TO:
+            self._reply(202, {"status": "PENDING", "externalId": ext})
+            if callback_url:
+                final, reason = SETTLES_TO[suffix]
+                threading.Thread(target=_settle_and_call_back, daemon=True,
+                                 args=(self.server, callback_url, ext, final, reason, data)).start()
+        elif suffix == "0005":
+            self._send_raw(200, b'{"status": "SUCCESSFUL", "externalId": "' + ext.encode()[:64])
+        elif suffix == "0006":
+            self._send_raw(200, json.dumps({"status": "SUCCESSFUL", "externalId": ext}).encode(), trickle=True)
+        elif suffix == "0007":
+            padding = b"x" * HUGE_BODY_BYTES
+            self._send_raw(200, b'{"status": "SUCCESSFUL", "padding": "' + padding + b'"}')
         else:
-            payload = {"status": "SUCCESSFUL", "externalId": ext,
-                       "financialTransactionId": f"{secrets.randbelow(10**10):010d}",
-                       "amount": data.get("amount"), "currency": data.get("currency")}
-        self._reply(code, payload)
+            if suffix == "0002":
+                # An Event wait instead of sleep() so stop() does not wait out the hang.
+                self.server.stopping.wait(self.server.hang_seconds)
+            self._reply(200, {"status": "SUCCESSFUL", "externalId": ext,
+                              "financialTransactionId": f"{secrets.randbelow(10**10):010d}",
+                              "amount": data.get("amount"), "currency": data.get("currency")})
 
 
-def make_server(host: str = "127.0.0.1", port: int = 0, hang_seconds: float = 30.0,
-                verbose: bool = False) -> SimulatorServer:
-    """Bind (and listen) without serving; call serve_forever() yourself or use Simulator."""
-    return SimulatorServer((host, port), hang_seconds=hang_seconds, verbose=verbose)
+    def _send_raw(self, code: int, body: bytes, trickle: bool = False) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.close_connection = True
+        self.end_headers()
+        if not trickle:
+            self.wfile.write(body)
+            return
+        for i in range(len(body)):
+            if self.server.stopping.wait(self.server.trickle_seconds):
+                return
+            self.wfile.write(body[i:i + 1])
+            self.wfile.flush()
+
+
+def _settle_and_call_back(server: SimulatorServer, url: str, ext: str, final: str, reason, data: dict) -> None:
+    """The payer decides after callback_delay; then the provider tells the callback URL (maybe twice,
+    maybe never: callbacks are best effort, which is why MosPay confirms them with a status query)."""
+    if server.stopping.wait(server.callback_delay):
+        return
+    server.ledger.settle(ext, final)
+    payload = json.dumps({"externalId": ext, "status": final, "reason": reason,
+                          "financialTransactionId": f"{secrets.randbelow(10**10):010d}" if final == "SUCCESSFUL" else None,
+                          "amount": data.get("amount"), "currency": data.get("currency"),
+                          "payer": data.get("payer")}).encode()
+    parts = urlsplit(url)
+    for _ in range(server.callback_duplicates):
+        if random.random() < server.callback_drop_rate:
+            continue
+        conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=10)
+        try:
+            conn.request("PUT", parts.path or "/", body=payload, headers={"Content-Type": "application/json"})
+            conn.getresponse().read()
+            server.callbacks_sent += 1
+        except OSError:
+            pass  # the gateway will find out through its own status queries
+        finally:
+            conn.close()
+
+
+def make_server(host: str = "127.0.0.1", port: int = 0, hang_seconds: float = 30.0, verbose: bool = False,
+                **callbacks) -> SimulatorServer:
+    """Bind (and listen) without serving; call serve_forever() yourself or use Simulator.
+    callbacks: callback_delay, callback_duplicates, callback_drop_rate, trickle_seconds."""
+    cls = _SimulatorServer6 if ":" in host else SimulatorServer
+    return cls((host, port), hang_seconds=hang_seconds, verbose=verbose, **callbacks)
 
 
 class Simulator:
@@ -191,8 +279,8 @@ class Simulator:
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, hang_seconds: float = 30.0,
-                 verbose: bool = False) -> None:
-        self.server = make_server(host, port, hang_seconds, verbose)
+                 verbose: bool = False, **callbacks) -> None:
+        self.server = make_server(host, port, hang_seconds, verbose, **callbacks)
         self._thread: threading.Thread | None = None
         self._stopped = False
 
@@ -202,8 +290,8 @@ class Simulator:
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        host = self.server.server_address[0]
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
 
     @property
     def calls(self) -> dict:
@@ -217,8 +305,8 @@ class Simulator:
 
     def start(self) -> Simulator:
         # A short poll interval keeps stop() fast; shutdown() is only noticed between polls.
-        self._thread = threading.Thread(target=self.server.serve_forever, name="mospay-simulator",
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="mospay-simulator", daemon=True)
         self._thread.start()
         return self
 
@@ -248,13 +336,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mospay.simulator", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9000, help="0 picks a free port")
-    parser.add_argument("--hang-seconds", type=float, default=30.0,
-                        help="how long MSISDNs ending in 0002 hang")
+    parser.add_argument("--hang-seconds", type=float, default=30.0, help="delay for MSISDNs ending 0002")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    parser.add_argument("--callback-delay", type=float, default=1.0, help="seconds before a pending payment settles")
+    parser.add_argument("--callback-duplicates", type=int, default=1, help="how many times each callback is sent")
+    parser.add_argument("--callback-drop-rate", type=float, default=0.0, help="probability a callback is dropped")
+    parser.add_argument("--trickle-seconds", type=float, default=0.2, help="pause between bytes for 0006")
     args = parser.parse_args(argv)
-    sim = Simulator(args.host, args.port, args.hang_seconds, args.verbose)
+    sim = Simulator(args.host, args.port, args.hang_seconds, args.verbose, callback_delay=args.callback_delay,
+                    callback_duplicates=args.callback_duplicates, callback_drop_rate=args.callback_drop_rate,
+                    trickle_seconds=args.trickle_seconds)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        signal.signal(signal.SIGTERM, _raise_interrupt)
         sim.start()
         print(f"simulator listening on {sim.url}", flush=True)
         while True:

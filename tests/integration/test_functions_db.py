@@ -68,7 +68,8 @@ def call_response_fn(db, code, output):
 def test_assignment_creates_both_functions_with_seed_names(db, client_creds):
     names = {r["proname"] for r in db.run(
         "SELECT proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE nspname = 'mospay_fn'")}
-    assert names == {"akaliza_mtnmomorwa_collection", "RESPONSE_akaliza_mtnmomorwa_collection"}
+    assert names == {"akaliza_mtnmomorwa_collection", "RESPONSE_akaliza_mtnmomorwa_collection",
+                     "akaliza_mtnmomorwa_collectionStatus"}
 
 
 def test_default_request_function_builds_a_momo_collection_call(db, client_creds, sim):

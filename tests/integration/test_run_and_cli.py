@@ -57,7 +57,8 @@ def test_cli_onboards_a_client_end_to_end(postgres, template_db):
         assert code == 0 and client["app_id"] == "akaliza" and client["api_secret"].startswith("sk_")
         code, assigned, _ = cli("assign", "akaliza", "mtnmomorwa", "collection")
         assert code == 0 and assigned["functions"] == ["akaliza_mtnmomorwa_collection",
-                                                       "RESPONSE_akaliza_mtnmomorwa_collection"]
+                                                       "RESPONSE_akaliza_mtnmomorwa_collection",
+                                                       "akaliza_mtnmomorwa_collectionStatus"]
         code, _, err = cli("create-client", "Again", "--app-id", "akaliza")
         assert code == 1 and json.loads(err)["error"]["code"] == "already_exists"
         code, _, err = cli("assign", "akaliza", "mtnmomorwa", "bad;route")

@@ -116,8 +116,8 @@ def ddl():
     return functions.create_function_ddl("akaliza", "mtnmomorwa", "collection")
 
 
-def test_create_ddl_has_request_then_response_statement(ddl):
-    assert len(ddl) == 2
+def test_create_ddl_has_request_then_response_then_status_statement(ddl):
+    assert len(ddl) == 3
     assert all(s.startswith("CREATE OR REPLACE FUNCTION ") for s in ddl)
 
 
@@ -153,7 +153,15 @@ def test_drop_ddl_names_argument_types():
         'DROP FUNCTION IF EXISTS "mospay_fn"."akaliza_mtnmomorwa_collection"(text, jsonb)',
         'DROP FUNCTION IF EXISTS "mospay_fn"."RESPONSE_akaliza_mtnmomorwa_collection"'
         "(text, jsonb, integer, jsonb)",
+        'DROP FUNCTION IF EXISTS "mospay_fn"."akaliza_mtnmomorwa_collectionStatus"'
+        "(text, jsonb, integer, jsonb)",
     ]
+
+
+def test_status_ddl_uses_the_status_suffix_and_plans_a_get_on_the_reference(ddl):
+    assert ('CREATE OR REPLACE FUNCTION "mospay_fn"."akaliza_mtnmomorwa_collectionStatus"'
+            "(unique_id text, data_input jsonb, code integer, data_output jsonb)") in ddl[2]
+    assert "'method', 'GET'" in ddl[2] and "|| '/' || unique_id" in ddl[2]
 
 
 def test_mixed_case_app_id_is_kept_exactly_inside_quotes():

@@ -202,3 +202,75 @@ def test_cli_prints_url_and_exits_on_sigterm():
             proc.wait()
         proc.stdout.close()
         proc.stderr.close()
+
+
+def test_malformed_0005_and_huge_0007_bodies_are_remembered_as_successful(sim):
+    req = payment("+250788120005")
+    resp = HTTP.request("POST", sim.url + "/collection", body=json.dumps(req).encode())
+    assert resp.status == 200
+    with pytest.raises(ValueError):
+        json.loads(resp.data)
+    req = payment("+250788120007")
+    resp = HTTP.request("POST", sim.url + "/collection", body=json.dumps(req).encode())
+    assert resp.status == 200 and len(resp.data) > 3 * 1024 * 1024
+    assert call(sim, "GET", f"/collection/{req['externalId']}")[1]["status"] == "SUCCESSFUL"
+
+
+def test_trickle_0006_sends_one_byte_at_a_time():
+    with Simulator(trickle_seconds=0.05) as s:
+        req = payment("+250788120006")
+        started = time.monotonic()
+        resp = HTTP.request("POST", s.url + "/collection", body=json.dumps(req).encode())
+        assert json.loads(resp.data)["status"] == "SUCCESSFUL"
+        assert time.monotonic() - started >= 0.05 * len(resp.data) * 0.8
+
+
+class _Hooks:
+    def __init__(self):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        received = self.received = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_PUT(self):
+                received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/v1/callbacks/momo"
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("suffix, final, duplicates, drop_rate, expected", [
+    ("0004", "SUCCESSFUL", 2, 0.0, 2),
+    ("0008", "FAILED", 1, 0.0, 1),
+    ("0004", "SUCCESSFUL", 3, 1.0, 0),
+])
+def test_pending_payments_settle_and_call_back(suffix, final, duplicates, drop_rate, expected):
+    hooks = _Hooks()
+    try:
+        with Simulator(callback_delay=0.1, callback_duplicates=duplicates, callback_drop_rate=drop_rate) as s:
+            req = payment("+25078812" + suffix)
+            resp = HTTP.request("POST", s.url + "/collection", body=json.dumps(req).encode(),
+                                headers={"X-Callback-Url": hooks.url})
+            assert resp.status == 202
+            deadline = time.monotonic() + 5
+            while s.status(req["externalId"]) != final and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert s.status(req["externalId"]) == final
+            while len(hooks.received) < expected and time.monotonic() < deadline:
+                time.sleep(0.02)
+            time.sleep(0.1)
+            assert len(hooks.received) == expected == s.server.callbacks_sent
+            assert all(h["externalId"] == req["externalId"] and h["status"] == final for h in hooks.received)
+            assert s.calls["total"] == 1
+    finally:
+        hooks.close()

@@ -1,0 +1,111 @@
+-- Money safety (issue 4): replays, reconciliation, operator resolutions, callbacks, webhooks.
+
+-- name: stored_answer
+-- A replay waiting for the first request of the same f010 (possibly in another process).
+SELECT response_code, response_body FROM transactions WHERE id = :id
+
+-- name: claim_checks
+SELECT o_id, o_public_id, o_f010, o_status, o_service, o_function, o_connect_timeout_s, o_timeout_s, o_plan
+  FROM mospay.claim_checks(:limit, CAST(:ids AS bigint[]))
+
+-- name: record_check
+SELECT o_status, o_stuck FROM mospay.record_check(:id, :code, CAST(:output AS jsonb), :cause)
+
+-- name: resolve_transaction
+SELECT o_id, o_status FROM mospay.resolve_transaction(:public_id, :status, :user_id, :reason)
+
+-- name: stuck_queue
+-- The portal's stuck queue: the schedule ran out, an operator must decide.
+SELECT t.public_id AS transaction_id, t.f010, t.status, t.amount, t.msisdn, t.route, s.name AS service,
+       c.app_id, t.check_attempts, t.provider_http_status, t.provider_response, t.created_at, t.updated_at
+  FROM transactions t JOIN services s ON s.id = t.service_id JOIN clients c ON c.id = t.client_id
+ WHERE t.stuck AND t.status IN ('RECEIVED', 'PENDING', 'UNKNOWN')
+ ORDER BY t.created_at
+ LIMIT :limit
+
+-- name: transaction_history
+SELECT e.from_status, e.to_status, e.cause, e.actor_user_id, e.note, e.created_at
+  FROM transaction_events e JOIN transactions t ON t.id = e.transaction_id
+ WHERE t.public_id = :public_id
+ ORDER BY e.id
+
+-- name: service_exists
+SELECT id FROM services WHERE name = :name
+
+-- name: record_callback
+-- Deduplicated on (service, body hash): a provider's retry or duplicate is counted, not processed again.
+INSERT INTO provider_callbacks (service, method, body_hash, body, external_id, outcome)
+VALUES (:service, :method, :body_hash, CAST(:body AS jsonb), :external_id, :outcome)
+ON CONFLICT (service, body_hash) DO UPDATE SET duplicates = provider_callbacks.duplicates + 1
+RETURNING id, (xmax = 0) AS first
+
+-- name: set_callback_outcome
+UPDATE provider_callbacks SET outcome = :outcome WHERE id = :id
+
+-- name: callback_matches
+SELECT t.id, t.status FROM transactions t JOIN services s ON s.id = t.service_id
+ WHERE s.name = :service AND t.f010 = :external_id
+
+-- name: claim_webhooks
+-- Due outbox events, claimed with SKIP LOCKED and leased for two minutes: one sender per event.
+WITH due AS (
+    SELECT e.id FROM webhook_events e
+     WHERE e.state = 'PENDING' AND e.next_attempt_at <= now()
+     ORDER BY e.next_attempt_at
+     LIMIT :limit
+       FOR UPDATE SKIP LOCKED)
+UPDATE webhook_events e SET next_attempt_at = now() + interval '2 minutes'
+  FROM due, clients c
+ WHERE e.id = due.id AND c.id = e.client_id
+RETURNING e.id, e.event_id, e.event_type, e.payload, e.attempts, e.created_at, c.app_id, c.callback_url,
+          c.webhook_secret_version, c.webhook_previous_version,
+          (c.webhook_previous_expires_at > now()) AS previous_valid
+
+-- name: webhook_delivered
+WITH attempt AS (
+    INSERT INTO webhook_attempts (event_id, url, http_status, duration_ms) VALUES (:id, :url, :http_status, :duration_ms))
+UPDATE webhook_events SET state = 'DELIVERED', attempts = attempts + 1, delivered_at = now(), last_error = NULL
+ WHERE id = :id
+
+-- name: webhook_failed
+-- Exponential backoff; an event still undelivered 3 days after it was created is given up.
+WITH attempt AS (
+    INSERT INTO webhook_attempts (event_id, url, http_status, error, duration_ms)
+    VALUES (:id, :url, :http_status, :error, :duration_ms))
+UPDATE webhook_events
+   SET attempts = attempts + 1, last_error = :error,
+       next_attempt_at = now() + make_interval(secs => :delay_s),
+       state = CASE WHEN now() + make_interval(secs => :delay_s) > created_at + interval '3 days'
+                    THEN 'GAVE_UP' ELSE 'PENDING' END
+ WHERE id = :id
+RETURNING state
+
+-- name: webhook_resend
+UPDATE webhook_events SET state = 'PENDING', next_attempt_at = now()
+ WHERE event_id = :event_id
+RETURNING event_id, state
+
+-- name: webhook_events_of_transaction
+SELECT e.event_id, e.event_type, e.state, e.attempts, e.next_attempt_at, e.last_error, e.delivered_at, e.created_at
+  FROM webhook_events e JOIN transactions t ON t.id = e.transaction_id
+ WHERE t.public_id = :public_id
+ ORDER BY e.id
+
+-- name: webhook_attempts
+SELECT a.url, a.http_status, a.error, a.duration_ms, a.attempted_at
+  FROM webhook_attempts a JOIN webhook_events e ON e.id = a.event_id
+ WHERE e.event_id = :event_id
+ ORDER BY a.id
+
+-- name: rotate_webhook_secret
+UPDATE clients
+   SET webhook_previous_version = webhook_secret_version,
+       webhook_previous_expires_at = now() + make_interval(secs => :overlap_s),
+       webhook_secret_version = webhook_secret_version + 1, updated_at = now()
+ WHERE app_id = :app_id
+RETURNING app_id, webhook_secret_version, webhook_previous_expires_at
+
+-- name: set_reconcile_schedule
+UPDATE services SET reconcile_schedule_s = CAST(:schedule AS integer[]), updated_at = now()
+ WHERE name = :name
+RETURNING name, reconcile_schedule_s

@@ -1,0 +1,146 @@
+"""The reconciler: settles PENDING, UNKNOWN and abandoned RECEIVED transactions by asking the provider
+(through each route's Status function) on the service's schedule; what it cannot settle goes to the
+stuck queue, where an operator resolves it with a reason."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+
+from . import errors, functions
+from .breaker import BREAKERS, Breakers
+from .db import Database
+from .payments import MONEY_QUERIES as Q
+from .provider import Provider
+from .redact import mask
+
+log = logging.getLogger("mospay.reconciler")
+FINAL = ("SUCCESSFUL", "FAILED")
+
+
+class Reconciler:
+    def __init__(self, db: Database, provider: Provider, breakers: Breakers = BREAKERS, batch: int = 20):
+        self._db = db
+        self._provider = provider
+        self._breakers = breakers
+        self._batch = batch
+
+    def run_once(self, ids: list[int] | None = None, cause: str = "reconciliation") -> dict:
+        """One pass over the due transactions (or exactly `ids`, due or not). Each is claimed with
+        FOR UPDATE SKIP LOCKED and leased, so concurrent passes in other processes skip it."""
+        counts = {"checked": 0, "settled": 0, "stuck": 0}
+        while True:
+            claimed = self._db.run(Q["claim_checks"], limit=self._batch, ids=ids)
+            for row in claimed:
+                status, stuck = self._check(row, cause)
+                counts["checked"] += 1
+                counts["settled"] += status in FINAL
+                counts["stuck"] += stuck
+            if ids is not None or len(claimed) < self._batch:
+                return counts
+
+    def _check(self, row: dict, cause: str) -> tuple[str, bool]:
+        plan = row["o_plan"] if isinstance(row["o_plan"], dict) else {}
+        code = output = None
+        if plan.get("action", "SERVICE") == "SERVICE":
+            breaker = self._breakers.get(row["o_service"])
+            try:
+                breaker.allow()
+            except errors.ServiceUnavailable:
+                # Not asked, so not counted: the claim's lease brings it back after the cool-down.
+                return row["o_status"], False
+            answer = self._provider.call(str(plan.get("method") or "GET").upper(), plan.get("serviceurl"),
+                                         plan.get("headers"), plan.get("servicepayload"),
+                                         float(row["o_connect_timeout_s"]), float(row["o_timeout_s"]))
+            breaker.record(transport_failure=answer.failure in ("timeout", "connection"))
+            if answer.answered:
+                code, output = answer.status, mask(answer.body)
+        else:
+            log.warning("status function %s planned no call for %s: %s", row["o_function"], row["o_public_id"],
+                        plan.get("message"))
+        return self._record(row, code, output, cause)
+
+    def _record(self, row, code, output, cause) -> tuple[str, bool]:
+        result = self._db.run(Q["record_check"], id=row["o_id"], code=code,
+                              output=None if output is None else json.dumps(output), cause=cause)[0]
+        if result["o_status"] != row["o_status"] or result["o_stuck"]:
+            log.info("transaction %s: %s -> %s%s", row["o_public_id"], row["o_status"], result["o_status"],
+                     " (stuck: needs an operator)" if result["o_stuck"] else "")
+        return result["o_status"], result["o_stuck"]
+
+
+class ReconcilerThread:
+    """Runs Reconciler.run_once (and the other `jobs`, e.g. webhook delivery) every `interval_s`
+    inside `python run.py` until stop()."""
+
+    def __init__(self, reconciler: Reconciler, interval_s: float, jobs=()):
+        self._jobs = [reconciler.run_once, *jobs]
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="mospay-reconciler", daemon=True)
+
+    def start(self) -> ReconcilerThread:
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            for job in self._jobs:
+                try:
+                    job()
+                except errors.ServiceUnavailable as exc:  # database down: try again next round
+                    log.warning("background %s: %s", job.__name__, exc.message)
+                except Exception:
+                    log.exception("background %s failed", job.__name__)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Finish the current check (bounded), then stop."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        log.info("reconciler stopped")
+
+
+def resolve(db: Database, transaction_id: str, status: str, user_id: int, reason: str) -> dict:
+    """An operator settles an open (typically stuck) transaction: SUCCESSFUL or FAILED, with a reason.
+    The change is recorded in transaction_events with the user id and reason; a final state stays final."""
+    if status not in FINAL:
+        raise errors.InvalidField("must be SUCCESSFUL or FAILED", field="status")
+    if not isinstance(reason, str) or not 3 <= len(reason.strip()) <= 500:
+        raise errors.InvalidField("a reason of 3-500 characters is required", field="reason")
+    if not isinstance(transaction_id, str) or len(transaction_id) > 64:
+        raise errors.NotFound("no such transaction", field="transaction_id", code="transaction_not_found")
+    try:
+        rows = db.run(Q["resolve_transaction"], public_id=transaction_id, status=status, user_id=user_id,
+                      reason=reason.strip())
+    except errors.Conflict:
+        raise errors.Conflict("this transaction is already final", field="status",
+                              code="already_final") from None
+    if not rows:
+        raise errors.NotFound("no such transaction", field="transaction_id", code="transaction_not_found")
+    return {"transaction_id": transaction_id, "status": rows[0]["o_status"]}
+
+
+def set_schedule(db: Database, service: str, schedule_s: list[int]) -> dict:
+    """When the reconciler asks the provider, in seconds after creation (strictly increasing, <= 7 days).
+    Match the provider's approval window: asking before the payer can have decided only costs a call."""
+    functions.check_name(service, "service")
+    if (not isinstance(schedule_s, list) or not 1 <= len(schedule_s) <= 100
+            or any(isinstance(s, bool) or not isinstance(s, int) or not 1 <= s <= 7 * 86400 for s in schedule_s)
+            or any(a >= b for a, b in zip(schedule_s, schedule_s[1:]))):
+        raise errors.InvalidField("must be 1-100 increasing whole seconds between 1 and 604800",
+                                  field="reconcile_schedule_s")
+    rows = db.run(Q["set_reconcile_schedule"], name=service, schedule=schedule_s)
+    if not rows:
+        raise errors.NotFound("no service with this name", field="service", code="service_not_found")
+    return {"service": rows[0]["name"], "reconcile_schedule_s": rows[0]["reconcile_schedule_s"]}
+
+
+def stuck_queue(db: Database, limit: int = 100) -> list[dict]:
+    """Open transactions the schedule could not settle, oldest first: the portal's stuck queue."""
+    return db.run(Q["stuck_queue"], limit=limit)
+
+
+def history(db: Database, transaction_id: str) -> list[dict]:
+    return db.run(Q["transaction_history"], public_id=transaction_id)

@@ -1,0 +1,137 @@
+"""Client webhooks: outbox events (written by the database with the final state) delivered to the
+client's callback_url, signed like Stripe (MosPay-Signature: t=<unix>,v1=<hex>), retried with
+exponential backoff for up to 3 days, each with a stable event id."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import time
+
+import urllib3
+
+from . import errors, functions
+from .db import Database
+from .payments import MONEY_QUERIES as Q
+
+log = logging.getLogger("mospay.webhooks")
+FIRST_RETRY_S = 30
+MAX_RETRY_S = 6 * 3600
+TIMEOUT = urllib3.Timeout(connect=5, read=10)
+
+
+def webhook_secret(secret_key: str, app_id: str, version: int) -> str:
+    """Derived, not stored: HMAC of the server key, the App ID and the secret's version."""
+    digest = hmac.new(secret_key.encode(), f"webhook:{app_id}:{version}".encode(), hashlib.sha256).digest()
+    return "whsec_" + base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def signature_header(secrets: list[str], body: bytes, timestamp: int) -> str:
+    """t=<unix>,v1=<hex>[,v1=<hex>]: one v1 per valid secret (two while a rotation overlaps)."""
+    signed = f"{timestamp}.".encode() + body
+    return ",".join([f"t={timestamp}"] + [
+        "v1=" + hmac.new(s.encode(), signed, hashlib.sha256).hexdigest() for s in secrets])
+
+
+def verify_signature(header: str, body: bytes, secret: str, tolerance_s: int = 300) -> bool:
+    """What a client runs (the snippet in docs/guarantees.md): any v1 matching, and a recent t."""
+    parts = [p.split("=", 1) for p in header.split(",") if "=" in p]
+    timestamps = [v for k, v in parts if k == "t"]
+    if len(timestamps) != 1 or not timestamps[0].isdigit():
+        return False
+    if abs(time.time() - int(timestamps[0])) > tolerance_s:
+        return False  # an old signature replayed
+    expected = hmac.new(secret.encode(), timestamps[0].encode() + b"." + body, hashlib.sha256).hexdigest()
+    return any(hmac.compare_digest(expected, v) for k, v in parts if k == "v1")
+
+
+def event_body(row: dict) -> bytes:
+    """The same bytes on every attempt: the event id is what clients deduplicate on."""
+    event = {"id": row["event_id"], "type": row["event_type"], "created": int(row["created_at"].timestamp()),
+             "data": row["payload"]}
+    return json.dumps(event, sort_keys=True, separators=(",", ":")).encode()
+
+
+def backoff_s(attempts: int) -> int:
+    return min(MAX_RETRY_S, FIRST_RETRY_S * 2 ** min(attempts, 20))
+
+
+class Deliverer:
+    def __init__(self, db: Database, secret_key: str, batch: int = 20):
+        self._db = db
+        self._secret_key = secret_key
+        self._batch = batch
+        self._http = urllib3.PoolManager(num_pools=32, maxsize=4, retries=False)
+
+    def deliver_due(self) -> dict:
+        """One pass over the due events; several processes may run it at once (SKIP LOCKED)."""
+        counts = {"delivered": 0, "failed": 0}
+        for row in self._db.run(Q["claim_webhooks"], limit=self._batch):
+            ok = self._deliver(row)
+            counts["delivered" if ok else "failed"] += 1
+        return counts
+
+    def _deliver(self, row: dict) -> bool:
+        url = row["callback_url"]
+        secrets = [webhook_secret(self._secret_key, row["app_id"], row["webhook_secret_version"])]
+        if row["previous_valid"] and row["webhook_previous_version"]:
+            secrets.append(webhook_secret(self._secret_key, row["app_id"], row["webhook_previous_version"]))
+        body = event_body(row)
+        started = time.perf_counter()
+        status, error = None, None
+        if not url:
+            error = "the client has no callback_url"
+        else:
+            try:
+                resp = self._http.request("POST", url, body=body, timeout=TIMEOUT, redirect=False, headers={
+                    "Content-Type": "application/json", "User-Agent": "MosPay-Webhooks/1",
+                    "MosPay-Event-Id": row["event_id"],
+                    "MosPay-Signature": signature_header(secrets, body, int(time.time()))},
+                    preload_content=False)
+                status = resp.status
+                resp.close()  # the answer's body is not needed; never let a client's endpoint stall us
+                if not 200 <= status < 300:
+                    error = f"HTTP {status}"
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                error = f"{type(exc).__name__}: {str(exc)[:200]}"
+        duration = round((time.perf_counter() - started) * 1000, 2)
+        if error is None:
+            self._db.run(Q["webhook_delivered"], id=row["id"], url=url, http_status=status, duration_ms=duration)
+            return True
+        state = self._db.run(Q["webhook_failed"], id=row["id"], url=url or "-", http_status=status, error=error,
+                             duration_ms=duration, delay_s=backoff_s(row["attempts"]))[0]["state"]
+        log.warning("webhook %s to %s failed (%s); %s", row["event_id"], url, error,
+                    "gave up" if state == "GAVE_UP" else "will retry")
+        return False
+
+
+def rotate_secret(db: Database, secret_key: str, app_id: str, overlap_s: int = 86400) -> dict:
+    """A new webhook secret, shown this once; the previous one stays valid for overlap_s seconds
+    (events are signed with both meanwhile), so clients can switch without losing an event."""
+    functions.check_app_id(app_id)
+    if not isinstance(overlap_s, int) or not 0 <= overlap_s <= 7 * 86400:
+        raise errors.InvalidField("must be 0-604800 seconds", field="overlap_s")
+    rows = db.run(Q["rotate_webhook_secret"], app_id=app_id, overlap_s=overlap_s)
+    if not rows:
+        raise errors.NotFound("no client with this app_id", field="app_id", code="client_not_found")
+    return {"app_id": app_id, "webhook_secret": webhook_secret(secret_key, app_id, rows[0]["webhook_secret_version"]),
+            "previous_valid_until": rows[0]["webhook_previous_expires_at"].isoformat()}
+
+
+def resend(db: Database, event_id: str) -> dict:
+    """The portal's manual resend: the same event (same id) goes out again at the next pass."""
+    rows = db.run(Q["webhook_resend"], event_id=event_id) if isinstance(event_id, str) else []
+    if not rows:
+        raise errors.NotFound("no such event", field="event_id", code="event_not_found")
+    return rows[0]
+
+
+def events_of_transaction(db: Database, transaction_id: str) -> list[dict]:
+    return db.run(Q["webhook_events_of_transaction"], public_id=transaction_id)
+
+
+def attempts(db: Database, event_id: str) -> list[dict]:
+    return db.run(Q["webhook_attempts"], event_id=event_id)
