@@ -10,7 +10,7 @@ import time
 
 import falcon
 
-from . import errors
+from . import admin as portal, errors
 from .api import admin, health, payments as payment_api
 from .auth import Tokens
 from .payments import PaymentGateway
@@ -47,6 +47,7 @@ def create_app(config, db, provider: Provider | None = None) -> falcon.App:
     app.add_error_handler(Exception, _unexpected_error)
     app.add_error_handler(falcon.HTTPError, _http_error)
     app.add_error_handler(errors.MosPayError, _mospay_error)
+    portal.install(app, config, db, api_error_handler=_mospay_error)
     return app
 
 
