@@ -25,7 +25,7 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
 
 env = jinja2.Environment(loader=jinja2.FileSystemLoader(ROOT / "templates"), autoescape=True,
-                         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+                         trim_blocks=True, lstrip_blocks=True)
 
 
 def _when(value) -> str:
@@ -63,12 +63,11 @@ def render(req, resp, template: str, *, partial: str | None = None, status=falco
     """The same URL answers a full page or, for an HTMX request, the partial `_x.html` inside it."""
     user = getattr(req.context, "user", None)
     name = partial if partial and is_fragment(req) else template
-    resp.status = status
-    resp.content_type = falcon.MEDIA_HTML
-    resp.text = env.get_template(name).render(
+    text = env.get_template(name).render(
         user=user, csrf=user["csrf_token"] if user else "", path=req.path,
         can_edit=bool(user and user["role"] in EDITORS), is_super=bool(user and user["role"] in SUPER),
         **context)
+    resp.status, resp.content_type, resp.text = status, falcon.MEDIA_HTML, text
 
 
 def see_other(resp, location: str) -> None:
