@@ -61,19 +61,21 @@ SELECT t.public_id, t.f010, t.status, t.amount, t.created_at, s.name AS service,
  WHERE t.client_id = :client_id ORDER BY t.created_at DESC, t.id DESC LIMIT 10
 
 -- name: api_logs_page
-SELECT id, request_id, app_id, endpoint, method, status_code, duration_ms, ip, created_at
-  FROM api_logs
- WHERE (CAST(:app_id AS text) IS NULL OR app_id = CAST(:app_id AS text))
-   AND (CAST(:status_class AS integer) IS NULL OR status_code / 100 = CAST(:status_class AS integer))
-   AND (CAST(:q AS text) IS NULL OR endpoint LIKE CAST(:q AS text) || '%' OR request_id = CAST(:q AS text))
-   AND (CAST(:date_from AS timestamptz) IS NULL OR created_at >= CAST(:date_from AS timestamptz))
-   AND (CAST(:date_to AS timestamptz) IS NULL OR created_at < CAST(:date_to AS timestamptz))
+-- Payment rows authenticated by token carry client_id but no App-ID header: show the client's app id.
+SELECT l.id, l.request_id, coalesce(l.app_id, c.app_id) AS app_id, l.endpoint, l.method, l.status_code,
+       l.duration_ms, l.ip, l.created_at
+  FROM api_logs l LEFT JOIN clients c ON c.id = l.client_id
+ WHERE (CAST(:app_id AS text) IS NULL OR l.app_id = CAST(:app_id AS text) OR c.app_id = CAST(:app_id AS text))
+   AND (CAST(:status_class AS integer) IS NULL OR l.status_code / 100 = CAST(:status_class AS integer))
+   AND (CAST(:q AS text) IS NULL OR l.endpoint LIKE CAST(:q AS text) || '%' OR l.request_id = CAST(:q AS text))
+   AND (CAST(:date_from AS timestamptz) IS NULL OR l.created_at >= CAST(:date_from AS timestamptz))
+   AND (CAST(:date_to AS timestamptz) IS NULL OR l.created_at < CAST(:date_to AS timestamptz))
    AND (CAST(:after_at AS timestamptz) IS NULL
-        OR (created_at, id) < (CAST(:after_at AS timestamptz), CAST(:after_id AS bigint)))
- ORDER BY created_at DESC, id DESC
+        OR (l.created_at, l.id) < (CAST(:after_at AS timestamptz), CAST(:after_id AS bigint)))
+ ORDER BY l.created_at DESC, l.id DESC
  LIMIT :limit
 
 -- name: api_log_detail
-SELECT id, request_id, client_id, app_id, endpoint, method, status_code, duration_ms, ip, user_agent,
-       request_body, response_body, created_at
-  FROM api_logs WHERE id = :id
+SELECT l.id, l.request_id, l.client_id, coalesce(l.app_id, c.app_id) AS app_id, l.endpoint, l.method,
+       l.status_code, l.duration_ms, l.ip, l.user_agent, l.request_body, l.response_body, l.created_at
+  FROM api_logs l LEFT JOIN clients c ON c.id = l.client_id WHERE l.id = :id

@@ -8,7 +8,7 @@ from .. import reports
 from .web import render
 
 CHART_STATUSES = ("SUCCESSFUL", "FAILED", "PENDING", "UNKNOWN", "RECEIVED")
-WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 720, 220, 36, 24, 10
+WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 960, 230, 36, 24, 10
 
 
 def hourly_chart(hourly: dict, now: dt.datetime | None = None) -> dict:
