@@ -48,12 +48,16 @@ def create(db: Database, user: dict, key: str, ip: str | None, user_agent: str |
     return f"{session_id}.{_signature(session_id, key)}"
 
 
-def load(db: Database, cookie: str | None, key: str) -> dict | None:
-    """The signed-in user (with the session's CSRF token), or None when absent, forged or expired."""
+def load(db: Database, cookie: str | None, key: str, *, activity: bool = True) -> dict | None:
+    """The signed-in user (with the session's CSRF token), or None when absent, forged or expired.
+
+    `activity=False` (automatic polling) checks the session without postponing its idle expiry.
+    """
     session_id = unsign(cookie, key)
     if session_id is None:
         return None
-    rows = db.run(Q["session_touch"], id_hash=_id_hash(session_id), idle_s=IDLE_S, absolute_s=ABSOLUTE_S)
+    rows = db.run(Q["session_touch" if activity else "session_check"], id_hash=_id_hash(session_id),
+                  idle_s=IDLE_S, absolute_s=ABSOLUTE_S)
     if not rows:
         return None
     return {**rows[0], "session_hash": _id_hash(session_id)}

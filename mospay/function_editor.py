@@ -19,7 +19,6 @@ from .portal_service import Actor, audit
 
 Q = load_queries(Path(__file__).with_name("portal.sql"))
 MAX_SOURCE = 100_000
-DRY_RUN_TIMEOUT = "5s"
 SAMPLE_INPUT = {"f000": "mtnmomorwa", "f001": "collection", "f002": "collection", "f003": "app",
                 "f004": "1000.00", "f005": "+250788123456", "f006": "customer123", "f007": "***",
                 "f008": "***", "f009": "device_abc123", "f010": "dryrun-1"}
@@ -107,16 +106,15 @@ def dry_run(db: Database, name: str, args: dict, source: str | None = None) -> d
         if not code.isdigit() or not 100 <= int(code) <= 599:
             raise errors.InvalidField("must be an HTTP status from 100 to 599", field="code")
         params.update(code=int(code), output=json.dumps(_parse_json(args.get("data_output"), "data_output")))
-        call = ("SELECT mospay.call_response_function(:name, :uid, CAST(:data AS jsonb), :code, "
-                "CAST(:output AS jsonb)) AS result")
+        call = Q["dry_run_response"]
     else:
-        call = "SELECT mospay.call_request_function(:name, :uid, CAST(:data AS jsonb)) AS result"
+        call = Q["dry_run_request"]
     if source is not None:
         source = check_source(name, source)
     with db.connection() as conn:
         conn.run("BEGIN")
         try:
-            conn.run(f"SET LOCAL statement_timeout = '{DRY_RUN_TIMEOUT}'")
+            conn.run(Q["dry_run_timeout"])
             if source is not None:
                 conn.execute_unnamed(source)
             rows = conn.run(call, **params)

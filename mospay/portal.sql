@@ -14,6 +14,15 @@ UPDATE admin_sessions s SET last_seen_at = now()
 RETURNING s.csrf_token, s.created_at AS session_created_at, u.id, u.username, u.role,
           u.must_change_password, u.password_hash
 
+-- name: session_check
+-- The same checks without refreshing last_seen: a page polling by itself is not activity.
+SELECT s.csrf_token, s.created_at AS session_created_at, u.id, u.username, u.role,
+       u.must_change_password, u.password_hash
+  FROM admin_sessions s JOIN users u ON u.id = s.user_id
+ WHERE s.id_hash = :id_hash AND u.active
+   AND s.last_seen_at > now() - make_interval(secs => :idle_s)
+   AND s.created_at > now() - make_interval(secs => :absolute_s)
+
 -- name: session_delete
 DELETE FROM admin_sessions WHERE id_hash = :id_hash
 
@@ -164,3 +173,13 @@ UPDATE users SET active = :active, updated_at = now() WHERE id = :id RETURNING i
 UPDATE users SET password_hash = :password_hash, must_change_password = true,
                  credential_version = credential_version + 1, updated_at = now()
  WHERE id = :id RETURNING id
+
+-- name: dry_run_timeout
+-- A dry run must not hang a pooled connection on an endless loop in someone's function.
+SET LOCAL statement_timeout = '5s'
+
+-- name: dry_run_request
+SELECT mospay.call_request_function(:name, :uid, CAST(:data AS jsonb)) AS result
+
+-- name: dry_run_response
+SELECT mospay.call_response_function(:name, :uid, CAST(:data AS jsonb), :code, CAST(:output AS jsonb)) AS result

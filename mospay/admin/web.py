@@ -100,7 +100,9 @@ class PortalGuard:
     def process_resource(self, req, resp, resource, params):
         if not req.path.startswith("/admin"):
             return
-        req.context.user = admin_sessions.load(self._db, (req.get_cookie_values(COOKIE) or [None])[0], self._key)
+        cookie = (req.get_cookie_values(COOKIE) or [None])[0]
+        polling = req.method == "GET" and req.get_header("X-Poll") == "1"  # sent by self-refreshing panels
+        req.context.user = admin_sessions.load(self._db, cookie, self._key, activity=not polling)
         unsafe = req.method not in ("GET", "HEAD", "OPTIONS")
         if unsafe:
             check_origin(req)

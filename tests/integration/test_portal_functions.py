@@ -84,3 +84,11 @@ def test_only_super_admin_edits_functions(site, editor):
     for path in (f"/admin/functions/{NAME}", f"/admin/functions/{NAME}/dry-run", f"/admin/functions/{NAME}/versions/1/restore"):
         assert admin.post(path, {"source": _edited(site)}).status_code == 403, path
     assert "Paid, thank you" not in _source(site)
+
+
+def test_dry_run_of_an_endless_function_is_cut_off(site, editor):
+    looping = _source(site).replace("BEGIN\n", "BEGIN\n    LOOP END LOOP;\n", 1)
+    result = editor.post(f"/admin/functions/{NAME}/dry-run", {"source": looping, "code": "200", "data_output": "{}"})
+    assert result.status_code == 200 and "statement timeout" in result.text
+    assert "LOOP END LOOP" not in _source(site)
+    assert editor.get("/admin/functions").status_code == 200  # the pooled connection is usable again
