@@ -47,7 +47,8 @@ def create_app(config, db, provider: Provider | None = None) -> falcon.App:
     app.add_error_handler(Exception, _unexpected_error)
     app.add_error_handler(falcon.HTTPError, _http_error)
     app.add_error_handler(errors.MosPayError, _mospay_error)
-    portal.install(app, config, db, api_error_handler=_mospay_error)
+    portal.install(app, config, db, {Exception: _unexpected_error, falcon.HTTPError: _http_error,
+                                     errors.MosPayError: _mospay_error})
     return app
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from .. import errors
 from . import clients, dashboard, functions_pages as fn, records, services, session_pages as sp, users
 from .web import ROOT, PortalGuard, error_handler
 
@@ -44,10 +43,12 @@ def portal_routes(config, db) -> list[tuple]:
     ]
 
 
-def install(app, config, db, api_error_handler) -> None:
-    """Routes, /static, the guard, and HTML errors under /admin (the API keeps its JSON errors)."""
+def install(app, config, db, api_error_handlers: dict) -> None:
+    """Routes, /static, the guard, and HTML errors under /admin; `api_error_handlers` (exception
+    class -> the app's JSON handler) keep answering everywhere else."""
     for uri, resource in portal_routes(config, db):
         app.add_route(uri, resource)
     app.add_static_route("/static", str(ROOT / "static"))
     app.add_middleware(PortalGuard(db, config))
-    app.add_error_handler(errors.MosPayError, error_handler(api_error_handler))
+    for exception, api_handler in api_error_handlers.items():
+        app.add_error_handler(exception, error_handler(api_handler))

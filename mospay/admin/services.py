@@ -41,7 +41,9 @@ class ServiceItem:
                error=error, field=field or {}, types=ps.FIELD_TYPES)
 
     def on_get(self, req, resp, name):
-        self._show(req, resp, name)
+        code = req.get_param("edit")  # "Edit" fills the field form with that field's definition
+        field = next((f for f in ps.service_fields(self._db, name) if f["code"] == code), None) if code else None
+        self._show(req, resp, name, field=field)
 
     def on_post(self, req, resp, name):
         data = form(req)

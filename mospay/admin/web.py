@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import http
 import json
+import logging
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import jinja2
 from .. import admin_sessions, errors
 from ..portal_service import Actor
 
+log = logging.getLogger("mospay.admin")
 ROOT = Path(__file__).resolve().parent.parent.parent
 COOKIE = "mospay_session"
 ALL_ROLES = ("super_admin", "admin", "viewer")
@@ -171,8 +174,19 @@ def error_handler(api_handler):
             return _redirect(req, resp, target)
         if isinstance(exc, PasswordChangeRequired):
             return _redirect(req, resp, "/admin/password")
+        if isinstance(exc, errors.MosPayError):
+            error = {"status": exc.status, "code": exc.code, "message": exc.message}
+        elif isinstance(exc, falcon.HTTPError):
+            phrase = http.HTTPStatus(exc.status_code).phrase
+            error = {"status": exc.status_code, "code": phrase.lower(), "message": exc.description or phrase}
+        else:
+            # The detail goes to the log under the request id; the page shows only the id.
+            request_id = getattr(req.context, "request_id", "-")
+            log.exception("unhandled error in %s %s [request %s]", req.method, req.path, request_id)
+            error = {"status": 500, "code": "internal error",
+                     "message": f"Something went wrong on our side (request {request_id})."}
         render(req, resp, "admin/error.html", partial="admin/_error.html",
-               status=falcon.code_to_http_status(exc.status), error=exc)
+               status=falcon.code_to_http_status(error["status"]), error=error)
 
     return handle
 

@@ -123,15 +123,20 @@ def test_newcomer_onboards_a_client_and_watches_its_payments(browser, live, tmp_
     page.click("nav.main-nav >> text=Transactions")
     page.wait_for_selector("text=order-1001")
     page.select_option("select[name=status]", "FAILED")  # HTMX filter on change
-    page.wait_for_selector("#transactions-table >> text=order-1002")
-    assert page.locator("#transactions-table >> text=order-1001").count() == 0
+    page.wait_for_selector("#transactions-table >> text=order-1001", state="detached")  # the swap happened
+    assert page.locator("#transactions-table >> text=order-1002").count() == 1
+    assert "status=FAILED" in page.url  # hx-push-url: the filter is in the address bar
+    with page.expect_download() as download:  # the export follows the filter on screen
+        page.click("#export-csv")
+    rows = list(csv.reader(io.StringIO(Path(download.value.path()).read_text())))
+    assert rows[0][0] == "public_id" and [r[6] for r in rows[1:]] == ["order-1002"]
     page.select_option("select[name=status]", "")
     page.wait_for_selector("#transactions-table >> text=order-1001")
     _shot(page, "transactions")
     with page.expect_download() as download:
         page.click("#export-csv")
     rows = list(csv.reader(io.StringIO(Path(download.value.path()).read_text())))
-    assert rows[0][0] == "public_id" and {"order-1001", "order-1002", "order-1003"} <= {r[6] for r in rows[1:]}
+    assert {"order-1001", "order-1002", "order-1003"} <= {r[6] for r in rows[1:]} and len(rows) == 8
 
     page.click("#transactions-table >> text=order-1001")
     page.wait_for_selector("text=Status history")

@@ -150,3 +150,20 @@ def test_unknown_records_are_404_pages(site):
                  "/admin/api-logs/999", "/admin/functions/nosuch_x_y"):
         result = portal.get(path)
         assert result.status_code == 404 and "text/html" in result.headers["content-type"], path
+
+
+def test_unknown_portal_urls_and_methods_answer_html_and_the_api_keeps_json(site):
+    portal = site.portal("ops", "admin")
+    missing = portal.get("/admin/no-such-page")
+    assert missing.status_code == 404 and "text/html" in missing.headers["content-type"]
+    wrong_method = portal.request("DELETE", "/admin/clients", headers={"X-CSRF-Token": portal.csrf})
+    assert wrong_method.status_code == 405 and "text/html" in wrong_method.headers["content-type"]
+    api = portal.client.simulate_get("/api/v1/nothing")
+    assert api.status_code == 404 and api.json["error"]["code"] == "not_found"
+
+
+def test_field_edit_link_fills_the_form(site):
+    portal = site.portal("ops", "admin")
+    _service(portal)
+    page = portal.get("/admin/services/mtnmomorwa", params={"edit": "f006"})
+    assert 'value="Username"' in page.text and "Change field f006" in page.text

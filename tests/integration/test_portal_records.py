@@ -56,6 +56,7 @@ def test_transaction_filters(data):
     portal = data.portal("ops", "viewer")
     pending = portal.get("/admin/transactions", params={"status": "PENDING"}, headers={"HX-Request": "true"})
     assert pending.text.count("badge pending") == 12 and "<html" not in pending.text
+    assert 'href="/admin/transactions.csv?status=PENDING"' in pending.text  # export follows the filter
     one = portal.get("/admin/transactions", params={"q": "order-7"})
     assert one.text.count('href="/admin/transactions/txn_') == 1
     phone = portal.get("/admin/transactions", params={"q": "250788000007"})
