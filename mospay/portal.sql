@@ -183,3 +183,10 @@ SELECT mospay.call_request_function(:name, :uid, CAST(:data AS jsonb)) AS result
 
 -- name: dry_run_response
 SELECT mospay.call_response_function(:name, :uid, CAST(:data AS jsonb), :code, CAST(:output AS jsonb)) AS result
+
+-- name: assignment_remove_route
+UPDATE client_services cs SET routes = array_remove(cs.routes, CAST(:route AS text))
+  FROM clients c, services s
+ WHERE cs.client_id = c.id AND cs.service_id = s.id AND c.app_id = :app_id AND s.name = :service
+   AND CAST(:route AS text) = ANY (cs.routes)
+RETURNING cs.id, cs.routes

@@ -121,6 +121,20 @@ def unassign_service(db: Database, actor: Actor, app_id: str, service: str) -> N
               {"service": service, "routes": rows[0]["routes"]}, None)
 
 
+def unassign_route(db: Database, actor: Actor, app_id: str, service: str, route: str) -> None:
+    """Remove one route and drop its two functions; removing the last route removes the assignment."""
+    functions.request_function_name(app_id, service, route)  # validates all three names
+    with db.transaction() as tx:
+        rows = tx.run(Q["assignment_remove_route"], app_id=app_id, service=service, route=route)
+        if not rows:
+            raise errors.NotFound("this route is not assigned to this client")
+        if not rows[0]["routes"]:
+            tx.run(Q["assignment_delete"], app_id=app_id, service=service)
+        for statement in functions.drop_function_ddl(app_id, service, route):
+            tx.run(statement)
+        audit(tx, actor, "client.unassign_route", "client", app_id, {"service": service, "route": route}, None)
+
+
 def services(db: Database) -> list[dict]:
     return db.run(Q["services_all"])
 

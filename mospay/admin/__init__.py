@@ -21,6 +21,7 @@ def portal_routes(config, db) -> list[tuple]:
         ("/admin/clients/{app_id}/rotate", clients.ClientRotate(db, config)),
         ("/admin/clients/{app_id}/services", clients.ClientServices(db)),
         ("/admin/clients/{app_id}/services/{service}/delete", clients.ClientServiceDelete(db)),
+        ("/admin/clients/{app_id}/services/{service}/routes/{route}/delete", clients.ClientRouteDelete(db)),
         ("/admin/services", services.Services(db)),
         ("/admin/services/new", services.ServiceNew()),
         ("/admin/services/{name}", services.ServiceItem(db)),

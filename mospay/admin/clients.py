@@ -117,3 +117,12 @@ class ClientServiceDelete:
     def on_post(self, req, resp, app_id, service):
         ps.unassign_service(self._db, actor(req), app_id, service)
         see_other(resp, f"/admin/clients/{app_id}")
+
+
+class ClientRouteDelete:
+    def __init__(self, db: Database):
+        self._db = db
+
+    def on_post(self, req, resp, app_id, service, route):
+        ps.unassign_route(self._db, actor(req), app_id, service, route)
+        see_other(resp, f"/admin/clients/{app_id}")

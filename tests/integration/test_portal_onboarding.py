@@ -111,6 +111,10 @@ def test_assign_and_unassign_create_and_drop_functions(site):
     assert "akaliza_mtnmomorwa_disbursement" in portal.get("/admin/clients/akaliza").text
     bad = portal.post("/admin/clients/akaliza/services", {"service": "mtnmomorwa", "routes": "Bad Route!"})
     assert bad.status_code == 422
+    assert portal.post("/admin/clients/akaliza/services/mtnmomorwa/routes/disbursement/delete").status_code == 303
+    assert site.db.run(count)[0]["n"] == 2
+    assert "akaliza_mtnmomorwa_disbursement" not in portal.get("/admin/clients/akaliza").text
+    assert portal.post("/admin/clients/akaliza/services/mtnmomorwa/routes/disbursement/delete").status_code == 404
     assert portal.post("/admin/clients/akaliza/services/mtnmomorwa/delete").status_code == 303
     assert site.db.run(count)[0]["n"] == 0
     assert portal.post("/admin/clients/akaliza/services/mtnmomorwa/delete").status_code == 404
