@@ -31,6 +31,12 @@ def _pay(live, creds, f010, msisdn="+250788123456"):
     return resp.status, resp.json()
 
 
+def _token_status(live, creds):
+    basic = base64.b64encode(f"{creds['username']}:{creds['secret']}".encode()).decode()
+    return urllib3.PoolManager().request("POST", live["url"] + "/api/v1/auth/token",
+                                         headers={"Authorization": f"Basic {basic}", "App-ID": "akaliza"}).status
+
+
 def _shot(page, name):
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.evaluate("window.scrollTo(0, 0)")  # a full-page shot of a scrolled page paints the sticky bar mid-page
@@ -105,7 +111,8 @@ def test_newcomer_onboards_a_client_and_watches_its_payments(browser, live, tmp_
 
     page.goto(base + "/admin/clients/akaliza")
     _shot(page, "client")
-    page.click("nav.main-nav >> text=Clients")
+    # A full load before typing: after a boosted click htmx wires the new content up a moment later.
+    page.goto(base + "/admin/clients")
     page.fill("input[name=q]", "akal")  # live search, as you type
     page.wait_for_selector("#clients-table >> text=Akaliza Ltd")
     page.fill("input[name=q]", "zzz-nothing")
@@ -120,7 +127,7 @@ def test_newcomer_onboards_a_client_and_watches_its_payments(browser, live, tmp_
     assert page.locator("svg rect.bar.successful").count() >= 1
     _shot(page, "dashboard")
 
-    page.click("nav.main-nav >> text=Transactions")
+    page.goto(base + "/admin/transactions")
     page.wait_for_selector("text=order-1001")
     page.select_option("select[name=status]", "FAILED")  # HTMX filter on change
     page.wait_for_selector("#transactions-table >> text=order-1001", state="detached")  # the swap happened
@@ -163,6 +170,19 @@ def test_newcomer_onboards_a_client_and_watches_its_payments(browser, live, tmp_
     assert mobile.is_visible("summary:has-text('Menu')") and not mobile.is_visible("nav.main-nav")
     _shot(mobile, "dashboard-mobile")
     phone.close()
+
+    # Deactivate asks first (htmx hx-confirm); declining changes nothing, accepting deactivates.
+    page.goto(base + "/admin/clients/akaliza")
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.click("button:has-text('Deactivate')")
+    assert page.is_visible(".page-head .badge.successful")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("button:has-text('Deactivate')")
+    page.wait_for_selector(".page-head .badge.failed")
+    assert _token_status(live, creds) == 401
+    page.click("button:has-text('Reactivate')")
+    page.wait_for_selector(".page-head .badge.successful")
+    assert _token_status(live, creds) == 200
 
     page.click("button:has-text('Sign out')")
     page.wait_for_url("**/admin/login")
