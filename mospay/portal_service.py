@@ -210,8 +210,16 @@ def users(db: Database) -> list[dict]:
     return db.run(Q["users_all"])
 
 
+def check_password_text(password, field: str = "password") -> str:
+    """8-128 characters and no NUL (bcrypt refuses NUL bytes: that must be a 422, not a 500)."""
+    if not isinstance(password, str) or not 8 <= len(password) <= 128 or "\x00" in password:
+        raise errors.InvalidField("must be 8-128 characters", field=field)
+    return password
+
+
 def create_user(db: Database, actor: Actor, data: dict) -> dict:
     """New users get the password the super_admin typed and must change it at first login."""
+    check_password_text(data.get("password"))
     row = onboarding.create_admin(db, data, must_change=True)
     audit(db, actor, "user.create", "user", row["username"], None,
           {"username": row["username"], "role": row["role"]})
@@ -241,8 +249,7 @@ def set_user_active(db: Database, actor: Actor, user_id: str, active: bool) -> N
 def reset_password(db: Database, actor: Actor, user_id: str, password) -> None:
     """A temporary password: the user must choose a new one at next login; their sessions end now."""
     user = _user(db, user_id)
-    if not isinstance(password, str) or not 8 <= len(password) <= 128:
-        raise errors.InvalidField("must be 8-128 characters", field="password")
+    check_password_text(password)
     db.run(Q["user_reset_password"], id=user["id"], password_hash=auth.hash_password(password))
     db.run(Q["sessions_delete_user"], user_id=user["id"], keep=None)
     audit(db, actor, "user.reset_password", "user", user["username"], None, {"password": password})

@@ -60,6 +60,8 @@ def _common(params: dict) -> dict:
     if q is not None and len(q) > 64:
         raise errors.InvalidField("must be at most 64 characters", field="q")
     after_at, after_id = _cursor(params.get("after"))
+    if date_to is not None and date_to.year == dt.MAXYEAR:
+        raise errors.InvalidField("is too far in the future", field="to")
     return {"app_id": app_id, "date_from": _date(params.get("from"), "from"),
             "date_to": date_to + dt.timedelta(days=1) if date_to else None, "q": q,
             "after_at": after_at, "after_id": after_id}

@@ -7,7 +7,7 @@ import re
 import falcon
 
 from .. import admin_sessions, errors, onboarding
-from ..portal_service import audit
+from ..portal_service import audit, check_password_text
 from .web import ALL_ROLES, COOKIE, actor, form, render, see_other
 
 
@@ -92,6 +92,7 @@ class Password:
             error = "The two new passwords differ."
         else:
             try:
+                check_password_text(data.get("new_password"), "new_password")
                 onboarding.change_password(self._db, user, data.get("new_password"))
             except errors.InvalidField as exc:
                 error = f"The new password {exc.message}."

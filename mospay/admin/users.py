@@ -55,14 +55,22 @@ class UserPassword(Users):
 _CURSOR = re.compile(r"(\d{4}-\d{2}-\d{2}T[0-9:.]+[+-]\d{2}:\d{2})_(\d{1,18})")
 
 
+def _cursor(value: str | None) -> tuple:
+    """A malformed cursor means "from the newest", never an error page."""
+    match = _CURSOR.fullmatch(value or "")
+    try:
+        return (dt.datetime.fromisoformat(match.group(1)), int(match.group(2))) if match else (None, None)
+    except ValueError:
+        return None, None
+
+
 class Audit:
     def __init__(self, db: Database):
         self._db = db
 
     def on_get(self, req, resp):
         q = (req.get_param("q") or "").strip()[:100] or None
-        match = _CURSOR.fullmatch(req.get_param("after") or "")
-        before_at, before_id = (dt.datetime.fromisoformat(match.group(1)), int(match.group(2))) if match else (None, None)
+        before_at, before_id = _cursor(req.get_param("after"))
         rows = ps.audit_page(self._db, q, before_at, before_id, 51)
         after = f"{rows[49]['created_at'].isoformat()}_{rows[49]['id']}" if len(rows) > 50 else None
         render(req, resp, "admin/audit.html", partial="admin/_audit_table.html", rows=rows[:50], q=q or "",

@@ -116,7 +116,7 @@ class PortalGuard:
             raise LoginRequired()
         if unsafe:
             sent = req.get_header("X-CSRF-Token") or form(req).get("csrf_token") or ""
-            if not hmac.compare_digest(sent, user["csrf_token"]):
+            if not hmac.compare_digest(sent.encode(), user["csrf_token"].encode()):  # str form: ASCII only
                 raise errors.Forbidden("the form expired or came from elsewhere; reload the page and retry",
                                        code="csrf_failed")
         if user["must_change_password"] and not getattr(resource, "allowed_before_password_change", False):

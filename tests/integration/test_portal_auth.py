@@ -108,6 +108,8 @@ def test_csrf_token_is_required_for_every_change(site):
     wrong = portal.post("/admin/services", {"name": "svc", "service_url": "http://x.test", "csrf_token": "nope"},
                         csrf=False)
     assert wrong.status_code == 403 and "csrf" in wrong.text
+    unicode = portal.post("/admin/services", {"name": "svc", "csrf_token": "é"}, csrf=False)
+    assert unicode.status_code == 403
     header = portal.post("/admin/services", {"name": "svc", "service_url": "http://x.test"}, csrf=False,
                          headers={"X-CSRF-Token": portal.csrf})
     assert header.status_code == 303

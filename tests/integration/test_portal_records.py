@@ -64,6 +64,7 @@ def test_transaction_filters(data):
     none = portal.get("/admin/transactions", params={"client": "akaliza", "service": "mtnmomorwa", "from": "2001-01-01",
                                                      "to": "2001-01-02"})
     assert "No transactions match" in none.text
+    assert "too far" in portal.get("/admin/transactions", params={"to": "9999-12-31"}).text
     bad = portal.get("/admin/transactions", params={"status": "NOPE", "from": "yesterday"})
     assert bad.status_code == 200 and "must be a date" in bad.text
 
@@ -114,6 +115,9 @@ def test_users_create_deactivate_reset_and_not_yourself(site):
     root_id = site.db.one("user_by_username", username="root")["id"]
     assert root.post(f"/admin/users/{root_id}/active", {"active": "0"}).status_code == 403
     assert site.portal("ops", "admin").post("/admin/users", {"username": "x", "password": PASSWORD}).status_code == 403
+    nul = root.post(f"/admin/users/{user_id}/password", {"password": "bad\x00password"})
+    assert nul.status_code == 422
+    assert root.get("/admin/audit", params={"after": "2026-13-45T99:00:00+00:00_1"}).status_code == 200
     dup = root.post("/admin/users", {"username": "newbie", "role": "viewer", "password": "temp-password-1"})
     assert dup.status_code == 422
 
