@@ -10,7 +10,7 @@ import time
 
 import falcon
 
-from . import errors, metrics
+from . import admin as portal, errors, metrics
 from .api import admin, callbacks as callback_api, docs, guard, health, limits, metrics as metrics_api
 from .api import payments as payment_api
 from .auth import Tokens
@@ -64,6 +64,8 @@ def create_app(config, db, provider: Provider | None = None) -> falcon.App:
     app.add_error_handler(Exception, _unexpected_error)
     app.add_error_handler(falcon.HTTPError, _http_error)
     app.add_error_handler(errors.MosPayError, _mospay_error)
+    portal.install(app, config, db, {Exception: _unexpected_error, falcon.HTTPError: _http_error,
+                                     errors.MosPayError: _mospay_error})
     return app
 
 

@@ -1,0 +1,55 @@
+"""The HTMX admin portal at /admin: its route table, static files, guard middleware and error pages."""
+
+from __future__ import annotations
+
+from . import clients, dashboard, functions_pages as fn, records, services, session_pages as sp, users
+from .web import ROOT, PortalGuard, error_handler
+
+
+def portal_routes(config, db) -> list[tuple]:
+    return [
+        ("/", sp.Home()),
+        ("/admin", dashboard.Dashboard(db)),
+        ("/admin/login", sp.Login(db, config)),
+        ("/admin/logout", sp.Logout(db, config)),
+        ("/admin/password", sp.Password(db)),
+        ("/admin/clients", clients.Clients(db, config)),
+        ("/admin/clients/new", clients.ClientNew()),
+        ("/admin/clients/{app_id}", clients.ClientItem(db)),
+        ("/admin/clients/{app_id}/edit", clients.ClientEdit(db)),
+        ("/admin/clients/{app_id}/active", clients.ClientActive(db)),
+        ("/admin/clients/{app_id}/rotate", clients.ClientRotate(db, config)),
+        ("/admin/clients/{app_id}/services", clients.ClientServices(db)),
+        ("/admin/clients/{app_id}/services/{service}/delete", clients.ClientServiceDelete(db)),
+        ("/admin/clients/{app_id}/services/{service}/routes/{route}/delete", clients.ClientRouteDelete(db)),
+        ("/admin/services", services.Services(db)),
+        ("/admin/services/new", services.ServiceNew()),
+        ("/admin/services/{name}", services.ServiceItem(db)),
+        ("/admin/services/{name}/fields", services.ServiceFields(db)),
+        ("/admin/services/{name}/fields/{code}/delete", services.ServiceFieldDelete(db)),
+        ("/admin/functions", fn.Functions(db)),
+        ("/admin/functions/{name}", fn.FunctionItem(db)),
+        ("/admin/functions/{name}/dry-run", fn.FunctionDryRun(db)),
+        ("/admin/functions/{name}/versions/{version_id}", fn.FunctionVersion(db)),
+        ("/admin/functions/{name}/versions/{version_id}/restore", fn.FunctionRestore(db)),
+        ("/admin/transactions", records.Transactions(db)),
+        ("/admin/transactions.csv", records.TransactionsCsv(db)),
+        ("/admin/transactions/{public_id}", records.TransactionItem(db)),
+        ("/admin/api-logs", records.ApiLogs(db)),
+        ("/admin/api-logs/{log_id}", records.ApiLogItem(db)),
+        ("/admin/users", users.Users(db)),
+        ("/admin/users/{user_id}/active", users.UserActive(db)),
+        ("/admin/users/{user_id}/password", users.UserPassword(db)),
+        ("/admin/audit", users.Audit(db)),
+    ]
+
+
+def install(app, config, db, api_error_handlers: dict) -> None:
+    """Routes, /static, the guard, and HTML errors under /admin; `api_error_handlers` (exception
+    class -> the app's JSON handler) keep answering everywhere else."""
+    for uri, resource in portal_routes(config, db):
+        app.add_route(uri, resource)
+    app.add_static_route("/static", str(ROOT / "static"))
+    app.add_middleware(PortalGuard(db, config))
+    for exception, api_handler in api_error_handlers.items():
+        app.add_error_handler(exception, error_handler(api_handler))

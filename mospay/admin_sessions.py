@@ -1,0 +1,89 @@
+"""Portal sessions and login throttling, stored in PostgreSQL so logout and expiry are real.
+
+The cookie is `<random id>.<HMAC of the id under SECRET_KEY>`; only sha256(id) is stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from pathlib import Path
+
+from . import errors, onboarding
+from .db import Database, load_queries
+
+Q = load_queries(Path(__file__).with_name("portal.sql"))
+IDLE_S = 30 * 60            # signed out after 30 minutes without a request
+ABSOLUTE_S = 12 * 3600      # and after 12 hours whatever happens
+THROTTLE_WINDOW_S = 15 * 60
+MAX_FAILURES_PER_USER = 5   # then that account is locked for the rest of the window
+MAX_FAILURES_PER_IP = 20    # one address guessing across many accounts
+
+
+class TooManyAttempts(errors.MosPayError):
+    status, code = 429, "too_many_attempts"
+
+
+def _signature(session_id: str, key: str) -> str:
+    return hmac.new(key.encode(), b"admin-session:" + session_id.encode(), hashlib.sha256).hexdigest()
+
+
+def _id_hash(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def unsign(cookie: str | None, key: str) -> str | None:
+    session_id, _, signature = (cookie or "").partition(".")
+    if not session_id or len(session_id) > 100 or not hmac.compare_digest(signature, _signature(session_id, key)):
+        return None
+    return session_id
+
+
+def create(db: Database, user: dict, key: str, ip: str | None, user_agent: str | None) -> str:
+    """A new session for `user`; returns the cookie value."""
+    session_id = secrets.token_urlsafe(32)
+    db.run(Q["session_insert"], id_hash=_id_hash(session_id), user_id=user["id"],
+           csrf_token=secrets.token_urlsafe(32), ip=ip, user_agent=(user_agent or "")[:300] or None)
+    return f"{session_id}.{_signature(session_id, key)}"
+
+
+def load(db: Database, cookie: str | None, key: str, *, activity: bool = True) -> dict | None:
+    """The signed-in user (with the session's CSRF token), or None when absent, forged or expired.
+
+    `activity=False` (automatic polling) checks the session without postponing its idle expiry.
+    """
+    session_id = unsign(cookie, key)
+    if session_id is None:
+        return None
+    rows = db.run(Q["session_touch" if activity else "session_check"], id_hash=_id_hash(session_id),
+                  idle_s=IDLE_S, absolute_s=ABSOLUTE_S)
+    if not rows:
+        return None
+    return {**rows[0], "session_hash": _id_hash(session_id)}
+
+
+def destroy(db: Database, cookie: str | None, key: str) -> None:
+    session_id = unsign(cookie, key)
+    if session_id is not None:
+        db.run(Q["session_delete"], id_hash=_id_hash(session_id))
+
+
+def end_other_sessions(db: Database, user_id: int, keep_hash: str | None) -> None:
+    db.run(Q["sessions_delete_user"], user_id=user_id, keep=keep_hash)
+
+
+def login(db: Database, username: str, password: str, ip: str) -> dict:
+    """Authenticate, refusing early (429) when this account or this address failed too often lately."""
+    username = (username or "")[:64]
+    counts = db.run(Q["login_failure_counts"], username=username, ip=ip, window_s=THROTTLE_WINDOW_S)[0]
+    if counts["by_user"] >= MAX_FAILURES_PER_USER or counts["by_ip"] >= MAX_FAILURES_PER_IP:
+        raise TooManyAttempts("too many failed sign-ins; wait 15 minutes and try again")
+    try:
+        user = onboarding.authenticate_admin(db, username, password or "")
+    except errors.Unauthorized:
+        db.run(Q["login_failure_insert"], username=username, ip=ip)
+        raise
+    db.run(Q["login_failures_clear"], username=username)
+    db.run(Q["sessions_purge"], idle_s=IDLE_S, absolute_s=ABSOLUTE_S)
+    return user

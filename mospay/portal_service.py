@@ -1,0 +1,259 @@
+"""Operator actions the portal adds to onboarding: edits, (de)activation, unassignment, field
+definitions, user management, and the audit trail every change writes. No HTTP here."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+
+from . import auth, errors, functions, onboarding
+from .db import Database, load_queries
+from .redact import SECRET_KEYS, mask
+
+Q = load_queries(Path(__file__).with_name("portal.sql"))
+AUDIT_SECRET_KEYS = SECRET_KEYS | {"api_secret_hash", "password_hash", "source_secret"}
+FIELD_TYPES = ("string", "amount", "msisdn", "integer")
+FIELD_CODE_RE = re.compile(r"f[0-9]{3}")
+# The routing fields the payment flow itself relies on: their definitions may be edited, not removed.
+CORE_FIELDS = frozenset(f"f{n:03d}" for n in range(11))
+
+
+@dataclasses.dataclass(frozen=True)
+class Actor:
+    """Who is making a change, for the audit trail and for rules such as "not yourself"."""
+    id: int | None
+    username: str
+    role: str
+    ip: str | None = None
+
+
+def audit(db, actor: Actor, action: str, target_type: str, target_id, before=None, after=None) -> None:
+    """One audit row; before/after are masked here so no caller can forget."""
+    db.run(Q["audit_insert"], user_id=actor.id, username=actor.username, action=action,
+           target_type=target_type, target_id=None if target_id is None else str(target_id)[:200],
+           before=_json(before), after=_json(after), ip=actor.ip)
+
+
+def _json(value):
+    return None if value is None else json.dumps(mask(value, AUDIT_SECRET_KEYS), default=str)
+
+
+def _flag(data: dict, key: str) -> bool:
+    """HTML checkboxes: present ("on", "true", "1") or absent."""
+    value = data.get(key)
+    return value is True or (isinstance(value, str) and value.lower() in ("on", "true", "1", "yes"))
+
+
+def client(db: Database, app_id: str) -> dict:
+    functions.check_app_id(app_id)
+    rows = db.run(Q["client_detail"], app_id=app_id)
+    if not rows:
+        raise errors.NotFound("no client with this app_id", code="client_not_found")
+    return rows[0]
+
+
+def _client_view(row: dict) -> dict:
+    return {k: row[k] for k in ("app_id", "company_name", "contact_email", "callback_url", "active")}
+
+
+def create_client(db: Database, actor: Actor, secret_key: str, data: dict) -> dict:
+    created = onboarding.create_client(db, secret_key, data)
+    audit(db, actor, "client.create", "client", created["app_id"], None, created)
+    return created
+
+
+def update_client(db: Database, actor: Actor, app_id: str, data: dict) -> None:
+    before = _client_view(client(db, app_id))
+    values = {"company_name": onboarding._text(data, "company_name"),
+              "contact_email": onboarding._text(data, "contact_email", required=False, max_length=254),
+              "callback_url": onboarding._url(data, "callback_url", required=False),
+              "active": _flag(data, "active")}
+    db.run(Q["client_update"], app_id=app_id, **values)
+    audit(db, actor, "client.update", "client", app_id, before, {"app_id": app_id, **values})
+
+
+def set_client_active(db: Database, actor: Actor, app_id: str, active: bool) -> None:
+    """A deactivated client's credentials and tokens are refused at once (the payment path checks)."""
+    before = client(db, app_id)
+    db.run(Q["client_set_active"], app_id=app_id, active=active)
+    audit(db, actor, "client.activate" if active else "client.deactivate", "client", app_id,
+          {"active": before["active"]}, {"active": active})
+
+
+def rotate_credentials(db: Database, actor: Actor, secret_key: str, app_id: str) -> dict:
+    rotated = onboarding.rotate_credentials(db, secret_key, app_id)
+    audit(db, actor, "client.rotate_credentials", "client", app_id, None, rotated)
+    return rotated
+
+
+def client_assignments(db: Database, client_id: int) -> list[dict]:
+    return db.run(Q["client_assignments"], client_id=client_id)
+
+
+def client_stats(db: Database, client_id: int) -> dict:
+    stats = db.run(Q["client_stats"], client_id=client_id)[0]
+    stats["success_rate"] = (round(100 * stats["successful"] / stats["settled"], 1)
+                             if stats["settled"] else None)
+    return stats
+
+
+def assign_service(db: Database, actor: Actor, app_id: str, service: str, routes_text: str) -> dict:
+    routes = [r for r in re.split(r"[\s,]+", routes_text or "") if r]
+    result = onboarding.assign_service(db, app_id, {"service": service, "routes": routes})
+    audit(db, actor, "client.assign_service", "client", app_id, None, result)
+    return result
+
+
+def unassign_service(db: Database, actor: Actor, app_id: str, service: str) -> None:
+    """Remove the assignment and drop the functions of every route it had, in one transaction."""
+    functions.check_app_id(app_id)
+    functions.check_name(service, "service")
+    with db.transaction() as tx:
+        rows = tx.run(Q["assignment_delete"], app_id=app_id, service=service)
+        if not rows:
+            raise errors.NotFound("this service is not assigned to this client")
+        for route in rows[0]["routes"]:
+            for statement in functions.drop_function_ddl(app_id, service, route):
+                tx.run(statement)
+        audit(tx, actor, "client.unassign_service", "client", app_id,
+              {"service": service, "routes": rows[0]["routes"]}, None)
+
+
+def unassign_route(db: Database, actor: Actor, app_id: str, service: str, route: str) -> None:
+    """Remove one route and drop its two functions; removing the last route removes the assignment."""
+    functions.request_function_name(app_id, service, route)  # validates all three names
+    with db.transaction() as tx:
+        rows = tx.run(Q["assignment_remove_route"], app_id=app_id, service=service, route=route)
+        if not rows:
+            raise errors.NotFound("this route is not assigned to this client")
+        if not rows[0]["routes"]:
+            tx.run(Q["assignment_delete"], app_id=app_id, service=service)
+        for statement in functions.drop_function_ddl(app_id, service, route):
+            tx.run(statement)
+        audit(tx, actor, "client.unassign_route", "client", app_id, {"service": service, "route": route}, None)
+
+
+def services(db: Database) -> list[dict]:
+    return db.run(Q["services_all"])
+
+
+def service(db: Database, name: str) -> dict:
+    functions.check_name(name, "service")
+    row = db.one("service_by_name", name=name)
+    if row is None:
+        raise errors.NotFound("no service with this name", code="service_not_found")
+    return row
+
+
+def create_service(db: Database, actor: Actor, data: dict) -> dict:
+    created = onboarding.create_service(db, data)
+    audit(db, actor, "service.create", "service", created["name"], None, created)
+    return created
+
+
+def update_service(db: Database, actor: Actor, name: str, data: dict) -> None:
+    row = service(db, name)
+    before = {k: row[k] for k in ("display_name", "service_url", "timeout_s", "active")}
+    values = {"display_name": onboarding._text(data, "display_name"),
+              "service_url": onboarding._url(data, "service_url", required=True),
+              "timeout_s": onboarding._seconds(data, "timeout_s", 300) or row["timeout_s"],
+              "active": _flag(data, "active")}
+    db.run(Q["service_update"], name=name, **values)
+    audit(db, actor, "service.update", "service", name, before, values)
+
+
+def service_fields(db: Database, name: str) -> list[dict]:
+    return db.run(Q["service_fields"], service=name)
+
+
+def save_field(db: Database, actor: Actor, name: str, data: dict) -> dict:
+    """Add or replace one field definition; the pattern must compile, as the payment path uses it."""
+    service(db, name)
+    code = onboarding._text(data, "code", max_length=4)
+    if not FIELD_CODE_RE.fullmatch(code):
+        raise errors.InvalidField("must be f followed by three digits, like f011", field="code")
+    field_type = data.get("field_type") or "string"
+    if field_type not in FIELD_TYPES:
+        raise errors.InvalidField(f"must be one of {', '.join(FIELD_TYPES)}", field="field_type")
+    pattern = onboarding._text(data, "pattern", required=False, max_length=500)
+    if pattern is not None:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise errors.InvalidField(f"is not a valid regular expression: {exc}", field="pattern") from None
+    max_length = (data.get("max_length") or "").strip() if isinstance(data.get("max_length"), str) else None
+    if max_length:
+        if not max_length.isdigit() or not 1 <= int(max_length) <= 4096:
+            raise errors.InvalidField("must be a whole number from 1 to 4096", field="max_length")
+    values = {"code": code, "label": onboarding._text(data, "label", max_length=100), "field_type": field_type,
+              "required": _flag(data, "required"), "max_length": int(max_length) if max_length else None,
+              "pattern": pattern, "secret": _flag(data, "secret") or code in ("f007", "f008")}
+    before = {f["code"]: f for f in service_fields(db, name)}.get(code)
+    db.run(Q["field_upsert"], service=name, **values)
+    audit(db, actor, "service.field_save", "service", name,
+          None if before is None else {k: before[k] for k in values}, values)
+    return values
+
+
+def delete_field(db: Database, actor: Actor, name: str, code: str) -> None:
+    if code in CORE_FIELDS:
+        raise errors.InvalidField("the standard fields f000-f010 can be edited but not removed", field="code")
+    rows = db.run(Q["field_delete"], service=name, code=code)
+    if not rows:
+        raise errors.NotFound("no such field")
+    audit(db, actor, "service.field_delete", "service", name, rows[0], None)
+
+
+def users(db: Database) -> list[dict]:
+    return db.run(Q["users_all"])
+
+
+def check_password_text(password, field: str = "password") -> str:
+    """8-128 characters and no NUL (bcrypt refuses NUL bytes: that must be a 422, not a 500)."""
+    if not isinstance(password, str) or not 8 <= len(password) <= 128 or "\x00" in password:
+        raise errors.InvalidField("must be 8-128 characters", field=field)
+    return password
+
+
+def create_user(db: Database, actor: Actor, data: dict) -> dict:
+    """New users get the password the super_admin typed and must change it at first login."""
+    check_password_text(data.get("password"))
+    row = onboarding.create_admin(db, data, must_change=True)
+    audit(db, actor, "user.create", "user", row["username"], None,
+          {"username": row["username"], "role": row["role"]})
+    return row
+
+
+def _user(db: Database, user_id: str) -> dict:
+    if not re.fullmatch(r"\d{1,18}", str(user_id)):
+        raise errors.NotFound("no such user")
+    rows = db.run(Q["user_by_id"], id=int(user_id))
+    if not rows:
+        raise errors.NotFound("no such user")
+    return rows[0]
+
+
+def set_user_active(db: Database, actor: Actor, user_id: str, active: bool) -> None:
+    user = _user(db, user_id)
+    if user["id"] == actor.id:
+        raise errors.Forbidden("you cannot deactivate yourself", code="self_deactivation")
+    db.run(Q["user_set_active"], id=user["id"], active=active)
+    if not active:
+        db.run(Q["sessions_delete_user"], user_id=user["id"], keep=None)
+    audit(db, actor, "user.activate" if active else "user.deactivate", "user", user["username"],
+          {"active": user["active"]}, {"active": active})
+
+
+def reset_password(db: Database, actor: Actor, user_id: str, password) -> None:
+    """A temporary password: the user must choose a new one at next login; their sessions end now."""
+    user = _user(db, user_id)
+    check_password_text(password)
+    db.run(Q["user_reset_password"], id=user["id"], password_hash=auth.hash_password(password))
+    db.run(Q["sessions_delete_user"], user_id=user["id"], keep=None)
+    audit(db, actor, "user.reset_password", "user", user["username"], None, {"password": password})
+
+
+def audit_page(db: Database, q: str | None, before_at, before_id, limit: int = 50) -> list[dict]:
+    return db.run(Q["audit_page"], q=q, before_at=before_at, before_id=before_id, limit=limit)

@@ -1,0 +1,156 @@
+"""Read-only reports for the portal: dashboard figures, transaction and API-log lists, CSV rows.
+
+Lists page by keyset on (created_at, id), so the thousandth page costs what the first does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+from . import errors, functions
+from .db import Database, load_queries
+from .redact import mask
+
+Q = load_queries(Path(__file__).with_name("reports.sql"))
+STATUSES = ("RECEIVED", "PENDING", "SUCCESSFUL", "FAILED", "UNKNOWN")
+PAGE_SIZE = 50
+CSV_BATCH = 500
+CSV_COLUMNS = ("public_id", "created_at", "updated_at", "app_id", "service", "route", "f010", "status",
+               "amount", "currency", "msisdn", "provider_http_status")
+_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_CURSOR_RE = re.compile(r"(\d{4}-\d{2}-\d{2}T[0-9:.]+[+-]\d{2}:\d{2})_(\d{1,18})")
+
+
+def _date(value: str | None, field: str) -> dt.datetime | None:
+    if not value:
+        return None
+    if not _DATE_RE.fullmatch(value):
+        raise errors.InvalidField("must be a date like 2026-01-31", field=field)
+    try:
+        return dt.datetime.fromisoformat(value).replace(tzinfo=dt.timezone.utc)
+    except ValueError:
+        raise errors.InvalidField("must be a date like 2026-01-31", field=field) from None
+
+
+def cursor_of(row: dict) -> str:
+    return f"{row['created_at'].isoformat()}_{row['id']}"
+
+
+def _cursor(value: str | None) -> tuple:
+    if not value:
+        return None, None
+    match = _CURSOR_RE.fullmatch(value)
+    if not match:
+        raise errors.InvalidField("is not a valid page cursor", field="after")
+    try:
+        return dt.datetime.fromisoformat(match.group(1)), int(match.group(2))
+    except ValueError:
+        raise errors.InvalidField("is not a valid page cursor", field="after") from None
+
+
+def _common(params: dict) -> dict:
+    """Filters shared by both lists; the date range is [from, to] inclusive of whole days (UTC)."""
+    app_id = params.get("client") or None
+    if app_id is not None:
+        functions.check_app_id(app_id, "client")
+    date_to = _date(params.get("to"), "to")
+    q = (params.get("q") or "").strip() or None
+    if q is not None and len(q) > 64:
+        raise errors.InvalidField("must be at most 64 characters", field="q")
+    after_at, after_id = _cursor(params.get("after"))
+    if date_to is not None and date_to.year == dt.MAXYEAR:
+        raise errors.InvalidField("is too far in the future", field="to")
+    return {"app_id": app_id, "date_from": _date(params.get("from"), "from"),
+            "date_to": date_to + dt.timedelta(days=1) if date_to else None, "q": q,
+            "after_at": after_at, "after_id": after_id}
+
+
+def transaction_filters(params: dict) -> dict:
+    filters = _common(params)
+    service = params.get("service") or None
+    if service is not None:
+        functions.check_name(service, "service")
+    status = params.get("status") or None
+    if status is not None and status not in STATUSES:
+        raise errors.InvalidField(f"must be one of {', '.join(STATUSES)}", field="status")
+    return {**filters, "service": service, "status": status}
+
+
+def api_log_filters(params: dict) -> dict:
+    filters = _common(params)
+    status_class = params.get("status") or None
+    if status_class is not None and status_class not in ("2", "3", "4", "5"):
+        raise errors.InvalidField("must be 2, 3, 4 or 5 (for 2xx ... 5xx)", field="status")
+    return {**filters, "status_class": int(status_class) if status_class else None}
+
+
+def _page(db: Database, name: str, filters: dict, limit: int) -> tuple[list[dict], str | None]:
+    rows = db.run(Q[name], **filters, limit=limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (cursor_of(rows[-1]) if more else None)
+
+
+def transactions_page(db: Database, filters: dict, limit: int = PAGE_SIZE):
+    return _page(db, "transactions_page", filters, limit)
+
+
+def api_logs_page(db: Database, filters: dict, limit: int = PAGE_SIZE):
+    return _page(db, "api_logs_page", filters, limit)
+
+
+def transaction_rows(db: Database, filters: dict):
+    """Every row matching the filters, fetched in keyset batches so memory stays flat for any size."""
+    filters = dict(filters)
+    while True:
+        rows = db.run(Q["transactions_page"], **filters, limit=CSV_BATCH)
+        yield from rows
+        if len(rows) < CSV_BATCH:
+            return
+        filters["after_at"], filters["after_id"] = rows[-1]["created_at"], rows[-1]["id"]
+
+
+def transaction(db: Database, public_id: str) -> dict:
+    if not re.fullmatch(r"txn_[0-9a-f]{1,64}", public_id or ""):
+        raise errors.NotFound("no such transaction")
+    rows = db.run(Q["transaction_detail"], public_id=public_id)
+    if not rows:
+        raise errors.NotFound("no such transaction")
+    row = rows[0]
+    # Stored masked already; masked again so nothing older or hand-inserted shows a secret.
+    for key in ("request", "provider_response", "result", "response_body"):
+        row[key] = mask(row[key])
+    row["events"] = db.run(Q["transaction_events"], transaction_id=row["id"])
+    return row
+
+
+def api_log(db: Database, log_id: str) -> dict:
+    if not re.fullmatch(r"\d{1,18}", log_id or ""):
+        raise errors.NotFound("no such API log entry")
+    rows = db.run(Q["api_log_detail"], id=int(log_id))
+    if not rows:
+        raise errors.NotFound("no such API log entry")
+    row = rows[0]
+    row["request_body"], row["response_body"] = mask(row["request_body"]), mask(row["response_body"])
+    return row
+
+
+def client_recent(db: Database, client_id: int) -> list[dict]:
+    return db.run(Q["client_recent_transactions"], client_id=client_id)
+
+
+def dashboard(db: Database) -> dict:
+    totals = db.run(Q["dashboard_totals"])[0]
+    settled = totals["today_settled"]
+    totals["success_rate"] = round(100 * totals["today_successful"] / settled, 1) if settled else None
+    hourly = {}
+    for row in db.run(Q["dashboard_hourly"]):
+        hourly.setdefault(min(row["hours_ago"], 23), {}).setdefault(row["status"], 0)
+        hourly[min(row["hours_ago"], 23)][row["status"]] += row["n"]
+    no_filters = transaction_filters({})
+    return {"totals": totals, "volume": db.run(Q["dashboard_volume"]), "hourly": hourly,
+            "recent": transactions_page(db, no_filters, 8)[0],
+            "calls": api_logs_page(db, api_log_filters({}), 8)[0],
+            "stuck": db.run(Q["dashboard_stuck"])}

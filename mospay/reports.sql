@@ -1,0 +1,81 @@
+-- Named read-only queries for the portal's dashboard, transaction and API-log lists. Parameters only.
+
+-- name: dashboard_totals
+SELECT (SELECT count(*) FROM clients) AS clients,
+       (SELECT count(*) FROM clients WHERE active) AS active_clients,
+       (SELECT count(*) FROM services) AS services,
+       count(*) AS today,
+       count(*) FILTER (WHERE status = 'SUCCESSFUL') AS today_successful,
+       count(*) FILTER (WHERE status IN ('SUCCESSFUL', 'FAILED')) AS today_settled
+  FROM transactions WHERE created_at >= date_trunc('day', now())
+
+-- name: dashboard_volume
+SELECT s.currency, sum(t.amount) AS volume
+  FROM transactions t JOIN services s ON s.id = t.service_id
+ WHERE t.created_at >= date_trunc('day', now()) AND t.status = 'SUCCESSFUL'
+ GROUP BY s.currency ORDER BY s.currency
+
+-- name: dashboard_hourly
+SELECT floor(extract(epoch FROM now() - created_at) / 3600)::int AS hours_ago, status, count(*) AS n
+  FROM transactions WHERE created_at > now() - interval '24 hours'
+ GROUP BY 1, 2
+
+-- name: dashboard_stuck
+SELECT t.public_id, t.f010, t.status, t.amount, c.app_id, s.name AS service, t.created_at, t.updated_at,
+       extract(epoch FROM now() - t.updated_at)::bigint AS age_s
+  FROM transactions t JOIN clients c ON c.id = t.client_id JOIN services s ON s.id = t.service_id
+ WHERE t.status IN ('PENDING', 'UNKNOWN')
+    OR (t.status = 'RECEIVED' AND t.updated_at < now() - interval '5 minutes')
+ ORDER BY t.updated_at LIMIT 20
+
+-- name: transactions_page
+SELECT t.id, t.public_id, t.f010, t.status, t.amount, t.msisdn, t.route, t.created_at, t.updated_at,
+       t.provider_http_status, c.app_id, s.name AS service, s.currency
+  FROM transactions t JOIN clients c ON c.id = t.client_id JOIN services s ON s.id = t.service_id
+ WHERE (CAST(:app_id AS text) IS NULL OR c.app_id = CAST(:app_id AS text))
+   AND (CAST(:service AS text) IS NULL OR s.name = CAST(:service AS text))
+   AND (CAST(:status AS text) IS NULL OR t.status = CAST(:status AS text))
+   AND (CAST(:date_from AS timestamptz) IS NULL OR t.created_at >= CAST(:date_from AS timestamptz))
+   AND (CAST(:date_to AS timestamptz) IS NULL OR t.created_at < CAST(:date_to AS timestamptz))
+   AND (CAST(:q AS text) IS NULL OR t.f010 = CAST(:q AS text) OR t.public_id = CAST(:q AS text)
+        OR t.msisdn IN (CAST(:q AS text), '+' || CAST(:q AS text)))
+   AND (CAST(:after_at AS timestamptz) IS NULL
+        OR (t.created_at, t.id) < (CAST(:after_at AS timestamptz), CAST(:after_id AS bigint)))
+ ORDER BY t.created_at DESC, t.id DESC
+ LIMIT :limit
+
+-- name: transaction_detail
+SELECT t.id, t.public_id, t.f010, t.status, t.status_reason, t.amount, t.msisdn, t.route, t.request,
+       t.provider_http_status, t.provider_response, t.result, t.response_code, t.response_body,
+       t.created_at, t.updated_at, c.app_id, c.company_name, s.name AS service, s.currency
+  FROM transactions t JOIN clients c ON c.id = t.client_id JOIN services s ON s.id = t.service_id
+ WHERE t.public_id = :public_id
+
+-- name: transaction_events
+SELECT from_status, to_status, cause, created_at FROM transaction_events
+ WHERE transaction_id = :transaction_id ORDER BY id
+
+-- name: client_recent_transactions
+SELECT t.public_id, t.f010, t.status, t.amount, t.created_at, s.name AS service, s.currency
+  FROM transactions t JOIN services s ON s.id = t.service_id
+ WHERE t.client_id = :client_id ORDER BY t.created_at DESC, t.id DESC LIMIT 10
+
+-- name: api_logs_page
+-- Payment rows authenticated by token carry client_id but no App-ID header: show the client's app id.
+SELECT l.id, l.request_id, coalesce(l.app_id, c.app_id) AS app_id, l.endpoint, l.method, l.status_code,
+       l.duration_ms, l.ip, l.created_at
+  FROM api_logs l LEFT JOIN clients c ON c.id = l.client_id
+ WHERE (CAST(:app_id AS text) IS NULL OR l.app_id = CAST(:app_id AS text) OR c.app_id = CAST(:app_id AS text))
+   AND (CAST(:status_class AS integer) IS NULL OR l.status_code / 100 = CAST(:status_class AS integer))
+   AND (CAST(:q AS text) IS NULL OR l.endpoint LIKE CAST(:q AS text) || '%' OR l.request_id = CAST(:q AS text))
+   AND (CAST(:date_from AS timestamptz) IS NULL OR l.created_at >= CAST(:date_from AS timestamptz))
+   AND (CAST(:date_to AS timestamptz) IS NULL OR l.created_at < CAST(:date_to AS timestamptz))
+   AND (CAST(:after_at AS timestamptz) IS NULL
+        OR (l.created_at, l.id) < (CAST(:after_at AS timestamptz), CAST(:after_id AS bigint)))
+ ORDER BY l.created_at DESC, l.id DESC
+ LIMIT :limit
+
+-- name: api_log_detail
+SELECT l.id, l.request_id, l.client_id, coalesce(l.app_id, c.app_id) AS app_id, l.endpoint, l.method,
+       l.status_code, l.duration_ms, l.ip, l.user_agent, l.request_body, l.response_body, l.created_at
+  FROM api_logs l LEFT JOIN clients c ON c.id = l.client_id WHERE l.id = :id

@@ -1,0 +1,92 @@
+"""A signed-in browser stand-in for Falcon's TestClient: keeps the session cookie and the CSRF token."""
+
+from __future__ import annotations
+
+import functools
+import re
+import secrets
+
+import pytest
+from falcon import testing
+
+from mospay import auth, onboarding
+from mospay.app import create_app
+from mospay.config import Config
+from mospay.db import Database
+
+KEYS = {"secret_key": "k" * 16 + secrets.token_hex(16), "jwt_secret_key": "j" * 16 + secrets.token_hex(16)}
+PASSWORD = "correct-horse-1"
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@functools.lru_cache(maxsize=1)
+def password_hash() -> str:
+    return auth.hash_password(PASSWORD)  # bcrypt is slow on purpose: hash once per test run
+
+
+class Portal:
+    def __init__(self, app):
+        self.client = testing.TestClient(app)
+        self.cookie = None
+        self.csrf = None
+
+    def request(self, method, path, *, data=None, headers=None, csrf=True, **kwargs):
+        headers = dict(headers or {})
+        body = None
+        if data is not None:
+            data = dict(data)
+            if csrf and self.csrf:
+                data.setdefault("csrf_token", self.csrf)
+            headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
+            from urllib.parse import urlencode
+            body = urlencode(data)
+        cookies = {"mospay_session": self.cookie} if self.cookie else None
+        result = self.client.simulate_request(method, path, headers=headers, body=body, cookies=cookies,
+                                              **kwargs)
+        if "mospay_session" in result.cookies:
+            self.cookie = result.cookies["mospay_session"].value or None
+        match = _CSRF.search(result.text or "") if "text/html" in (result.headers.get("content-type") or "") else None
+        if match:
+            self.csrf = match.group(1)
+        return result
+
+    def get(self, path, **kwargs):
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path, data=None, **kwargs):
+        return self.request("POST", path, data=data if data is not None else {}, **kwargs)
+
+    def login(self, username, password=PASSWORD):
+        result = self.post("/admin/login", {"username": username, "password": password})
+        if result.status_code == 303:
+            self.get(result.headers["location"])  # picks up the session's CSRF token
+        return result
+
+
+class Site:
+    """The app on a fresh database, with a helper to add users of any role."""
+
+    def __init__(self, db_url):
+        self.db = Database(db_url, size=4)
+        self.config = Config(**KEYS)
+        onboarding.ensure_default_admin(self.db, "admin123")
+        self.app = create_app(self.config, self.db)
+
+    def user(self, username, role="super_admin", must_change=False):
+        self.db.one("insert_user", username=username, password_hash=password_hash(), role=role,
+                    must_change=must_change)
+        return username
+
+    def portal(self, username=None, role="super_admin"):
+        portal = Portal(self.app)
+        if username:
+            self.user(username, role)
+            assert portal.login(username).status_code == 303
+        return portal
+
+
+@pytest.fixture
+def site(db_url):
+    s = Site(db_url)
+    yield s
+    s.db.close()
