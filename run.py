@@ -1,4 +1,4 @@
-"""Serve MosPay under waitress: `python run.py [--host H] [--port P] [--demo]`."""
+"""Serve MosPay under waitress: `python run.py [--host H] [--port P] [--demo] [--workers N]`."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ def main(argv=None) -> int:
     parser.add_argument("--demo", action="store_true",
                         help="also start the provider simulator and seed a demo client and service")
     parser.add_argument("--simulator-port", type=int, default=9000, help="simulator port with --demo")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes sharing the port (Linux/macOS; each has MOSPAY_THREADS threads)")
     args = parser.parse_args(argv)
 
     from mospay.config import Config, ConfigError
@@ -55,11 +57,15 @@ def serve(runtime, args) -> int:
         simulator = demo.start_simulator(config.host, args.simulator_port)
         print(demo.seed(runtime, simulator.url, f"http://{config.host}:{config.port}"), flush=True)
 
+    from mospay import retention, server as srv
+    srv.install_log_filters()
+    pruner = retention.start_pruner(runtime.db, config.log_retention_days)
+    workers = srv.effective_workers(args.workers)
+    if workers > 1:
+        return _serve_workers(runtime, workers, simulator, pruner)
     app = create_app(config, runtime.db)
-    server = create_server(app, host=config.host, port=config.port, threads=config.threads,
-                           connection_limit=max(100, config.threads * 8), channel_timeout=60,
-                           max_request_body_size=max(1 << 20, 4 * config.max_body_bytes), ident="mospay",
-                           clear_untrusted_proxy_headers=True)
+    server = create_server(app, host=config.host, port=config.port, ident="mospay",
+                           **srv.waitress_options(config.threads, config.max_body_bytes))
     def stop(signum, frame):
         # Only raise here: taking locks inside a signal handler can deadlock. waitress's loop turns
         # SystemExit into a close of the listening socket; in-flight requests finish below.
@@ -78,9 +84,58 @@ def serve(runtime, args) -> int:
         logging.getLogger("mospay").info("shutting down: finishing in-flight requests")
         server.close()
         server.task_dispatcher.shutdown(cancel_pending=False, timeout=10)
+        pruner.stop()
         if simulator is not None:
             simulator.stop()
     return 0
+
+
+def _serve_workers(runtime, workers, simulator, pruner) -> int:
+    """N forked processes accept on one pre-bound socket; each opens its own database pool."""
+    from waitress.server import create_server
+
+    from mospay import server as srv
+    from mospay.app import create_app
+    from mospay.db import Database
+
+    config = runtime.config
+    sock = srv.bind_socket(config.host, config.port)
+    host, port = sock.getsockname()[:2]
+    pruner.stop()
+    runtime.db.close()  # children must not inherit pooled connections: a pg8000 socket is not shareable
+
+    def child(sock, index):
+        from mospay import retention
+        db = Database(runtime.db.url, size=config.pool_size, timeout=config.pool_timeout_s)
+        # One process prunes api_logs; N pruners would only contend for the same rows.
+        child_pruner = retention.start_pruner(db, config.log_retention_days if index == 0 else 0)
+        server = create_server(create_app(config, db), sockets=[sock], ident="mospay",
+                               **srv.waitress_options(config.threads, config.max_body_bytes))
+
+        def stop(signum, frame):
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            raise SystemExit(0)
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent forwards Ctrl-C as SIGTERM
+        try:
+            server.run()
+        except SystemExit:
+            pass
+        finally:
+            server.close()
+            server.task_dispatcher.shutdown(cancel_pending=False, timeout=10)
+            child_pruner.stop()
+            db.close()
+        return 0
+
+    print(f"MosPay listening on http://{host}:{port} ({workers} workers)", flush=True)
+    try:
+        code = srv.run_workers(sock, workers, child)
+    finally:
+        if simulator is not None:
+            simulator.stop()
+    return code
 
 
 if __name__ == "__main__":

@@ -31,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("app_id")
     p.add_argument("service")
     p.add_argument("routes", nargs="+")
+    p = sub.add_parser("prune-logs", help="delete api_logs rows older than MOSPAY_LOG_RETENTION_DAYS (batched)")
+    p.add_argument("--days", type=int, help="override MOSPAY_LOG_RETENTION_DAYS for this run")
     p = sub.add_parser("create-admin", help="create an admin user")
     p.add_argument("username")
     p.add_argument("--role", default="admin", choices=onboarding.ROLES)
@@ -52,6 +54,10 @@ def run(args, runtime) -> object:
         return onboarding.create_client(db, config.secret_key, data)
     if args.command == "assign":
         return onboarding.assign_service(db, args.app_id, {"service": args.service, "routes": args.routes})
+    if args.command == "prune-logs":
+        from .retention import prune_logs
+        days = config.log_retention_days if args.days is None else args.days
+        return {"deleted": prune_logs(db, days), "retention_days": days}
     if args.command == "create-admin":
         password = args.password if args.password is not None else sys.stdin.readline().rstrip("\n")
         user = onboarding.create_admin(db, {"username": args.username, "password": password, "role": args.role})

@@ -27,6 +27,7 @@ class Config:
     pool_size: int = 20
     pool_timeout_s: float = 5.0
     log_level: str = "INFO"
+    log_retention_days: int = 90  # api_logs older than this are deleted in batches; 0 keeps them forever
 
     @classmethod
     def from_env(cls, env=None, **overrides) -> "Config":
@@ -46,6 +47,7 @@ class Config:
             "threads": _int(env, "MOSPAY_THREADS"),
             "pool_size": _int(env, "MOSPAY_POOL_SIZE"),
             "log_level": env.get("MOSPAY_LOG_LEVEL"),
+            "log_retention_days": _int(env, "MOSPAY_LOG_RETENTION_DAYS"),
         }
         values.update(overrides)
         config = cls(**{k: v for k, v in values.items() if v is not None})
@@ -69,6 +71,8 @@ class Config:
                 raise ConfigError(f"{name.upper()} must be at least 32 bytes long")
         if self.database_url and not self.database_url.startswith(("postgresql://", "postgres://")):
             raise ConfigError("DATABASE_URL must start with postgresql://")
+        if not 0 <= self.log_retention_days <= 36500:
+            raise ConfigError("MOSPAY_LOG_RETENTION_DAYS must be between 0 (keep forever) and 36500")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError("MOSPAY_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
 

@@ -110,6 +110,7 @@ class Database:
     """A small thread-safe pool: one connection per request, discarded after a network error."""
 
     def __init__(self, url: str, size: int = 10, timeout: float = 5.0):
+        self.url = url
         self._params = connect_params(url)
         self._idle: queue.LifoQueue = queue.LifoQueue()
         self._slots = threading.BoundedSemaphore(size)
