@@ -12,7 +12,6 @@ from pathlib import Path
 from .load import Result
 
 DOCS = Path(__file__).resolve().parent.parent.parent / "docs" / "benchmarks.md"
-BEGIN, END = "<!-- bench:begin (written by python -m mospay.bench) -->", "<!-- bench:end -->"
 CEILING = "5. ceiling (no DB, no auth)"
 TARGETS = {"1. payment, Bearer": 0.60, "2. payment, Basic + App-ID": 0.55}
 
@@ -83,8 +82,9 @@ def table(results: dict, machine: dict, startup: dict, log_lines: int, rss: dict
     return "\n".join(lines)
 
 
-def write_docs(text: str) -> None:
-    """Replace the generated section of docs/benchmarks.md, keeping the hand-written analysis around it."""
+def write_docs(text: str, section: str = "bench") -> None:
+    """Replace one generated section of docs/benchmarks.md, keeping the hand-written analysis around it."""
+    BEGIN, END = f"<!-- {section}:begin (written by python -m mospay.bench) -->", f"<!-- {section}:end -->"
     block = f"{BEGIN}\n{text}\n{END}"
     if DOCS.exists():
         current = DOCS.read_text(encoding="utf-8")
