@@ -6,12 +6,13 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import sys
 import time
 
 from . import extra, report
 from .load import Request, have_wrk, run_load
-from .stack import APP_ID, SERVICE, Stack, http_json
+from .stack import APP_ID, SERVICE, Stack, http_json, postmaster_pid, tree_cpu_s
 
 PAYMENT = {"f000": SERVICE, "f001": "collection", "f002": "collection", "f003": APP_ID, "f004": "1000.00",
            "f005": "+250788123456", "f006": "customer123", "f007": "enc-secret", "f008": "pwd-secret",
@@ -38,7 +39,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.big_data:
         return extra.big_data()
-    seconds, warmup = (1.0, 0.0) if args.smoke else (args.seconds, 2.0)
+    if args.smoke:
+        args.seconds = 1.0
+    seconds, warmup = args.seconds, (0.0 if args.smoke else 2.0)
     use_wrk = False if args.builtin else have_wrk()
     machine = report.machine()
     started_at = datetime.datetime.now(datetime.timezone.utc)
@@ -67,13 +70,28 @@ def main(argv=None) -> int:
              Request("GET", "/api/v1/payment/x", bearer, paths=[f"/api/v1/payment/{f}" for f in f010s])),
             ("5. ceiling (no DB, no auth)", ceiling_url, payment_request({})),
         ]
-        results = {}
+        results, cpu = {}, {}
+        pg_pid = postmaster_pid(stack.embedded.pgdata)
+        stub_pid = stack.processes[0].proc.pid
+        gateways = {url: mospay.proc.pid, ceiling_url: stack.processes[-1].proc.pid}
+
+        def measure(name, base, req, tag):
+            """One scenario, with the CPU each process spent per request (where the time goes)."""
+            pids = {"gateway": gateways[base], "postgres": pg_pid, "stub": stub_pid}
+            before = {k: tree_cpu_s(p) for k, p in pids.items() if p}
+            children_before = os.times().children_user + os.times().children_system
+            results[name] = run_load(base, req, seconds, args.connections, tag, use_wrk)
+            done = max(1, results[name].requests)
+            cpu[name] = {k: (tree_cpu_s(pids[k]) - v) * 1000 / done for k, v in before.items()}
+            if use_wrk:
+                cpu[name]["wrk"] = (os.times().children_user + os.times().children_system - children_before) * 1000 / done
+            print(report.row(name, results[name]), flush=True)
+
         log_before = len(mospay.output().splitlines())
         for index, (name, base, req) in enumerate(scenarios):
             if warmup:
                 run_load(base, req, warmup, args.connections, f"w{index}-{time.time_ns()}", use_wrk)
-            results[name] = run_load(base, req, seconds, args.connections, f"s{index}-{time.time_ns()}", use_wrk)
-            print(report.row(name, results[name]), flush=True)
+            measure(name, base, req, f"s{index}-{time.time_ns()}")
         log_lines = len(mospay.output().splitlines()) - log_before
         rss = {"1 process": round(mospay.rss_mb(), 1)}
         mospay.stop()
@@ -82,14 +100,14 @@ def main(argv=None) -> int:
         req = payment_request({"Authorization": f"Bearer {stack.token(workers_url)}"})
         if warmup:
             run_load(workers_url, req, warmup, args.connections, f"ww-{time.time_ns()}", use_wrk)
-        results[name] = run_load(workers_url, req, seconds, args.connections, f"sw-{time.time_ns()}", use_wrk)
-        print(report.row(name, results[name]), flush=True)
+        gateways[workers_url] = workers_proc.proc.pid
+        measure(name, workers_url, req, f"sw-{time.time_ns()}")
         rss["2 workers (parent + children)"] = round(workers_proc.rss_mb(), 1)
         workers_proc.stop()
         startup = {"run.py on a migrated database (DATABASE_URL)": ready_s}
         if not args.smoke:
             startup.update(extra.startup_times())
-        table = report.table(results, machine, startup, log_lines, rss, args, use_wrk, started_at)
+        table = report.table(results, machine, startup, log_lines, rss, args, use_wrk, started_at, warmup, cpu)
         print(table)
         if not args.smoke and not args.no_docs:
             report.write_docs(table)

@@ -55,10 +55,10 @@ def memory(stack, mospay, url, request, connections: int, use_wrk: bool, total: 
         if time.monotonic() - started > 1800:
             print("gave up after 30 minutes", flush=True)
             break
-    half = next(rss for n, rss in samples if n >= total // 2)
+    half_n, half = next((n, rss) for n, rss in samples if n >= total // 2)
     final = samples[-1][1]
     text = (f"- after {samples[-1][0]:,} payments: RSS **{final:.1f} MB** (target ≤ 120 MB); at "
-            f"{total // 2:,}: {half:.1f} MB; growth over the second half: **{final - half:+.1f} MB** "
+            f"{half_n:,}: {half:.1f} MB; growth over the second half: **{final - half:+.1f} MB** "
             f"({time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC, `python -m mospay.bench --memory`, "
             f"{connections} connections, errors {errors})\n- series (payments → MB): "
             + ", ".join(f"{n:,} → {rss:.0f}" for n, rss in samples))

@@ -53,7 +53,7 @@ def _wrk_version() -> str:
 
 
 def table(results: dict, machine: dict, startup: dict, log_lines: int, rss: dict, args, use_wrk: bool,
-          started_at) -> str:
+          started_at, warmup: float, cpu: dict) -> str:
     lines = ["| scenario | requests/s | p50 ms | p90 ms | p99 ms | errors |", "|---|---:|---:|---:|---:|---:|"]
     lines += [row(name, r) for name, r in results.items()]
     ceiling = results.get(CEILING)
@@ -73,10 +73,18 @@ def table(results: dict, machine: dict, startup: dict, log_lines: int, rss: dict
     for name, mb in rss.items():
         lines.append(f"- resident size after the run, {name}: {mb:.0f} MB")
     lines.append(f"- MosPay log lines written while under load (all scenarios): {log_lines}")
+    if cpu:
+        kinds = list(next(iter(cpu.values())))
+        lines += ["", "CPU milliseconds per request, by process (user + system, from /proc):", "",
+                  "| scenario | " + " | ".join(kinds) + " | total |", "|---|" + "---:|" * (len(kinds) + 1)]
+        for name, parts in cpu.items():
+            lines.append(f"| {name} | " + " | ".join(f"{parts.get(k, 0):.2f}" for k in kinds)
+                         + f" | {sum(parts.values()):.2f} |")
     tool = _wrk_version() + f" (2 threads, {args.connections} connections)" if use_wrk else \
         f"built-in load generator ({args.connections} keep-alive connections)"
     lines += ["", f"Run {started_at:%Y-%m-%d %H:%M} UTC · `python -m mospay.bench` · {tool} · "
-                  f"{args.seconds:.0f} s per scenario after a 2 s warm-up · {args.threads} waitress threads · "
+                  f"{args.seconds:.0f} s per scenario" + (f" after a {warmup:.0f} s warm-up" if warmup else "") +
+                  f" · {args.threads} waitress threads · "
                   f"machine: {machine['cpu']}, {machine['os']}, Python {machine['python']} · "
                   f"load average before {machine['load_before']}, after {_load()}"]
     return "\n".join(lines)
