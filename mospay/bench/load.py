@@ -126,7 +126,8 @@ def run_builtin(base_url: str, req: Request, seconds: float, connections: int, t
     the server's capacity; it is there so the benchmark runs everywhere, not for headline figures."""
     parts = urlsplit(base_url)
     latencies: list[list[float]] = [[] for _ in range(connections)]
-    errors = [0] * connections
+    errors = [0] * connections   # non-2xx answers and failed exchanges
+    failed = [0] * connections   # failed exchanges only (no answer, so no latency sample)
     deadline = time.monotonic() + seconds
 
     def worker(index: int) -> None:
@@ -150,6 +151,7 @@ def run_builtin(base_url: str, req: Request, seconds: float, connections: int, t
                     errors[index] += 1
             except (OSError, http.client.HTTPException):
                 errors[index] += 1
+                failed[index] += 1
                 conn.close()
                 conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
                 continue
@@ -167,7 +169,7 @@ def run_builtin(base_url: str, req: Request, seconds: float, connections: int, t
 
     def pct(p):
         return merged[min(len(merged) - 1, int(len(merged) * p))] if merged else 0.0
-    return Result(len(merged) + sum(errors), elapsed, pct(0.50), pct(0.90), pct(0.99), sum(errors), "built-in")
+    return Result(len(merged) + sum(failed), elapsed, pct(0.50), pct(0.90), pct(0.99), sum(errors), "built-in")
 
 
 def run_load(base_url: str, req: Request, seconds: float, connections: int, tag: str,
