@@ -59,10 +59,10 @@ def serve(runtime, args) -> int:
 
     from mospay import retention, server as srv
     srv.install_log_filters()
-    pruner = retention.start_pruner(runtime.db, config.log_retention_days)
     workers = srv.effective_workers(args.workers)
     if workers > 1:
-        return _serve_workers(runtime, workers, simulator, pruner)
+        return _serve_workers(runtime, workers, simulator)
+    pruner = retention.start_pruner(runtime.db, config.log_retention_days)
     app = create_app(config, runtime.db)
     server = create_server(app, host=config.host, port=config.port, ident="mospay",
                            **srv.waitress_options(config.threads, config.max_body_bytes))
@@ -90,7 +90,7 @@ def serve(runtime, args) -> int:
     return 0
 
 
-def _serve_workers(runtime, workers, simulator, pruner) -> int:
+def _serve_workers(runtime, workers, simulator) -> int:
     """N forked processes accept on one pre-bound socket; each opens its own database pool."""
     from waitress.server import create_server
 
@@ -101,7 +101,6 @@ def _serve_workers(runtime, workers, simulator, pruner) -> int:
     config = runtime.config
     sock = srv.bind_socket(config.host, config.port)
     host, port = sock.getsockname()[:2]
-    pruner.stop()
     runtime.db.close()  # children must not inherit pooled connections: a pg8000 socket is not shareable
 
     def child(sock, index):
