@@ -24,7 +24,7 @@ def test_two_workers_answer_on_one_port_and_sigterm_stops_all(postgres, tmp_path
     proc = start_process(["run.py", "--port", str(port), "--workers", "2"], env)
     try:
         wait_for_line(proc, r"MosPay listening on .*\(2 workers\)", timeout=60)
-        children = _children(proc.pid)
+        children = _children(proc.pid, 2)  # the line is printed just before the parent forks
         assert len(children) == 2
         # Hold keep-alive connections open and ask the kernel which worker accepted each one.
         connections, served_by = [], set()
@@ -48,14 +48,15 @@ def test_two_workers_answer_on_one_port_and_sigterm_stops_all(postgres, tmp_path
         assert not _alive(pid), f"worker {pid} survived SIGTERM to the parent"
 
 
-def _children(pid: int) -> list[int]:
+def _children(pid: int, expected: int) -> list[int]:
     deadline = time.monotonic() + 10
+    found = []
     while time.monotonic() < deadline:
         found = [int(p) for p in open(f"/proc/{pid}/task/{pid}/children").read().split()]
-        if found:
-            return found
-        time.sleep(0.1)
-    return []
+        if len(found) >= expected:
+            break
+        time.sleep(0.05)
+    return found
 
 
 def _socket_inodes(pid: int) -> set[str]:
