@@ -1,4 +1,4 @@
-"""Serve MosPay under waitress: `python run.py [--host H] [--port P] [--demo]`."""
+"""Serve MosPay under waitress: `python run.py [--host H] [--port P] [--demo] [--workers N]`."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ def main(argv=None) -> int:
     parser.add_argument("--demo", action="store_true",
                         help="also start the provider simulator and seed a demo client and service")
     parser.add_argument("--simulator-port", type=int, default=9000, help="simulator port with --demo")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes sharing the port (Linux/macOS; each has MOSPAY_THREADS threads)")
     args = parser.parse_args(argv)
 
     from mospay.config import Config, ConfigError
@@ -47,36 +49,62 @@ def main(argv=None) -> int:
 
 
 def serve(runtime, args) -> int:
-    from waitress.server import create_server
-
-    from mospay.app import create_app
+    from mospay import server as srv
     from mospay.breaker import BREAKERS
-    from mospay.provider import Provider
-    from mospay.reconciler import Reconciler, ReconcilerThread
-    from mospay.webhooks import Deliverer
 
     config = runtime.config
     BREAKERS.configure(config.breaker_failures, config.breaker_cooldown_s)
+    srv.install_log_filters()
     simulator = None
     if args.demo:
         from mospay import demo
         simulator = demo.start_simulator(config.host, args.simulator_port)
         print(demo.seed(runtime, simulator.url, f"http://{config.host}:{config.port}"), flush=True)
+    try:
+        workers = srv.effective_workers(args.workers)
+        if workers > 1:
+            return _serve_workers(runtime, workers)
+        server = _create_server(config, runtime.db, host=config.host, port=config.port)
+        print(f"MosPay listening on http://{server.effective_host}:{server.effective_port}", flush=True)
+        return _run(server, _start_background(config, runtime.db), on_sigint=True)
+    finally:
+        if simulator is not None:
+            simulator.stop()
 
+
+def _create_server(config, db, **where):
+    """waitress serving the Falcon app behind TrustedProxies (X-Forwarded-* only from MOSPAY_TRUSTED_PROXIES)."""
+    from waitress.server import create_server
+
+    from mospay import server as srv
+    from mospay.app import create_app
+    from mospay.provider import Provider
     from mospay.proxy import TrustedProxies
 
-    provider = Provider(maxsize=config.threads)
-    reconciler = None
+    app = TrustedProxies(create_app(config, db, Provider(maxsize=config.threads)), config.trusted_proxies)
+    return create_server(app, ident="mospay", **where,
+                         **srv.waitress_options(config.threads, config.max_body_bytes))
+
+
+def _start_background(config, db, primary: bool = True) -> list:
+    """The reconciler (+ webhook delivery) and api_logs pruning threads; with --workers only in worker 0
+    (several would be safe, SKIP LOCKED, but would only contend for the same rows)."""
+    from mospay import retention
+    from mospay.provider import Provider
+    from mospay.reconciler import Reconciler, ReconcilerThread
+    from mospay.webhooks import Deliverer
+
+    if not primary:
+        return []
+    threads = [retention.start_pruner(db, config.log_retention_days)]
     if config.reconcile_interval_s > 0:
-        reconciler = ReconcilerThread(Reconciler(runtime.db, Provider(maxsize=4)), config.reconcile_interval_s,
-                                      jobs=[Deliverer(runtime.db, config.secret_key).deliver_due]).start()
-    # Forwarding headers are judged by TrustedProxies (MOSPAY_TRUSTED_PROXIES), not by waitress,
-    # whose trusted_proxy takes a single address.
-    app = TrustedProxies(create_app(config, runtime.db, provider), config.trusted_proxies)
-    server = create_server(app, host=config.host, port=config.port, threads=config.threads,
-                           connection_limit=max(100, config.threads * 8), channel_timeout=60,
-                           max_request_body_size=max(1 << 20, 4 * config.max_body_bytes), ident="mospay",
-                           clear_untrusted_proxy_headers=False)
+        threads.append(ReconcilerThread(Reconciler(db, Provider(maxsize=4)), config.reconcile_interval_s,
+                                        jobs=[Deliverer(db, config.secret_key).deliver_due]).start())
+    return threads
+
+
+def _run(server, background: list, on_sigint: bool) -> int:
+    """Serve until SIGTERM (or Ctrl-C), then finish in-flight requests and stop the background threads."""
     def stop(signum, frame):
         # Only raise here: taking locks inside a signal handler can deadlock. waitress's loop turns
         # SystemExit into a close of the listening socket; in-flight requests finish below.
@@ -85,8 +113,7 @@ def serve(runtime, args) -> int:
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    print(f"MosPay listening on http://{server.effective_host}:{server.effective_port}", flush=True)
+    signal.signal(signal.SIGINT, stop if on_sigint else signal.SIG_IGN)  # workers: the parent forwards it
     try:
         server.run()
     except SystemExit:
@@ -95,11 +122,31 @@ def serve(runtime, args) -> int:
         logging.getLogger("mospay").info("shutting down: finishing in-flight requests")
         server.close()
         server.task_dispatcher.shutdown(cancel_pending=False, timeout=10)
-        if reconciler is not None:
-            reconciler.stop()
-        if simulator is not None:
-            simulator.stop()
+        for thread in background:
+            thread.stop()
     return 0
+
+
+def _serve_workers(runtime, workers) -> int:
+    """N forked processes accept on one pre-bound socket; each opens its own database pool."""
+    from mospay import server as srv
+    from mospay.db import Database
+
+    config = runtime.config
+    sock = srv.bind_socket(config.host, config.port)
+    host, port = sock.getsockname()[:2]
+    runtime.db.close()  # children must not inherit pooled connections: a pg8000 socket is not shareable
+
+    def child(sock, index):
+        db = Database(runtime.db.url, size=config.pool_size, timeout=config.pool_timeout_s)
+        try:
+            return _run(_create_server(config, db, sockets=[sock]), _start_background(config, db, index == 0),
+                        on_sigint=False)
+        finally:
+            db.close()
+
+    print(f"MosPay listening on http://{host}:{port} ({workers} workers)", flush=True)
+    return srv.run_workers(sock, workers, child)
 
 
 if __name__ == "__main__":

@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("rotate-webhook-secret", help="new webhook secret, printed once; the old one stays valid a while")
     p.add_argument("app_id")
     p.add_argument("--overlap", type=int, default=86400, help="seconds the previous secret stays valid")
+    p = sub.add_parser("prune-logs", help="delete api_logs rows older than MOSPAY_LOG_RETENTION_DAYS (batched)")
+    p.add_argument("--days", type=int, help="override MOSPAY_LOG_RETENTION_DAYS for this run")
     p = sub.add_parser("create-admin", help="create an admin user")
     p.add_argument("username")
     p.add_argument("--role", default="admin", choices=onboarding.ROLES)
@@ -106,6 +108,10 @@ def run(args, runtime) -> object:
     if args.command == "rotate-webhook-secret":
         from .webhooks import rotate_secret
         return rotate_secret(db, config.secret_key, args.app_id, args.overlap)
+    if args.command == "prune-logs":
+        from .retention import prune_logs
+        days = config.log_retention_days if args.days is None else args.days
+        return {"deleted": prune_logs(db, days), "retention_days": days}
     if args.command == "create-admin":
         password = args.password if args.password is not None else sys.stdin.readline().rstrip("\n")
         user = onboarding.create_admin(db, {"username": args.username, "password": password, "role": args.role})

@@ -83,6 +83,10 @@ class Tokens:
     def __init__(self, key: str, ttl_s: int):
         self._key = key
         self.ttl_s = ttl_s
+        # Verified tokens by their exact text: a client sends the same token for an hour, and
+        # re-verifying it (base64, JSON, HMAC, claim checks) was a tenth of a payment's CPU. Only the
+        # expiry can change the verdict for the same text, so a hit re-checks exp and nothing else.
+        self._verified: dict[str, dict] = {}
 
     def issue(self, kind: str, subject: str, version: int) -> str:
         now = int(time.time())
@@ -91,6 +95,9 @@ class Tokens:
         return jwt.encode(claims, self._key, algorithm=ALGORITHM)
 
     def verify(self, token: str, kind: str) -> dict:
+        cached = self._verified.get(token)
+        if cached is not None and cached.get("typ") == kind and time.time() < cached["exp"]:
+            return dict(cached)
         try:
             claims = jwt.decode(token, self._key, algorithms=[ALGORITHM], audience=AUDIENCE[kind],
                                 issuer=ISSUER, options={"require": ["exp", "iat", "sub", "aud", "iss"]})
@@ -98,4 +105,7 @@ class Tokens:
             raise Unauthorized(BAD_CREDENTIALS) from None
         if claims.get("typ") != kind or not isinstance(claims.get("cv"), int):
             raise Unauthorized(BAD_CREDENTIALS)
+        if len(self._verified) >= 10_000:  # bounded: tokens live an hour, a wholesale reset is cheap
+            self._verified.clear()
+        self._verified[token] = claims
         return claims

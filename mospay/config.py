@@ -59,6 +59,7 @@ SETTINGS = [
     Setting("breaker_failures", "MOSPAY_BREAKER_FAILURES", "int", "transport failures that open a breaker"),
     Setting("breaker_cooldown_s", "MOSPAY_BREAKER_COOLDOWN", "float", "seconds a breaker stays open"),
     Setting("public_url", "MOSPAY_PUBLIC_URL", "str", "where providers reach MosPay (callback URLs)"),
+    Setting("log_retention_days", "MOSPAY_LOG_RETENTION_DAYS", "int", "days api_logs rows are kept (0 = forever)"),
 ]
 DEFAULT_TOML = Path("mospay.toml")
 
@@ -92,6 +93,8 @@ class Config:
     breaker_failures: int = 5           # consecutive transport failures that open a service's breaker
     breaker_cooldown_s: float = 30.0
     public_url: str | None = None       # where providers reach MosPay (callback URLs); default http://host:port
+    # Performance (issue 6).
+    log_retention_days: int = 90  # api_logs older than this are deleted in batches; 0 keeps them forever
     sources: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -143,6 +146,8 @@ class Config:
             raise ConfigError("MOSPAY_BREAKER_COOLDOWN must be between 0.1 and 3600 seconds")
         if self.public_url and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", self.public_url):
             raise ConfigError("MOSPAY_PUBLIC_URL must be an http(s) URL without query, like https://pay.example.com")
+        if not 0 <= self.log_retention_days <= 36500:
+            raise ConfigError("MOSPAY_LOG_RETENTION_DAYS must be between 0 (keep forever) and 36500")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError("MOSPAY_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
         if self.log_format not in ("text", "json"):

@@ -43,6 +43,16 @@ def load_queries(path: Path) -> dict[str, str]:
 
 
 QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
+# Named queries are prepared once per connection (parse + plan once, then only Bind/Execute): the
+# payment path's statements run thousands of times a second with the same text. Other modules add
+# their own hot query files' texts here with `prepare_texts`.
+PREPARED: set[str] = set(QUERIES.values())
+_PREPARED_LIMIT = 200  # per connection: a bound on server-side memory, far above what MosPay uses
+_STALE_PLAN_STATES = ("0A000", "26000")  # cached plan changed result type; statement vanished
+
+
+def prepare_texts(texts) -> None:
+    PREPARED.update(texts)
 
 
 def connect_params(url: str) -> dict:
@@ -115,6 +125,7 @@ class Database:
     """A small thread-safe pool: one connection per request, discarded after a network error."""
 
     def __init__(self, url: str, size: int = 10, timeout: float = 5.0):
+        self.url = url
         self._params = connect_params(url)
         self._idle: queue.LifoQueue = queue.LifoQueue()
         self._slots = threading.BoundedSemaphore(size)
@@ -201,10 +212,9 @@ class Database:
         """One statement in autocommit; rows as dicts. Driver errors become domain errors."""
         with self.connection() as conn:
             try:
-                rows = conn.run(sql, **params)
+                return _execute(conn, sql, params)
             except DatabaseError as exc:
                 raise translate(exc) from exc
-            return _as_dicts(conn, rows)
 
     def query(self, name: str, /, **params) -> list[dict]:
         return self.run(QUERIES[name], **params)
@@ -250,7 +260,7 @@ class Transaction:
         self._conn = conn
 
     def run(self, sql: str, /, **params) -> list[dict]:
-        return _as_dicts(self._conn, self._conn.run(sql, **params))
+        return _execute(self._conn, sql, params)
 
     def query(self, name: str, /, **params) -> list[dict]:
         return self.run(QUERIES[name], **params)
@@ -267,10 +277,35 @@ def _reason(exc: Exception) -> str:
     return str(exc)
 
 
-def _as_dicts(conn, rows) -> list[dict]:
+def _execute(conn, sql: str, params: dict) -> list[dict]:
+    """Run one statement; a named query goes through the connection's cache of prepared statements."""
+    if sql not in PREPARED:
+        return _as_dicts(conn.columns if (rows := conn.run(sql, **params)) else None, rows)
+    cache = conn.__dict__.setdefault("_mospay_prepared", {})
+    statement = cache.get(sql)
+    if statement is None:
+        if len(cache) >= _PREPARED_LIMIT:
+            return _as_dicts(conn.columns if (rows := conn.run(sql, **params)) else None, rows)
+        statement = cache[sql] = conn.prepare(sql)
+    try:
+        rows = statement.run(**params)
+    except DatabaseError as exc:
+        state = exc.args[0].get("C", "") if exc.args and isinstance(exc.args[0], dict) else ""
+        if state not in _STALE_PLAN_STATES or getattr(conn, "_transaction_status", None) != b"I":
+            raise
+        # The schema changed under the cached statement (a migration replaced a function's result
+        # type): forget it and run the text once more, as pg8000's unnamed path would have.
+        cache.pop(sql, None)
+        with contextlib.suppress(Exception):
+            statement.close()
+        return _as_dicts(conn.columns if (rows := conn.run(sql, **params)) else None, rows)
+    return _as_dicts(statement.columns if rows else None, rows)
+
+
+def _as_dicts(columns, rows) -> list[dict]:
     if not rows:
         return []
-    names = [c["name"] for c in conn.columns]
+    names = [c["name"] for c in columns]
     return [dict(zip(names, row)) for row in rows]
 
 

@@ -1,0 +1,158 @@
+"""The benchmark's longer modes: start-up time, memory after 100,000 payments, big-data queries."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .stack import ROOT, free_port, wait_ready
+
+
+def startup_times() -> dict:
+    """`python run.py` with its own embedded database: first run (initdb + schema) and warm restart."""
+    tmp = Path(tempfile.mkdtemp(prefix="mospay-bench-start-"))
+    times = {}
+    try:
+        for label in ("embedded database, first run", "embedded database, warm"):
+            port = free_port()
+            env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SECRET_KEY", "JWT_SECRET_KEY")}
+            env.update({"MOSPAY_DATA_DIR": str(tmp / "var"), "MOSPAY_PORT": str(port)})
+            with open(tmp / "start.log", "a") as log:
+                proc = subprocess.Popen([sys.executable, "run.py"], cwd=ROOT, env=env, stdout=log,
+                                        stderr=subprocess.STDOUT)
+                try:
+                    times[label] = wait_ready(f"http://127.0.0.1:{port}", timeout=90)
+                finally:
+                    proc.terminate()
+                    proc.wait(30)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return times
+
+
+def memory(stack, mospay, url, request, connections: int, use_wrk: bool, total: int = 100_000) -> int:
+    """Drive payments in 10 s chunks until `total` are recorded; RSS after each chunk. Prints the series
+    and the growth over the last half; writes the figures to docs/benchmarks.md."""
+    from . import report
+    from .load import run_load
+
+    samples = []  # (payments, rss MB)
+    errors = 0
+    started = time.monotonic()
+    while True:
+        count = stack.db.run("SELECT count(*) AS n FROM transactions")[0]["n"]
+        samples.append((count, mospay.rss_mb()))
+        print(f"{count:>7} payments  RSS {samples[-1][1]:.1f} MB  ({time.monotonic() - started:.0f} s)", flush=True)
+        if count >= total:
+            break
+        result = run_load(url, request, 10, connections, f"mem{len(samples)}-{time.time_ns()}", use_wrk)
+        errors += result.errors
+        if time.monotonic() - started > 1800:
+            print("gave up after 30 minutes", flush=True)
+            break
+    half_n, half = next((n, rss) for n, rss in samples if n >= total // 2)
+    final = samples[-1][1]
+    text = (f"- after {samples[-1][0]:,} payments: RSS **{final:.1f} MB** (target ≤ 120 MB); at "
+            f"{half_n:,}: {half:.1f} MB; growth over the second half: **{final - half:+.1f} MB** "
+            f"({time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC, `python -m mospay.bench --memory`, "
+            f"{connections} connections, errors {errors})\n- series (payments → MB): "
+            + ", ".join(f"{n:,} → {rss:.0f}" for n, rss in samples))
+    print(text)
+    report.write_docs(text, "memory")
+    return 1 if errors else 0
+
+
+def big_data() -> int:
+    """1M transactions + 2M api_logs rows seeded with generate_series; time the portal's queries."""
+    from mospay.db import load_queries
+
+    from . import report
+    from .stack import Stack
+
+    queries = load_queries(Path(__file__).with_name("portal.sql"))
+    stack = Stack()
+    try:
+        stack.stub_url = "http://127.0.0.1:9"
+        stack.seed()
+        db = stack.db
+        ids = db.run("SELECT c.id AS client_id, s.id AS service_id FROM clients c, services s")[0]
+        started = time.monotonic()
+        with db.transaction() as tx:
+            tx.run("SET LOCAL session_replication_role = replica")  # bulk seed: skip the audit triggers
+            tx.run(queries["seed_transactions"], n=1_000_000, **ids)
+            tx.run(queries["seed_api_logs"], n=2_000_000, client_id=ids["client_id"])
+        db.run("VACUUM ANALYZE transactions")
+        db.run("VACUUM ANALYZE api_logs")
+        seeded = time.monotonic() - started
+        print(f"seeded 1,000,000 transactions and 2,000,000 api_logs rows in {seeded:.0f} s", flush=True)
+
+        def timed(name, **params):
+            runs = []
+            for _ in range(7):
+                t = time.perf_counter()
+                rows = db.run(queries[name], **params)
+                runs.append((time.perf_counter() - t) * 1000)
+            runs.sort()
+            return runs[len(runs) // 2], runs[-1], rows
+
+        results = {}
+        for name in ("dashboard_counts", "dashboard_open_transactions", "dashboard_api_calls", "dashboard_totals"):
+            results[name] = timed(name)
+        dashboard = sum(r[0] for r in results.values())
+        first = timed("transactions_first_page")
+        last = first[2][-1]
+        second = timed("transactions_next_page", created_at=last["created_at"], id=last["id"])
+        deep = db.run("SELECT created_at, id FROM transactions ORDER BY created_at DESC, id DESC OFFSET 500000 LIMIT 1")[0]
+        later = timed("transactions_next_page", created_at=deep["created_at"], id=deep["id"])
+        lines = ["| query | median ms | slowest of 7 ms |", "|---|---:|---:|"]
+        lines += [f"| {n} | {m:.1f} | {w:.1f} |" for n, (m, w, _) in results.items()]
+        lines += [f"| **dashboard, all four** | **{dashboard:.1f}** | |",
+                  f"| transactions list, first page | {first[0]:.1f} | {first[1]:.1f} |",
+                  f"| transactions list, second page (keyset) | {second[0]:.1f} | {second[1]:.1f} |",
+                  f"| transactions list, page after row 500,000 (keyset) | {later[0]:.1f} | {later[1]:.1f} |"]
+        plan = db.run("EXPLAIN (ANALYZE, BUFFERS) " + queries["transactions_next_page"],
+                      created_at=deep["created_at"], id=deep["id"])
+        retention = time_retention(db)
+        text = "\n".join(lines) + (
+            f"\n\nSeeded in {seeded:.0f} s ({time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC, "
+            f"`python -m mospay.bench --big-data`). Plan of the deep keyset page:\n\n```\n"
+            + "\n".join(r["QUERY PLAN"] for r in plan) + f"\n```\n\n{retention}")
+        print(text)
+        report.write_docs(text, "big-data")
+        return 0
+    finally:
+        stack.close()
+
+
+def time_retention(db) -> str:
+    """Prune api_logs past 90 days while another connection keeps inserting log rows (as payments do):
+    the inserts' worst latency shows whether the batched deletes block them."""
+    import threading
+
+    from mospay.retention import prune_logs
+
+    stop, worst, inserts = threading.Event(), [0.0], [0]
+
+    def writer():
+        while not stop.is_set():
+            t = time.perf_counter()
+            db.run("INSERT INTO api_logs (endpoint, method, status_code) VALUES ('/bench', 'POST', 200)")
+            worst[0] = max(worst[0], (time.perf_counter() - t) * 1000)
+            inserts[0] += 1
+            time.sleep(0.002)
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    started = time.monotonic()
+    deleted = prune_logs(db, 90)
+    elapsed = time.monotonic() - started
+    stop.set()
+    thread.join(10)
+    return (f"Retention: `prune_logs` (90 days, batches of 5,000) deleted {deleted:,} api_logs rows in "
+            f"{elapsed:.1f} s while another connection inserted {inserts[0]:,} log rows; the slowest of "
+            f"those inserts took {worst[0]:.1f} ms.")

@@ -1,0 +1,10 @@
+-- api_logs retention (issue 6). Batched so that no statement holds many row locks or runs long:
+-- payments keep inserting their log rows while old ones go.
+
+-- name: delete_expired_api_logs
+DELETE FROM api_logs
+ WHERE id IN (SELECT id FROM api_logs
+               WHERE created_at < now() - make_interval(days => CAST(:days AS integer))
+               ORDER BY created_at, id
+               LIMIT CAST(:batch AS integer))
+RETURNING 1 AS gone

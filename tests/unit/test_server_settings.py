@@ -1,0 +1,36 @@
+"""waitress settings and the queue-depth warning summary (no server started)."""
+
+from __future__ import annotations
+
+import logging
+
+from mospay.server import QueueDepthSummary, effective_workers, waitress_options
+
+
+def test_queue_depth_warnings_are_summarised_not_logged_per_request():
+    logger = logging.getLogger("test.waitress.queue")
+    logger.propagate = False
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger.addHandler(handler)
+    logger.addFilter(QueueDepthSummary(interval_s=3600))
+    try:
+        for depth in range(1, 501):
+            logger.warning("Task queue depth is %d", depth)
+    finally:
+        logger.removeHandler(handler)
+    assert len(records) == 1
+    assert "MOSPAY_THREADS" in records[0].getMessage()
+
+
+def test_waitress_options_scale_with_threads_and_body_limit():
+    options = waitress_options(16, 64 * 1024)
+    assert options["threads"] == 16 and options["connection_limit"] == 128
+    assert options["asyncore_use_poll"] is True
+    assert options["max_request_body_size"] == 1 << 20
+    assert waitress_options(4, 1 << 20)["max_request_body_size"] == 4 << 20
+
+
+def test_one_worker_stays_one():
+    assert effective_workers(1) == 1 and effective_workers(0) == 1
