@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,11 @@ import urllib3
 
 pytestmark = pytest.mark.browser
 
-SHOTS = Path(__file__).resolve().parent.parent.parent / "docs" / "screenshots"
+# Screenshots go to a temp folder unless MOSPAY_UPDATE_SCREENSHOTS=1 (then to docs/screenshots,
+# the README's pictures): an ordinary test run must not rewrite tracked files.
+SHOTS = (Path(__file__).resolve().parent.parent.parent / "docs" / "screenshots"
+         if os.environ.get("MOSPAY_UPDATE_SCREENSHOTS") == "1"
+         else Path(tempfile.gettempdir()) / "mospay-screenshots")
 NEW_PASSWORD = "a-much-better-password"
 RESPONSE_FN = "RESPONSE_akaliza_mtnmomorwa_collection"
 
