@@ -543,7 +543,10 @@ BEGIN
           JOIN services s ON s.id = t.service_id
           JOIN clients c ON c.id = t.client_id
          WHERE t.status IN ('RECEIVED', 'PENDING', 'UNKNOWN') AND NOT t.stuck
-           AND (CASE WHEN p_ids IS NULL THEN t.next_check_at <= now() ELSE t.id = ANY (p_ids) END)
+           -- A callback (p_ids) may hurry a check, but never into a provider call still in flight
+           -- (RECEIVED before its lease): the provider may not know the reference yet.
+           AND (CASE WHEN p_ids IS NULL THEN t.next_check_at <= now()
+                     ELSE t.id = ANY (p_ids) AND NOT (t.status = 'RECEIVED' AND t.next_check_at > now()) END)
          ORDER BY t.next_check_at NULLS FIRST
          LIMIT p_limit
            FOR UPDATE OF t SKIP LOCKED

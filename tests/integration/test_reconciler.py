@@ -198,3 +198,24 @@ def test_a_late_provider_answer_never_overwrites_a_settled_state(db, shop):
     txn = _started(db, "race3")
     db.run("UPDATE transactions SET status = 'UNKNOWN' WHERE id = :i", i=txn)
     assert _finish(db, txn, 202, '{"status": "PENDING"}') == {"o_status": "UNKNOWN", "o_response_code": 202}
+
+
+def test_a_callback_cannot_hurry_a_check_into_a_provider_call_still_in_flight(db, shop):
+    # The provider may not know the reference yet: a status query now could read "not found" as FAILED
+    # while the payment is going through. A forged or early callback must wait for the call's lease.
+    answer = {}
+    paying = threading.Thread(target=lambda: answer.update(resp=shop("inflight", "+250788120002")))
+    paying.start()
+    try:
+        for _ in range(200):
+            rows = db.run("SELECT id, status FROM transactions WHERE f010 = 'inflight'")
+            if rows:
+                break
+            threading.Event().wait(0.01)
+        assert rows and rows[0]["status"] == "RECEIVED"
+        counts = reconciler.Reconciler(db, Provider()).run_once(ids=[rows[0]["id"]], cause="callback")
+        assert counts["checked"] == 0
+    finally:
+        paying.join(10)
+    assert answer["resp"].json["status"] == "UNKNOWN"  # the hang outlasts the 1 s timeout
+    assert row(db, "inflight")["status"] == "UNKNOWN"
