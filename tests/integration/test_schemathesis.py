@@ -22,7 +22,7 @@ from schemathesis.specs.openapi.checks import (content_type_conformance, ignored
                                                status_code_conformance)
 
 from mospay import onboarding, openapi
-from tests.integration.security_support import full_dump, own_gateway
+from tests.integration.security_support import ADMIN_PASSWORD, full_dump, own_gateway
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
           response_headers_conformance, negative_data_rejection, ignored_auth]
@@ -32,7 +32,7 @@ BCRYPT_PATHS = ("/api/v1/admin/token", "/api/v1/admin/password")
 CONFIG = {"generation": {"with-security-parameters": False, "database": "none", "no-shrink": True}}
 COMMON = dict(deadline=None, database=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
-                                     HealthCheck.data_too_large, HealthCheck.function_scoped_fixture])
+                                     HealthCheck.data_too_large])
 
 
 @dataclass
@@ -56,7 +56,7 @@ class Target:
         the same call without them and with wrong ones)."""
         path = case.operation.path
         if path == "/api/v1/admin/token":
-            return _basic("ops", "ops-password-1")
+            return _basic("ops", ADMIN_PASSWORD)
         if path == "/api/v1/admin/password":
             return _basic(self.admin_password_user, self.admin_password)
         if path.startswith("/api/v1/admin/"):
@@ -97,7 +97,7 @@ def target(postgres, template_db, simulator):
         state = Target(gw, client, other.app_id, "fuzzpay", paid.json()["f010"], client.token(),
                        pw_user, password)
         state.secrets_used |= {client.secret, other.secret, state.client_token, gw.admin_token, password,
-                               "ops-password-1"}
+                               ADMIN_PASSWORD}
         yield state
 
 
@@ -133,7 +133,8 @@ def _steer(state: Target, case) -> None:
 
 
 # Built from the dict the server serves (the fixture checks they are equal): loading it from the running
-# server would need schemathesis.pytest.from_fixture, whose lazy loader breaks on pytest >= 9.2.
+# server would need schemathesis.pytest.from_fixture, whose lazy loader breaks on pytest 9.2 (it sets the
+# removed Node._nodeid).
 schema = schemathesis.openapi.from_dict(openapi.document(), config=schemathesis.Config.from_dict(CONFIG))
 
 
