@@ -180,6 +180,9 @@ def _paths() -> dict:
     status_responses = {"200": _json(_ref("Transaction"), "the client's own transaction"),
                         **_errors(401, 404, 422, *_ANY)}
     name = {"type": "string"}
+    # Optional admin fields: null or "" means "not given" (the default applies).
+    optional = {"type": ["string", "null"]}
+    seconds = {"type": ["number", "string", "null"], "description": "seconds; a decimal string is accepted too"}
     return {
         "/api/v1/auth/token": {"post": _op(
             "Get a bearer token", "client", security=[{"basic": [], "appId": []}], curl=TOKEN_CURL,
@@ -210,12 +213,12 @@ def _paths() -> dict:
             responses={"204": {"description": "changed"}, **_errors(*_BODY, 401, *_ANY)})},
         "/api/v1/admin/services": _admin_post(
             "Create a service (with fields f000-f010)",
-            {"name": name, "service_url": {"type": "string", "format": "uri"}, "display_name": name,
-             "timeout_s": {"type": "number"}, "connect_timeout_s": {"type": "number"}, "currency": name},
+            {"name": name, "service_url": {"type": "string", "format": "uri"}, "display_name": optional,
+             "timeout_s": seconds, "connect_timeout_s": seconds, "currency": optional},
             ["name", "service_url"], {"type": "object"}),
         "/api/v1/admin/clients": _admin_post(
             "Create a client (its API secret is shown once)",
-            {"company_name": name, "app_id": name, "contact_email": name, "callback_url": name},
+            {"company_name": name, "app_id": optional, "contact_email": optional, "callback_url": optional},
             ["company_name"], _ref("Credentials")),
         "/api/v1/admin/clients/{app_id}/services": {"post": {
             **_admin_post("Assign a service and routes (creates the client's functions)",
