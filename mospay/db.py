@@ -174,6 +174,15 @@ class Database:
                 conn = None
                 self._discard_idle()
             raise
+        except errors.MosPayError:
+            raise
+        except Exception:
+            # Anything else may have come from inside the driver half-way through a message (pg8000
+            # failing to encode a lone surrogate while sending a parameter did): the protocol is then out
+            # of step and the next statement would read this one's answers. Such a connection is never reused.
+            self._discard(conn)
+            conn = None
+            raise
         finally:
             if conn is not None and not self._closed:
                 self._idle.put(conn)

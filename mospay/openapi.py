@@ -23,8 +23,21 @@ def _errors(*codes: int) -> dict:
             403: "not allowed (f003 not yours, service or route not assigned, role)", 404: "not found",
             409: "f010 reused with another body, or still in flight", 413: "body too large",
             415: "Content-Type is not application/json", 422: "a field is invalid",
-            503: "database unavailable"}
-    return {str(c): _json(_ref("Error"), text[c]) for c in codes}
+            429: "too many failed authentications from this address (or for these credentials), or over "
+                 "the client's payment rate limit: retry after Retry-After seconds",
+            502: "the client's PostgreSQL function is missing or failed",
+            503: "database unavailable or busy"}
+    found = {str(c): _json(_ref("Error"), text[c]) for c in codes}
+    if 429 in codes:
+        found["429"]["headers"] = {"Retry-After": {"required": True, "description": "seconds to wait",
+                                                   "schema": {"type": "string", "pattern": "^[0-9]+$"}}}
+    return found
+
+
+# Every /api/ request passes the failed-authentication throttle (429 once its address is blocked),
+# and every request that reads a body or the database may get these.
+_ANY = (429, 503)
+_BODY = (400, 413, 415, 422)
 
 
 def _curl(source: str) -> list[dict]:
@@ -44,6 +57,17 @@ _PAYMENT_FIELDS = {
     "f010": "your unique id: the idempotency key, 1-64 of A-Za-z0-9_.:-",
 }
 
+# The checks mospay.payments applies with the standard field definitions (STANDARD_FIELDS), as JSON Schema.
+_NAME = {"pattern": "^[a-z0-9]{1,24}$"}
+_F010 = {"pattern": "^[A-Za-z0-9_.:-]{1,64}$"}
+_PAYMENT_RULES = {
+    "f000": _NAME, "f001": {"minLength": 1, "maxLength": 64}, "f002": _NAME,
+    "f003": {"pattern": "^[A-Za-z0-9]{1,24}$"}, "f004": {"pattern": "^[0-9]{1,15}(\\.[0-9]{1,2})?$"},
+    "f005": {"pattern": "^\\+?[1-9][0-9]{6,14}$"}, "f006": {"minLength": 1, "maxLength": 64},
+    "f007": {"minLength": 1, "maxLength": 1024}, "f008": {"minLength": 1, "maxLength": 256},
+    "f009": {"minLength": 1, "maxLength": 128}, "f010": _F010,
+}
+
 SCHEMAS = {
     "Error": {
         "type": "object", "required": ["error"],
@@ -59,10 +83,12 @@ SCHEMAS = {
     },
     "PaymentRequest": {
         "type": "object", "additionalProperties": False,
-        "required": ["f000", "f002", "f003", "f010"],
+        "required": sorted(_PAYMENT_FIELDS),
         "description": "All values are strings. Unknown fields are rejected (422 unknown_field); "
-                       "a service may define extra fields f011-f999.",
-        "properties": {code: {"type": "string", "description": text} for code, text in _PAYMENT_FIELDS.items()},
+                       "a service may define extra fields f011-f999. The constraints are those of a "
+                       "service's standard field definitions (its `service_fields`).",
+        "properties": {code: {"type": "string", "description": text, **_PAYMENT_RULES[code]}
+                       for code, text in _PAYMENT_FIELDS.items()},
         "patternProperties": {"^f[0-9]{3}$": {"type": "string"}},
     },
     "PaymentStatus": {"type": "string", "enum": ["RECEIVED", "PENDING", "SUCCESSFUL", "FAILED", "UNKNOWN"]},
@@ -136,10 +162,11 @@ def _op(summary: str, tag: str, *, security=None, request=None, responses=None, 
     return op
 
 
-def _admin_post(summary: str, request_props: dict, required: list[str], created: dict, **kw) -> dict:
+def _admin_post(summary: str, request_props: dict, required: list[str], created: dict, extra=(), **kw) -> dict:
     body = {"type": "object", "required": required, "properties": request_props}
     return {"post": _op(summary, "admin", security=ADMIN_AUTH, request=body,
-                        responses={"201": _json(created, "created"), **_errors(400, 401, 403, 409, 415, 422)},
+                        responses={"201": _json(created, "created"),
+                                   **_errors(*_BODY, 401, 403, 409, *extra, *_ANY)},
                         **kw)}
 
 
@@ -148,15 +175,18 @@ def _paths() -> dict:
         "200": _json(_ref("PaymentResult"), "SUCCESSFUL"),
         "202": _json(_ref("PaymentResult"), "PENDING or UNKNOWN (the outcome will be settled later)"),
         "402": _json(_ref("PaymentResult"), "FAILED"),
-        **_errors(400, 401, 403, 404, 409, 413, 415, 422, 503),
+        **_errors(*_BODY, 401, 403, 404, 409, 502, *_ANY),
     }
     status_responses = {"200": _json(_ref("Transaction"), "the client's own transaction"),
-                        **_errors(401, 404, 422)}
+                        **_errors(401, 404, 422, *_ANY)}
     name = {"type": "string"}
+    # Optional admin fields: null or "" means "not given" (the default applies).
+    optional = {"type": ["string", "null"]}
+    seconds = {"type": ["number", "string", "null"], "description": "seconds; a decimal string is accepted too"}
     return {
         "/api/v1/auth/token": {"post": _op(
             "Get a bearer token", "client", security=[{"basic": [], "appId": []}], curl=TOKEN_CURL,
-            responses={"200": _json(_ref("Token"), "a token valid expires_in seconds"), **_errors(401)})},
+            responses={"200": _json(_ref("Token"), "a token valid expires_in seconds"), **_errors(401, *_ANY)})},
         "/api/v1/payment/process": {"post": _op(
             "Process one payment", "client", security=CLIENT_AUTH, request=_ref("PaymentRequest"),
             curl=PAYMENT_CURL, responses=pay_responses,
@@ -164,33 +194,36 @@ def _paths() -> dict:
                         "stored answer; with different fields 409 idempotency_conflict.")},
         "/api/v1/payment/{f010}": {"get": _op(
             "A transaction by f010", "client", security=CLIENT_AUTH, curl=STATUS_CURL,
-            parameters=[{"name": "f010", "in": "path", "required": True, "schema": name}],
+            parameters=[{"name": "f010", "in": "path", "required": True, "schema": {"type": "string", **_F010}}],
             responses=status_responses)},
         "/api/v1/payment/status": {"post": _op(
             "A transaction by f010 (the original API)", "client", security=CLIENT_AUTH, curl=STATUS_POST_CURL,
-            request={"type": "object", "required": ["f010"], "properties": {"f010": name}},
-            responses=status_responses)},
+            request={"type": "object", "required": ["f010"], "properties": {"f010": {"type": "string", **_F010}}},
+            responses={**status_responses, **_errors(*_BODY)})},
         "/api/v1/admin/token": {"post": _op(
             "Get an admin bearer token", "admin", security=[{"basic": []}],
-            responses={"200": _json(_ref("Token"), "admin token"), **_errors(401, 403)})},
+            responses={"200": _json(_ref("Token"), "admin token"), **_errors(401, 403, *_ANY)})},
         "/api/v1/admin/password": {"post": _op(
             "Change an admin's password (required first for admin/admin123)", "admin",
             security=[{"basic": []}],
-            request={"type": "object", "required": ["new_password"], "properties": {"new_password": name}},
-            responses={"204": {"description": "changed"}, **_errors(400, 401, 422)})},
+            request={"type": "object", "required": ["new_password"],
+                     "properties": {"new_password": {
+                         "type": "string", "minLength": 8, "maxLength": 72,
+                         "description": "8-72 characters, at most 72 bytes in UTF-8 (bcrypt's limit)"}}},
+            responses={"204": {"description": "changed"}, **_errors(*_BODY, 401, *_ANY)})},
         "/api/v1/admin/services": _admin_post(
             "Create a service (with fields f000-f010)",
-            {"name": name, "service_url": {"type": "string", "format": "uri"}, "display_name": name,
-             "timeout_s": {"type": "number"}, "connect_timeout_s": {"type": "number"}, "currency": name},
+            {"name": name, "service_url": {"type": "string", "format": "uri"}, "display_name": optional,
+             "timeout_s": seconds, "connect_timeout_s": seconds, "currency": optional},
             ["name", "service_url"], {"type": "object"}),
         "/api/v1/admin/clients": _admin_post(
             "Create a client (its API secret is shown once)",
-            {"company_name": name, "app_id": name, "contact_email": name, "callback_url": name},
+            {"company_name": name, "app_id": optional, "contact_email": optional, "callback_url": optional},
             ["company_name"], _ref("Credentials")),
         "/api/v1/admin/clients/{app_id}/services": {"post": {
             **_admin_post("Assign a service and routes (creates the client's functions)",
                           {"service": name, "routes": {"type": "array", "items": name}},
-                          ["service", "routes"], {"type": "object"})["post"],
+                          ["service", "routes"], {"type": "object"}, extra=(404,))["post"],
             "parameters": [{"name": "app_id", "in": "path", "required": True, "schema": name}]}},
         "/api/v1/admin/clients/{app_id}/limits": {"put": {
             **_op("Set a client's rate limit and amount limits (null: default / none)", "admin",
@@ -200,17 +233,18 @@ def _paths() -> dict:
                       "max_amount_per_transaction": {"type": ["string", "null"]},
                       "max_amount_per_day": {"type": ["string", "null"]}}},
                   responses={"200": _json({"type": "object"}, "the limits now in force"),
-                             **_errors(400, 401, 403, 404, 415, 422)}),
+                             **_errors(*_BODY, 401, 403, 404, *_ANY)}),
             "parameters": [{"name": "app_id", "in": "path", "required": True, "schema": name}]}},
         "/api/v1/callbacks/{service}": {
             method: {**_op("A provider's asynchronous result (a hint: confirmed by a status query before "
                            "anything is written)", "providers",
                            request={"type": "object"},
-                           responses={"200": _json({"type": "object"}, "received"), **_errors(400, 404, 413)}),
+                           responses={"200": _json({"type": "object"}, "received"),
+                                      **_errors(400, 404, 413, *_ANY)}),
                      "parameters": [{"name": "service", "in": "path", "required": True, "schema": name}]}
             for method in ("post", "put")},
         "/api/v1/openapi.json": {"get": _op(
-            "This document", "meta", responses={"200": {"description": "OpenAPI 3.1 JSON"}})},
+            "This document", "meta", responses={"200": _json({"type": "object"}, "OpenAPI 3.1 JSON"), **_errors(429)})},
     }
 
 

@@ -31,6 +31,11 @@ def _check_strings(value, depth=0):
     if isinstance(value, str):
         if "\x00" in value:
             raise errors.BadRequest("NUL characters are not allowed", code="malformed_json")
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate escape such as "\ud800": not text
+                raise errors.BadRequest("invalid \\u escape (a lone surrogate)", code="malformed_json") from None
     elif isinstance(value, dict):
         for k, v in value.items():
             _check_strings(k, depth + 1)

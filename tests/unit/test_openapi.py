@@ -107,3 +107,14 @@ def test_docs_page_lists_every_operation_with_curl_examples_and_no_script(app):
     assert "MosPay-Signature" in text and "openssl dgst -sha256 -hmac" in text
     css = client.simulate_get("/docs/docs.css")
     assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+
+
+def test_every_api_operation_documents_429_with_retry_after():
+    # The failed-authentication throttle (mospay/api/guard.py) answers 429 on any /api/ path once the
+    # caller's address is blocked; schemathesis checks answers against the document, so it must say so.
+    doc = openapi.document()
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            refused = op["responses"].get("429")
+            assert refused is not None, (method, path)
+            assert refused["headers"]["Retry-After"]["required"] is True, (method, path)
