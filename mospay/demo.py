@@ -37,6 +37,10 @@ def seed(runtime, simulator_url: str, base_url: str) -> str:
 Demo ready: service {DEMO_SERVICE} -> simulator at {simulator_url}, client app_id={DEMO_APP_ID}
   api_username={creds['api_username']}
   api_secret={creds['api_secret']}   (shown once; a new one is made each --demo start)
+  admin portal: {base_url}/admin
+
+For README's curl session:
+  export API_USERNAME={creds['api_username']} API_SECRET={creds['api_secret']}
 
 Paste into a shell:
   BASIC={basic}
