@@ -1,0 +1,32 @@
+"""Without pgserver, MosPay falls back to PostgreSQL's binaries on PATH, else says in one line what to do."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from mospay import embedded
+from tests.support import ROOT
+
+HIDE_PGSERVER = ("import runpy, sys; sys.modules['pgserver'] = None; sys.argv = ['run.py']; "
+                 "runpy.run_path('run.py', run_name='__main__')")
+
+
+def test_no_pgserver_and_no_binaries_is_one_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pgserver", None)  # import pgserver now raises ImportError
+    monkeypatch.setattr(embedded, "_find_postgres_bindir", lambda: None)
+    with pytest.raises(embedded.EmbeddedUnavailable) as info:
+        embedded.EmbeddedPostgres(tmp_path).start()
+    message = str(info.value)
+    assert "pgserver" in message and "DATABASE_URL" in message and "\n" not in message
+
+
+def test_run_py_without_pgserver_exits_with_one_line(tmp_path):
+    env = {"MOSPAY_DATA_DIR": str(tmp_path), "PATH": "/nonexistent"}
+    result = subprocess.run([sys.executable, "-c", HIDE_PGSERVER], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mospay: ") and "DATABASE_URL" in lines[0], result.stderr
