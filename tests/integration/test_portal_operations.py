@@ -91,6 +91,8 @@ def test_resolve_is_refused_cleanly_for_bad_input_roles_csrf_and_final_states(sh
     assert re.search(r"<option selected>SUCCESSFUL</option>", no_reason.text)
     not_final = ops.post(f"/admin/transactions/{txn}/resolve", {"status": "PENDING", "reason": "checked it"})
     assert not_final.status_code == 422 and "must be SUCCESSFUL or FAILED" in not_final.text
+    for reason in ("nul\x00byte", "x" * 501):  # PostgreSQL refuses NUL in text: still a 422, not a 500
+        assert ops.post(f"/admin/transactions/{txn}/resolve", {"status": "FAILED", "reason": reason}).status_code == 422
     assert status_of(shop, "lost-2") == "PENDING"
     paid = public_id(shop, "paid")
     refused = ops.post(f"/admin/transactions/{paid}/resolve", {"status": "FAILED", "reason": "customer says so"})
