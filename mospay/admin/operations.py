@@ -8,8 +8,6 @@ import falcon
 from .. import errors, portal_service as ps, reconciler, reports, webhooks
 from .web import actor, form, render, see_other
 
-FINAL = ("SUCCESSFUL", "FAILED")
-
 
 class TransactionItem:
     """GET: summary, status history (with who resolved it and why), webhook events and their attempts."""
@@ -22,7 +20,8 @@ class TransactionItem:
         events = [{**e, "attempts": webhooks.attempts(self._db, e["event_id"])}
                   for e in webhooks.events_of_transaction(self._db, public_id)]
         render(req, resp, "admin/transaction.html", status=status, t=t, webhook_events=events, error=error,
-               draft=draft or {}, final_statuses=FINAL, is_open=t["status"] not in FINAL)
+               draft=draft or {}, final_statuses=reconciler.FINAL,
+               is_open=t["status"] not in reconciler.FINAL)
 
     def on_get(self, req, resp, public_id):
         self.show(req, resp, public_id)
