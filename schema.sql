@@ -717,3 +717,7 @@ CREATE INDEX IF NOT EXISTS transactions_f010_idx ON transactions (f010);
 CREATE INDEX IF NOT EXISTS transactions_msisdn_idx ON transactions (msisdn, created_at DESC);
 CREATE INDEX IF NOT EXISTS transactions_client_created_idx ON transactions (client_id, created_at DESC, id DESC);
 CREATE INDEX IF NOT EXISTS api_logs_app_created_idx ON api_logs (app_id, created_at DESC, id DESC);
+
+-- == Admin portal: security events page (issue 5) ==
+-- The list filtered by kind pages on this index, as the unfiltered one does on security_events_at_idx.
+CREATE INDEX IF NOT EXISTS security_events_kind_at_idx ON security_events (kind, at DESC, id DESC);

@@ -98,6 +98,22 @@ class Histogram(_Metric):
         series = self._series.get(labels)
         return sum(series[:-1]) if series else 0
 
+    def summary(self, quantile: float = 0.95) -> dict:
+        """All series together: count, mean, and the bucket bound under which `quantile` of them fell
+        (an upper bound, as precise as the buckets; None above the last bucket)."""
+        with self._lock:
+            series = [list(v) for v in self._series.values()]
+        per_bucket = [sum(column) for column in zip(*(v[:-1] for v in series))] if series else []
+        count, total = sum(per_bucket), sum(v[-1] for v in series)
+        bound, seen = None, 0
+        for upper, n in zip(self.buckets + (math.inf,), per_bucket):
+            seen += n
+            if count and seen >= quantile * count:
+                bound = None if upper == math.inf else upper
+                break
+        return {"count": count, "mean_s": total / count if count else None, "quantile": quantile,
+                "quantile_le_s": bound}
+
     def render(self) -> list[str]:
         with self._lock:
             items = sorted((k, list(v)) for k, v in self._series.items())
@@ -235,6 +251,12 @@ def snapshot() -> dict:
             pool[name.removeprefix("mospay_db_pool_")] = gauge.callback()
         except Exception:
             pool[name.removeprefix("mospay_db_pool_")] = None
+    with PROVIDER_ERRORS._lock:
+        provider_errors = dict(PROVIDER_ERRORS._values)
+    by_reason: dict[str, float] = {}
+    for (_service, reason), n in provider_errors.items():
+        by_reason[reason] = by_reason.get(reason, 0) + n
     return {"requests": sum(requests.values()),
             "server_errors": sum(n for (_r, _m, status), n in requests.items() if int(status) >= 500),
+            "latency": REQUEST_SECONDS.summary(), "provider_errors": by_reason,
             "payments": by_status, "pool": pool}

@@ -8,7 +8,7 @@ import json
 import re
 from pathlib import Path
 
-from . import auth, errors, functions, onboarding
+from . import auth, errors, functions, onboarding, reconciler, reports, webhooks
 from .db import Database, load_queries
 from .redact import SECRET_KEYS, mask
 
@@ -257,3 +257,22 @@ def reset_password(db: Database, actor: Actor, user_id: str, password) -> None:
 
 def audit_page(db: Database, q: str | None, before_at, before_id, limit: int = 50) -> list[dict]:
     return db.run(Q["audit_page"], q=q, before_at=before_at, before_id=before_id, limit=limit)
+
+
+def resolve_transaction(db: Database, actor: Actor, public_id: str, status, reason) -> dict:
+    """An operator settles an open transaction. reconciler.resolve writes the state and the status history
+    (with the user and the reason) atomically; the audit row follows, like every other portal change."""
+    before = reports.transaction(db, public_id)["status"]  # 404 for an unknown id, before anything else
+    result = reconciler.resolve(db, public_id, status, actor.id, reason)
+    audit(db, actor, "transaction.resolve", "transaction", public_id, {"status": before},
+          {"status": result["status"], "reason": reason.strip()})
+    return result
+
+
+def resend_webhook(db: Database, actor: Actor, public_id: str, event_id: str) -> dict:
+    """Queue one of this transaction's webhook events again (same event id: clients deduplicate on it)."""
+    if event_id not in {e["event_id"] for e in webhooks.events_of_transaction(db, public_id)}:
+        raise errors.NotFound("this transaction has no such webhook event", code="event_not_found")
+    result = webhooks.resend(db, event_id)
+    audit(db, actor, "webhook.resend", "transaction", public_id, None, {"event_id": event_id})
+    return result

@@ -19,6 +19,11 @@ PAGE_SIZE = 50
 CSV_BATCH = 500
 CSV_COLUMNS = ("public_id", "created_at", "updated_at", "app_id", "service", "route", "f010", "status",
                "amount", "currency", "msisdn", "provider_http_status")
+# Kinds written today (mospay/security.py, the API guard, the portal sign-in); the filter accepts any
+# well-formed kind, so a new one is browsable before this list learns about it.
+SECURITY_KINDS = ("auth_failure", "admin_auth_failure", "auth_blocked", "rate_limited", "portal_login_failure",
+                  "portal_login_blocked")
+_KIND_RE = re.compile(r"[a-z_]{1,40}")
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _CURSOR_RE = re.compile(r"(\d{4}-\d{2}-\d{2}T[0-9:.]+[+-]\d{2}:\d{2})_(\d{1,18})")
 
@@ -86,6 +91,15 @@ def api_log_filters(params: dict) -> dict:
     return {**filters, "status_class": int(status_class) if status_class else None}
 
 
+def security_event_filters(params: dict) -> dict:
+    """Kind, app id (client), dates, and an exact IP address or username in q."""
+    filters = _common(params)
+    kind = params.get("kind") or None
+    if kind is not None and not _KIND_RE.fullmatch(kind):
+        raise errors.InvalidField("must be a kind like auth_failure", field="kind")
+    return {**filters, "kind": kind}
+
+
 def _page(db: Database, name: str, filters: dict, limit: int) -> tuple[list[dict], str | None]:
     rows = db.run(Q[name], **filters, limit=limit + 1)
     more = len(rows) > limit
@@ -99,6 +113,10 @@ def transactions_page(db: Database, filters: dict, limit: int = PAGE_SIZE):
 
 def api_logs_page(db: Database, filters: dict, limit: int = PAGE_SIZE):
     return _page(db, "api_logs_page", filters, limit)
+
+
+def security_events_page(db: Database, filters: dict, limit: int = PAGE_SIZE):
+    return _page(db, "security_events_page", filters, limit)
 
 
 def transaction_rows(db: Database, filters: dict):
@@ -153,4 +171,9 @@ def dashboard(db: Database) -> dict:
     return {"totals": totals, "volume": db.run(Q["dashboard_volume"]), "hourly": hourly,
             "recent": transactions_page(db, no_filters, 8)[0],
             "calls": api_logs_page(db, api_log_filters({}), 8)[0],
-            "stuck": db.run(Q["dashboard_stuck"])}
+            "stuck": db.run(Q["dashboard_stuck"]), "backlog": reconciler_backlog(db)}
+
+
+def reconciler_backlog(db: Database) -> dict:
+    """{"open": still being checked by the reconciler, "stuck": waiting for an operator}"""
+    return db.run(Q["reconciler_backlog"])[0]

@@ -47,13 +47,16 @@ SELECT t.id, t.public_id, t.f010, t.status, t.amount, t.msisdn, t.route, t.creat
 -- name: transaction_detail
 SELECT t.id, t.public_id, t.f010, t.status, t.status_reason, t.amount, t.msisdn, t.route, t.request,
        t.provider_http_status, t.provider_response, t.result, t.response_code, t.response_body,
-       t.created_at, t.updated_at, c.app_id, c.company_name, s.name AS service, s.currency
+       t.created_at, t.updated_at, t.stuck, t.check_attempts, t.next_check_at, c.app_id, c.company_name,
+       s.name AS service, s.currency
   FROM transactions t JOIN clients c ON c.id = t.client_id JOIN services s ON s.id = t.service_id
  WHERE t.public_id = :public_id
 
 -- name: transaction_events
-SELECT from_status, to_status, cause, created_at FROM transaction_events
- WHERE transaction_id = :transaction_id ORDER BY id
+-- An operator's resolution carries who (actor_user_id) and why (note).
+SELECT e.from_status, e.to_status, e.cause, e.note, u.username AS actor, e.created_at
+  FROM transaction_events e LEFT JOIN users u ON u.id = e.actor_user_id
+ WHERE e.transaction_id = :transaction_id ORDER BY e.id
 
 -- name: client_recent_transactions
 SELECT t.public_id, t.f010, t.status, t.amount, t.created_at, s.name AS service, s.currency
@@ -79,3 +82,23 @@ SELECT l.id, l.request_id, coalesce(l.app_id, c.app_id) AS app_id, l.endpoint, l
 SELECT l.id, l.request_id, l.client_id, coalesce(l.app_id, c.app_id) AS app_id, l.endpoint, l.method,
        l.status_code, l.duration_ms, l.ip, l.user_agent, l.request_body, l.response_body, l.created_at
   FROM api_logs l LEFT JOIN clients c ON c.id = l.client_id WHERE l.id = :id
+
+-- name: reconciler_backlog
+-- Open transactions the reconciler still checks, and those waiting for an operator (both partial indexes).
+SELECT (SELECT count(*) FROM transactions
+         WHERE status IN ('RECEIVED', 'PENDING', 'UNKNOWN') AND NOT stuck) AS open,
+       (SELECT count(*) FROM transactions WHERE stuck AND status IN ('RECEIVED', 'PENDING', 'UNKNOWN')) AS stuck
+
+-- name: security_events_page
+-- `at AS created_at` so the shared keyset cursor works here too.
+SELECT id, kind, ip, app_id, username, endpoint, at AS created_at
+  FROM security_events
+ WHERE (CAST(:kind AS text) IS NULL OR kind = CAST(:kind AS text))
+   AND (CAST(:app_id AS text) IS NULL OR app_id = CAST(:app_id AS text))
+   AND (CAST(:q AS text) IS NULL OR ip = CAST(:q AS text) OR username = CAST(:q AS text))
+   AND (CAST(:date_from AS timestamptz) IS NULL OR at >= CAST(:date_from AS timestamptz))
+   AND (CAST(:date_to AS timestamptz) IS NULL OR at < CAST(:date_to AS timestamptz))
+   AND (CAST(:after_at AS timestamptz) IS NULL
+        OR (at, id) < (CAST(:after_at AS timestamptz), CAST(:after_id AS bigint)))
+ ORDER BY at DESC, id DESC
+ LIMIT :limit

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from . import clients, dashboard, functions_pages as fn, records, services, session_pages as sp, users
+from . import clients, dashboard, functions_pages as fn, operations as ops, records, services, session_pages as sp
+from . import users
 from .web import ROOT, PortalGuard, error_handler
 
 
@@ -34,7 +35,11 @@ def portal_routes(config, db) -> list[tuple]:
         ("/admin/functions/{name}/versions/{version_id}/restore", fn.FunctionRestore(db)),
         ("/admin/transactions", records.Transactions(db)),
         ("/admin/transactions.csv", records.TransactionsCsv(db)),
-        ("/admin/transactions/{public_id}", records.TransactionItem(db)),
+        ("/admin/transactions/{public_id}", ops.TransactionItem(db)),
+        ("/admin/transactions/{public_id}/resolve", ops.TransactionResolve(db)),
+        ("/admin/transactions/{public_id}/webhooks/{event_id}/resend", ops.WebhookResend(db)),
+        ("/admin/stuck", ops.Stuck(db)),
+        ("/admin/security", records.SecurityEvents(db)),
         ("/admin/api-logs", records.ApiLogs(db)),
         ("/admin/api-logs/{log_id}", records.ApiLogItem(db)),
         ("/admin/users", users.Users(db)),

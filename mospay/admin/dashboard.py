@@ -1,10 +1,11 @@
-"""The dashboard: totals, a server-side SVG chart of the last 24 hours, recent activity, stuck payments."""
+"""The dashboard: totals, a server-side SVG chart of the last 24 hours, recent activity, the stuck queue,
+circuit breakers and the key metrics (a Grafana-free view of /metrics)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from .. import reports
+from .. import breaker, metrics, portal_service as ps, reconciler, reports
 from .web import render
 
 CHART_STATUSES = ("SUCCESSFUL", "FAILED", "PENDING", "UNKNOWN", "RECEIVED")
@@ -39,6 +40,14 @@ def hourly_chart(hourly: dict, now: dt.datetime | None = None) -> dict:
             "total": sum(sum(c.values()) for c in hourly.values())}
 
 
+def breaker_rows(services: list[dict], states: dict) -> list[dict]:
+    """Every service, with this process's breaker state; a service not called yet has no breaker: closed."""
+    rows = [{"service": s["name"], **states.get(s["name"], {"state": breaker.CLOSED, "consecutive_failures": 0})}
+            for s in services]
+    known = {s["name"] for s in services}
+    return rows + [{"service": name, **state} for name, state in sorted(states.items()) if name not in known]
+
+
 class Dashboard:
     def __init__(self, db):
         self._db = db
@@ -46,4 +55,6 @@ class Dashboard:
     def on_get(self, req, resp):
         data = reports.dashboard(self._db)
         render(req, resp, "admin/dashboard.html", partial="admin/_dashboard.html",
-               chart=hourly_chart(data["hourly"]), **data)
+               chart=hourly_chart(data["hourly"]), queue=reconciler.stuck_queue(self._db, limit=10),
+               breakers=breaker_rows(ps.services(self._db), breaker.snapshot()), numbers=metrics.snapshot(),
+               **data)

@@ -1,4 +1,5 @@
-"""Transactions and API logs: filtered keyset-paged lists, detail pages, and a streamed CSV export."""
+"""Transactions, API logs and security events: filtered keyset-paged lists, the API log detail page, and a
+streamed CSV export (the transaction detail page is in operations.py, with the operator's actions)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import falcon
 from .. import errors, reports
 from .web import render
 
-FILTER_KEYS = ("client", "service", "status", "from", "to", "q")
+FILTER_KEYS = ("client", "service", "status", "kind", "from", "to", "q")
 
 
 def _params(req) -> dict:
@@ -44,14 +45,6 @@ class Transactions:
         _list(req, resp, "admin/transactions.html", "admin/_transactions_table.html",
               reports.transaction_filters, reports.transactions_page, db=self._db,
               statuses=reports.STATUSES)
-
-
-class TransactionItem:
-    def __init__(self, db):
-        self._db = db
-
-    def on_get(self, req, resp, public_id):
-        render(req, resp, "admin/transaction.html", t=reports.transaction(self._db, public_id))
 
 
 def _csv_cell(value) -> str:
@@ -102,3 +95,15 @@ class ApiLogItem:
 
     def on_get(self, req, resp, log_id):
         render(req, resp, "admin/api_log.html", log=reports.api_log(self._db, log_id))
+
+
+class SecurityEvents:
+    """Failed and throttled authentications, rate-limit hits: read by every role, like the other lists."""
+
+    def __init__(self, db):
+        self._db = db
+
+    def on_get(self, req, resp):
+        _list(req, resp, "admin/security.html", "admin/_security_table.html",
+              reports.security_event_filters, reports.security_events_page, db=self._db,
+              kinds=reports.SECURITY_KINDS)

@@ -6,7 +6,7 @@ import re
 
 import falcon
 
-from .. import admin_sessions, errors, onboarding
+from .. import admin_sessions, errors, onboarding, security
 from ..portal_service import audit, check_password_text
 from .web import ALL_ROLES, COOKIE, actor, form, render, see_other
 
@@ -49,6 +49,8 @@ class Login:
         except (errors.Unauthorized, admin_sessions.TooManyAttempts) as exc:
             # Re-render the form (not a redirect) so the username stays filled in; one message for every cause.
             status = falcon.HTTP_429 if exc.status == 429 else falcon.HTTP_401
+            security.record_event(self._db, "portal_login_blocked" if exc.status == 429 else "portal_login_failure",
+                                  ip=req.remote_addr, username=username[:64], endpoint="/admin/login")
             return render(req, resp, "admin/login.html", status=status, next=_next(data.get("next")),
                           username=username[:64], error=exc.message if exc.status == 429 else
                           "Wrong username or password.")

@@ -129,7 +129,7 @@ def test_newcomer_onboards_a_client_and_watches_its_payments(browser, live, tmp_
 
     page.click("nav.main-nav >> text=Dashboard")
     page.wait_for_selector("#dashboard >> text=order-1001")
-    assert page.is_visible("text=order-1003")  # PENDING: in the stuck panel
+    assert page.is_visible("text=order-1003")  # PENDING at first; the simulator settles it a second later
     assert page.locator("svg rect.bar.successful").count() >= 1
     _shot(page, "dashboard")
 
@@ -155,6 +155,17 @@ def test_newcomer_onboards_a_client_and_watches_its_payments(browser, live, tmp_
     page.wait_for_selector("text=Status history")
     assert "pwd-secret" not in page.content() and "***" in page.content()
     _shot(page, "transaction")
+
+    # An unknown outcome (provider 500) settled by hand, before the reconciler's first check at 30 s.
+    status, body = _pay(live, creds, "order-1008", "+250788120003")
+    assert body["status"] == "UNKNOWN"
+    page.goto(base + f"/admin/transactions/{body['transaction_id']}")
+    page.select_option("#resolve-form select[name=status]", "FAILED")
+    page.fill("#resolve-form textarea[name=reason]", "provider support: payer cancelled")
+    page.once("dialog", lambda dialog: dialog.accept())  # hx-confirm
+    page.click("#resolve-form button:has-text('Resolve')")
+    page.wait_for_selector("text=provider support: payer cancelled")
+    assert page.locator("h1 .badge.failed").count() == 1 and page.locator("#resolve-form").count() == 0
 
     # Dry-run, then edit, the client's RESPONSE function.
     page.goto(base + f"/admin/functions/{RESPONSE_FN}")

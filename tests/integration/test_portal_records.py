@@ -34,7 +34,7 @@ def test_dashboard_totals_chart_and_panels(data):
     page = data.portal("ops", "viewer").get("/admin")
     assert page.status_code == 200
     assert "<svg" in page.text and 'class="bar successful"' in page.text and "<script>" not in page.text
-    assert "order-10" in page.text  # PENDING: in the stuck panel
+    assert "order-10" in page.text  # PENDING: in the open-payments panel
     assert "/api/v1/payment/process" in page.text
     fragment = data.portal("ops2", "viewer").get("/admin", headers={"HX-Request": "true"})
     assert fragment.text.lstrip().startswith('<div id="dashboard"')

@@ -110,3 +110,28 @@ def test_snapshot_sums_requests_errors_and_payments():
     assert after["requests"] - before["requests"] == 2
     assert after["server_errors"] - before["server_errors"] == 1
     assert after["payments"]["SUCCESSFUL"] - before["payments"].get("SUCCESSFUL", 0) == 1
+
+
+def test_histogram_summary_gives_count_mean_and_a_bucket_bound_for_the_quantile():
+    h = metrics.Histogram("t_summary_seconds", "test", ("route",), buckets=(0.1, 1.0))
+    assert h.summary() == {"count": 0, "mean_s": None, "quantile": 0.95, "quantile_le_s": None}
+    for _ in range(19):
+        h.observe(0.05, "/a")
+    h.observe(0.5, "/b")
+    summary = h.summary()
+    assert summary["count"] == 20 and abs(summary["mean_s"] - (19 * 0.05 + 0.5) / 20) < 1e-9
+    assert summary["quantile_le_s"] == 0.1  # 19 of 20 (95%) were under 0.1 s, across both routes
+    h.observe(5.0, "/b")
+    h.observe(5.0, "/b")
+    assert h.summary()["quantile_le_s"] is None  # beyond the last bucket: no honest bound
+
+
+def test_snapshot_counts_provider_errors_by_reason():
+    before = metrics.snapshot()["provider_errors"]
+    metrics.observe_provider_call("svcsnap", None, "connection", 3.0)
+    metrics.observe_provider_call("svcsnap", 503, None, 3.0)
+    after = metrics.snapshot()
+    assert after["provider_errors"]["connection"] - before.get("connection", 0) == 1
+    assert after["provider_errors"]["http_5xx"] - before.get("http_5xx", 0) == 1
+    metrics.observe_request("/y", "GET", 200, 0.002)
+    assert metrics.snapshot()["latency"]["count"] - after["latency"]["count"] == 1
