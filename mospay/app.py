@@ -58,6 +58,7 @@ def create_app(config, db, provider: Provider | None = None) -> falcon.App:
     app = falcon.App(middleware=[RequestObserver(config.trusted_proxies), ApiLog(db),
                                  *guard.middleware(config, db)])
     metrics.watch_pool(db)
+    _watch_operations(db)
     app.req_options.strip_url_path_trailing_slash = True
     for uri, resource, kwargs in routes(config, db, provider or Provider(maxsize=config.threads)):
         app.add_route(uri, resource, **kwargs)
@@ -67,6 +68,22 @@ def create_app(config, db, provider: Provider | None = None) -> falcon.App:
     portal.install(app, config, db, {Exception: _unexpected_error, falcon.HTTPError: _http_error,
                                      errors.MosPayError: _mospay_error})
     return app
+
+
+def _watch_operations(db) -> None:
+    """Gauges read at scrape time: circuit breakers (this process), reconciler backlog and webhook
+    deliveries (the database, shared by every process)."""
+    from . import breaker, reports
+
+    metrics.register_gauge(
+        "mospay_circuit_breaker_open", "1 while a service's circuit breaker is open or half-open (this process)",
+        lambda: {(name,): int(s["state"] != "closed") for name, s in breaker.snapshot().items()}, ("service",))
+    metrics.register_gauge(
+        "mospay_reconciler_backlog", "open transactions still checked by the reconciler, and stuck ones",
+        lambda: {(state,): n for state, n in reports.reconciler_backlog(db).items()}, ("state",))
+    metrics.register_gauge(
+        "mospay_webhook_events", "client webhook events by delivery state (PENDING, DELIVERED, GAVE_UP)",
+        lambda: {(r["state"],): r["n"] for r in db.query("webhook_backlog")}, ("state",))
 
 
 def _mospay_error(req, resp, exc, params):

@@ -90,3 +90,7 @@ RETURNING app_id, api_username, credential_version
 
 -- name: any_user
 SELECT 1 AS one FROM users LIMIT 1
+
+-- name: webhook_backlog
+-- Webhook events by delivery state (a /metrics gauge; GAVE_UP rows are the ones an operator must see).
+SELECT state, count(*) AS n FROM webhook_events GROUP BY state

@@ -103,3 +103,14 @@ def test_docs_and_openapi_are_served_by_the_running_gateway(gateway):
     assert doc.status == 200 and doc.json()["openapi"] == "3.1.0"
     page = gateway.request("GET", "/docs")
     assert page.status == 200 and b"/api/v1/payment/process" in page.data
+
+
+def test_metrics_show_breakers_reconciler_backlog_and_webhook_deliveries(gateway):
+    client = gateway.onboard(service="metricsmomo", timeout_s=1)
+    client.pay(msisdn="+250788120003")  # the provider answers 500: an open transaction for the reconciler
+    text = _metrics(gateway)
+    assert _sample(text, "mospay_circuit_breaker_open", service="metricsmomo") == 0  # a 5xx is no transport failure
+    # The shared server's reconciler may settle other tests' payments meanwhile: this one is not due for 8 s.
+    assert _sample(text, "mospay_reconciler_backlog", state="open") >= 1
+    assert _sample(text, "mospay_reconciler_backlog", state="stuck") is not None
+    assert "# TYPE mospay_webhook_events gauge" in text
