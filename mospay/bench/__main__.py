@@ -104,6 +104,15 @@ def main(argv=None) -> int:
         measure(name, workers_url, req, f"sw-{time.time_ns()}")
         rss["2 workers (parent + children)"] = round(workers_proc.rss_mb(), 1)
         workers_proc.stop()
+        # The scenarios above run with MOSPAY_ACCESS_LOG=off; this one shows what the default costs.
+        logged_proc, logged_url, _ = stack.start_mospay("mospay-access-log", env={"MOSPAY_ACCESS_LOG": "on"})
+        name = "1a. payment, Bearer, access log on (default)"
+        req = payment_request({"Authorization": f"Bearer {stack.token(logged_url)}"})
+        if warmup:
+            run_load(logged_url, req, warmup, args.connections, f"wl-{time.time_ns()}", use_wrk)
+        gateways[logged_url] = logged_proc.proc.pid
+        measure(name, logged_url, req, f"sl-{time.time_ns()}")
+        logged_proc.stop()
         startup = {"run.py on a migrated database (DATABASE_URL)": ready_s}
         if not args.smoke:
             startup.update(extra.startup_times())
