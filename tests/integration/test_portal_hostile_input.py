@@ -233,3 +233,30 @@ def test_invalid_utf8_in_a_form_is_400_not_stored_as_replacement_characters(site
     result = post(world, "/admin/clients", {"company_name": BAD_UTF8})
     assert_refused(result, before, site, "bad UTF-8")
     assert result.status_code == 400 and "not valid UTF-8" in result.text
+
+
+# superscript_digit (code) and json_deep (data_input/data_output) were 500s before this test.
+DRY_RUN_VALUES = {**REFUSED_BY_KIND["strict"], **NOT_A_NUMBER, "superscript_digit": quote("²"),
+                  "arabic_digits": quote("٢٠٠"), "json_nul": quote('{"a": "\\u0000"}'),
+                  "json_surrogate": quote('{"a": "\\ud800"}'), "json_deep": quote("[" * 5000 + "]" * 5000)}
+
+
+@pytest.mark.parametrize("field", ["source", "code", "data_input", "data_output", "unique_id"])
+def test_dry_run_with_hostile_values_never_fails_and_writes_nothing(site, world, field):
+    """The dry run reports bad input in its result panel (200) or refuses it (4xx); it never writes."""
+    path = f"/admin/functions/{FUNCTION}/dry-run"
+    valid = {"source": quote(site.source), "code": "200", "data_input": quote('{"f010": "x"}'),
+             "data_output": quote('{"status": "SUCCESSFUL"}'), "unique_id": "dry-1"}
+    for name, value in DRY_RUN_VALUES.items():
+        before = state(site.db)
+        for headers in ({}, {"HX-Request": "true"}):
+            body = encode({**valid, field: value, "csrf_token": quote(world.csrf)})
+            result = world.client.simulate_request(
+                "POST", path, body=body, cookies={"mospay_session": world.cookie},
+                headers={"Content-Type": "application/x-www-form-urlencoded", **headers})
+            label = f"dry-run {field}={name} {headers}"
+            assert result.status_code < 500, f"{label}: {result.status_code} {result.text[:300]}"
+            assert result.status_code in (200, 400, 413, 415, 422), label
+            for leak in LEAKS:
+                assert leak not in result.text, f"{label}: {leak!r} in the page"
+            assert state(site.db) == before, f"{label}: the database changed"
