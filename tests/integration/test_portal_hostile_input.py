@@ -30,7 +30,8 @@ ALWAYS_REFUSED = {"1MB": BIG, "nul": NUL, "bad_utf8": BAD_UTF8, "surrogate": SUR
 # Identifiers, URLs, numbers, choices and codes refuse these too; free text may store them literally.
 INJECTION = {"sql": SQL, "dollar_quote": DOLLAR, "traversal": TRAVERSAL, "crlf": CRLF}
 NOT_A_NUMBER = {"text": "abc", "negative": "-5", "zero": "0", "huge": "1" + "0" * 30, "nan": "NaN",
-                "infinity": "Infinity", "exponent": "1e400", "hex": "0x10"}
+                "infinity": "Infinity", "exponent": "1e400", "hex": "0x10",
+                "superscript": quote("²"), "arabic_digits": quote("١٢")}  # str.isdigit() says yes, int() says no
 NOT_TEXT_CHOICE = {"number": "12345", "negative": "-1"}
 
 # form -> (path, valid values, {field: kind}). kinds: text (free text: injection may be stored literally),
@@ -260,3 +261,10 @@ def test_dry_run_with_hostile_values_never_fails_and_writes_nothing(site, world,
             for leak in LEAKS:
                 assert leak not in result.text, f"{label}: {leak!r} in the page"
             assert state(site.db) == before, f"{label}: the database changed"
+
+
+def test_a_page_number_that_is_a_digit_but_not_a_number_shows_the_first_page(site, world):
+    """Regression: ?page=² passed str.isdigit() and int() raised: a 500 on the clients list."""
+    for page in (quote("²"), quote("١٢"), "-1", "1e9", "99999999999999999999", "%00"):
+        result = world.get("/admin/clients", query_string=f"page={page}")
+        assert result.status_code == 200 and "akaliza" in result.text, page
