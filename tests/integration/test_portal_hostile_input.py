@@ -268,3 +268,30 @@ def test_a_page_number_that_is_a_digit_but_not_a_number_shows_the_first_page(sit
     for page in (quote("²"), quote("١٢"), "-1", "1e9", "99999999999999999999", "%00"):
         result = world.get("/admin/clients", query_string=f"page={page}")
         assert result.status_code == 200 and "akaliza" in result.text, page
+
+
+@pytest.mark.parametrize("path, params", [
+    ("/admin/transactions", ("client", "service", "status", "from", "to", "q", "after")),
+    ("/admin/transactions.csv", ("client", "service", "status", "from", "to", "q")),
+    ("/admin/api-logs", ("client", "from", "to", "q", "after")),
+    ("/admin/clients", ("q", "page")),
+    ("/admin/audit", ("q", "after")),
+    ("/admin/services/mtnmomorwa", ("edit",)),
+    ("/admin/login", ("next",)),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_hostile_list_filters_give_the_page_or_a_4xx(site, world, path, params):
+    """Filters and cursors in the query string: the list (perhaps with a message) or a 4xx, never a 5xx."""
+    values = [NUL, BAD_UTF8, SURROGATE, CRLF, SQL, DOLLAR, TRAVERSAL, "x" * 10_000, quote("²"), quote("١٢"),
+              "-1", "0000-00-00", "9999-12-31", "2026-02-30", "1" * 30, quote("2026-01-01T00:00:00+00:00_") + "9" * 18]
+    for param in params:
+        for value in values:
+            result = world.get(path, query_string=f"{param}={value}")
+            label = f"{path}?{param}={value[:40]}"
+            assert result.status_code < 500, f"{label}: {result.status_code}"
+            assert not any(leak in result.text for leak in LEAKS), label
+
+
+def test_csv_export_with_a_nul_in_the_search_is_422_before_streaming(site, world):
+    """Regression: the NUL reached PostgreSQL only once the 200 and the CSV header had been sent."""
+    result = world.get("/admin/transactions.csv", query_string="q=a%00b")
+    assert result.status_code == 422 and result.headers["content-type"].startswith("text/html")
