@@ -187,7 +187,7 @@ def _row_text(text: str) -> str:
 @pytest.mark.parametrize("form", [f for f in FORMS if f != "login"])
 def test_missing_empty_and_duplicated_fields_are_refused(site, world, form):
     """Each required field left out, an empty form, and each field sent twice with a hostile last copy
-    (the last value is the one used)."""
+    (the last value is the one used); then the valid form itself is accepted."""
     path, valid = valid_values(site, form)
     optional = {"contact_email", "callback_url", "app_id", "display_name", "currency", "timeout_s",
                 "connect_timeout_s", "max_length", "pattern", "field_type", "role"}
@@ -201,6 +201,10 @@ def test_missing_empty_and_duplicated_fields_are_refused(site, world, form):
     for field in FORMS[form][2]:
         result = post(world, path, {**valid, field: [valid[field], NUL]})
         assert_refused(result, before, site, f"{form}: {field} twice, the second hostile")
+    # The control: the valid values used throughout are accepted, and the fingerprint sees the change.
+    result = post(world, path, valid)
+    assert result.status_code in (201, 303), f"{form}: {result.status_code} {result.text[:300]}"
+    assert state(site.db) != before, form
 
 
 def test_a_forged_second_csrf_token_and_non_form_bodies_are_refused(site, world):
