@@ -31,8 +31,9 @@ ALWAYS_REFUSED = {"1MB": BIG, "nul": NUL, "bad_utf8": BAD_UTF8, "surrogate": SUR
 INJECTION = {"sql": SQL, "dollar_quote": DOLLAR, "traversal": TRAVERSAL, "crlf": CRLF}
 NOT_A_NUMBER = {"text": "abc", "negative": "-5", "zero": "0", "huge": "1" + "0" * 30, "nan": "NaN",
                 "infinity": "Infinity", "exponent": "1e400", "hex": "0x10",
-                "superscript": quote("²"), "arabic_digits": quote("١٢")}  # str.isdigit() says yes, int() says no
-NOT_TEXT_CHOICE = {"number": "12345", "negative": "-1"}
+                "superscript": quote("²")}  # str.isdigit() says yes, int() says no
+# Only "no 5xx": some fields may take these (Decimal reads Arabic-Indic digits "١٢" as 12 seconds).
+NOT_TEXT_CHOICE = {"number": "12345", "negative": "-1", "arabic_digits": quote("١٢")}
 
 # form -> (path, valid values, {field: kind}). kinds: text (free text: injection may be stored literally),
 # strict (identifiers, URLs, codes, choices: injection refused), number, secret (passwords), any (a value
