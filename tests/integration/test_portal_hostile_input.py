@@ -144,35 +144,33 @@ def assert_refused(result, before, site, label, *, sql_errors_shown=False):
     assert state(site.db) == before, f"{label}: the database changed"
 
 
-def cases():
-    for form, (_, _, fields) in FORMS.items():
-        for field, kind in fields.items():
-            yield pytest.param(form, field, kind, id=f"{form}-{field}")
-
-
-@pytest.mark.parametrize("form, field, kind", list(cases()))
-def test_hostile_value_in_each_field_is_refused_and_changes_nothing(site, world, form, field, kind):
+@pytest.mark.parametrize("form", list(FORMS))
+def test_hostile_value_in_each_field_is_refused_and_changes_nothing(site, world, form):
+    """One test per form (a fresh database each), every field of it in turn: see REFUSED_BY_KIND."""
     path, valid = valid_values(site, form)
     anonymous = form == "login"
     portal = site.portal() if anonymous else world
-    for name, value in REFUSED_BY_KIND[kind].items():
-        before = state(site.db)
-        result = post(portal, path, {**valid, field: value}, anonymous=anonymous)
-        assert_refused(result, before, site, f"{form}.{field}={name}", sql_errors_shown=form == "save_function")
-    if kind == "text":  # injection text: refused, or stored literally while every table stays in place
-        for name, text in LITERAL_OK.items():
-            tables = state(site.db)["tables"]
-            result = post(portal, path, {**valid, field: quote(text)})
-            assert result.status_code < 500, f"{form}.{field}={name}: {result.status_code}"
-            assert state(site.db)["tables"] == tables
-            if result.status_code < 400:
-                stored = site.db.run(f"SELECT count(*) AS n FROM {_table(form)} t WHERE t::text LIKE '%' || :v || '%'",
-                                     v=_row_text(text))[0]["n"]
-                assert stored >= 1, f"{form}.{field}={name} accepted but not stored as sent"
-    if kind in ("strict", "number", "any"):  # a number where text is expected, and vice versa
-        for name, value in NOT_TEXT_CHOICE.items():
+    for field, kind in FORMS[form][2].items():
+        for name, value in REFUSED_BY_KIND[kind].items():
+            before = state(site.db)
             result = post(portal, path, {**valid, field: value}, anonymous=anonymous)
-            assert result.status_code < 500, f"{form}.{field}={name}: {result.status_code}"
+            assert_refused(result, before, site, f"{form}.{field}={name}", sql_errors_shown=form == "save_function")
+        if kind == "text":  # injection text: refused, or stored literally while every table stays in place
+            for name, text in LITERAL_OK.items():
+                tables = state(site.db)["tables"]
+                fresh = {k: v for k, v in valid.items() if k != "app_id"}  # a new client each time, no 409
+                result = post(portal, path, {**fresh, field: quote(text)})
+                assert result.status_code in (201, 303, 422), f"{form}.{field}={name}: {result.status_code}"
+                assert result.status_code < 500, f"{form}.{field}={name}: {result.status_code}"
+                assert state(site.db)["tables"] == tables
+                if result.status_code < 400:
+                    stored = site.db.run(f"SELECT count(*) AS n FROM {_table(form)} t "
+                                         "WHERE t::text LIKE '%' || :v || '%'", v=_row_text(text))[0]["n"]
+                    assert stored >= 1, f"{form}.{field}={name} accepted but not stored as sent"
+        if kind in ("strict", "number", "any"):  # a number where text is expected, and vice versa
+            for name, value in NOT_TEXT_CHOICE.items():
+                result = post(portal, path, {**valid, field: value}, anonymous=anonymous)
+                assert result.status_code < 500, f"{form}.{field}={name}: {result.status_code}"
 
 
 def _table(form: str) -> str:
