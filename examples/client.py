@@ -111,7 +111,7 @@ class MosPayClient:
         if attempt >= self.retries:
             return
         delay = self.backoff * (2 ** attempt) * (0.5 + secrets.randbelow(1000) / 1000)  # jittered
-        if retry_after and retry_after.isdigit():
+        if retry_after and retry_after.isascii() and retry_after.isdigit():
             delay = max(delay, min(int(retry_after), 30))
         time.sleep(delay)
 
@@ -170,9 +170,10 @@ def verify_webhook(secret: str, body: bytes, header: str | None, tolerance_s: in
     parts = [p.split("=", 1) for p in header.split(",") if "=" in p]
     timestamps = [v for k, v in parts if k.strip() == "t"]
     signatures = [v.strip() for k, v in parts if k.strip() == "v1"]
-    if len(timestamps) != 1 or not timestamps[0].strip().isdigit() or not signatures:
+    stamp = timestamps[0].strip() if len(timestamps) == 1 else ""
+    if not (stamp.isascii() and stamp.isdigit()) or not signatures:  # isdigit() alone takes '²'
         return False
-    t = int(timestamps[0])
+    t = int(stamp)
     if abs((time.time() if now is None else now) - t) > tolerance_s:
         return False
     expected = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()

@@ -89,6 +89,8 @@ def _pg_message(exc: DatabaseError) -> str:
 def _parse_json(value, field: str):
     try:
         return json.loads(value or "null")
+    except RecursionError:  # "[[[[..." thousands deep: a 500 before
+        raise errors.InvalidField("is nested too deeply", field=field) from None
     except ValueError as exc:
         raise errors.InvalidField(f"is not valid JSON: {exc}", field=field) from None
 
@@ -103,7 +105,7 @@ def dry_run(db: Database, name: str, args: dict, source: str | None = None) -> d
     params = {"name": name, "uid": unique_id, "data": json.dumps(data_input)}
     if is_response(name):
         code = str(args.get("code") or "200")
-        if not code.isdigit() or not 100 <= int(code) <= 599:
+        if not re.fullmatch(r"[0-9]{3}", code) or not 100 <= int(code) <= 599:  # isdigit() took "²" (a 500)
             raise errors.InvalidField("must be an HTTP status from 100 to 599", field="code")
         params.update(code=int(code), output=json.dumps(_parse_json(args.get("data_output"), "data_output")))
         call = Q["dry_run_response"]

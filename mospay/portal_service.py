@@ -185,7 +185,7 @@ def save_field(db: Database, actor: Actor, name: str, data: dict) -> dict:
             raise errors.InvalidField(f"is not a valid regular expression: {exc}", field="pattern") from None
     max_length = (data.get("max_length") or "").strip() if isinstance(data.get("max_length"), str) else None
     if max_length:
-        if not max_length.isdigit() or not 1 <= int(max_length) <= 4096:
+        if not (max_length.isascii() and max_length.isdigit()) or not 1 <= int(max_length) <= 4096:  # not "²"
             raise errors.InvalidField("must be a whole number from 1 to 4096", field="max_length")
     values = {"code": code, "label": onboarding._text(data, "label", max_length=100), "field_type": field_type,
               "required": _flag(data, "required"), "max_length": int(max_length) if max_length else None,

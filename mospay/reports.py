@@ -62,7 +62,7 @@ def _common(params: dict) -> dict:
         functions.check_app_id(app_id, "client")
     date_to = _date(params.get("to"), "to")
     q = (params.get("q") or "").strip() or None
-    if q is not None and len(q) > 64:
+    if q is not None and (len(q) > 64 or "\x00" in q):  # NUL failed in PostgreSQL mid-way through a CSV stream
         raise errors.InvalidField("must be at most 64 characters", field="q")
     after_at, after_id = _cursor(params.get("after"))
     if date_to is not None and date_to.year == dt.MAXYEAR:

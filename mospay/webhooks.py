@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import time
 
 import urllib3
@@ -40,7 +41,7 @@ def verify_signature(header: str, body: bytes, secret: str, tolerance_s: int = 3
     """What a client runs (the snippet in docs/guarantees.md): any v1 matching, and a recent t."""
     parts = [p.split("=", 1) for p in header.split(",") if "=" in p]
     timestamps = [v for k, v in parts if k == "t"]
-    if len(timestamps) != 1 or not timestamps[0].isdigit():
+    if len(timestamps) != 1 or not re.fullmatch(r"[0-9]{1,12}", timestamps[0]):  # isdigit() takes '²'
         return False
     if abs(time.time() - int(timestamps[0])) > tolerance_s:
         return False  # an old signature replayed

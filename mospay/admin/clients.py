@@ -14,7 +14,7 @@ PAGE = 25
 
 def _page_number(req) -> int:
     raw = req.get_param("page") or "1"
-    return int(raw) if raw.isdigit() and 0 < int(raw) < 100_000 else 1
+    return int(raw) if raw.isascii() and raw.isdigit() and 0 < int(raw) < 100_000 else 1  # not "²": a 500
 
 
 class Clients:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import falcon
 
 from .. import errors, reports
 from .web import render
 
+_NUMBER = re.compile(r"[+-][0-9]+(\.[0-9]+)?")
 FILTER_KEYS = ("client", "service", "status", "kind", "from", "to", "q")
 
 
@@ -48,9 +50,10 @@ class Transactions:
 
 
 def _csv_cell(value) -> str:
-    """Neutralise spreadsheet formulas: a cell starting with = @ (or +/- not followed by a digit)."""
+    """Neutralise spreadsheet formulas: a cell starting with = @ (or +/- unless the cell is just a number,
+    such as an msisdn: "-2-3", a valid f010, would otherwise be computed)."""
     text = "" if value is None else (value.isoformat() if hasattr(value, "isoformat") else str(value))
-    if text[:1] in ("=", "@", "\t", "\r") or (text[:1] in ("+", "-") and not text[1:2].isdigit()):
+    if text[:1] in ("=", "@", "\t", "\r") or (text[:1] in ("+", "-") and not _NUMBER.fullmatch(text)):
         return "'" + text
     return text
 

@@ -81,10 +81,17 @@ def see_other(resp, location: str) -> None:
 
 def form(req) -> dict:
     """The submitted form as a dict of strings (the last value wins for repeated names)."""
+    if req.content_length and req.content_type is not None and not req.content_type.startswith(
+            falcon.MEDIA_URLENCODED):  # JSON would bring numbers and lists where every field expects text
+        raise errors.UnsupportedMediaType("send the form as application/x-www-form-urlencoded")
     media = req.get_media(default_when_empty={}) if req.content_length else {}
     if not isinstance(media, dict):
         raise errors.BadRequest("expected a form")
-    return {k: (v[-1] if isinstance(v, list) else v) for k, v in media.items()}
+    data = {k: (v[-1] if isinstance(v, list) else v) for k, v in media.items()}
+    # Falcon decodes invalid UTF-8 (%FF, lone surrogates) as U+FFFD: refuse it rather than store mojibake.
+    if any("\ufffd" in str(k) + str(v) for k, v in data.items()):
+        raise errors.BadRequest("the form is not valid UTF-8")
+    return data
 
 
 def actor(req) -> Actor:

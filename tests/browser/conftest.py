@@ -42,7 +42,7 @@ def live(postgres, tmp_path_factory, browser):
         simulator_url = wait_for_line(simulator, r"listening on (http://\S+)").group(1)
         gateway = start_process(["run.py", "--port", str(port)], env)
         wait_for_line(gateway, r"MosPay listening on", timeout=60)
-        yield {"url": f"http://127.0.0.1:{port}", "simulator": simulator_url}
+        yield {"url": f"http://127.0.0.1:{port}", "simulator": simulator_url, "db_url": postgres.url_for(name)}
     finally:
         if gateway is not None:
             stop_process(gateway)
