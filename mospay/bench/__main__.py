@@ -95,24 +95,24 @@ def main(argv=None) -> int:
         log_lines = len(mospay.output().splitlines()) - log_before
         rss = {"1 process": round(mospay.rss_mb(), 1)}
         mospay.stop()
-        workers_proc, workers_url, _ = stack.start_mospay("mospay-2-workers", workers=2)
-        name = "1w. payment, Bearer, --workers 2"
-        req = payment_request({"Authorization": f"Bearer {stack.token(workers_url)}"})
-        if warmup:
-            run_load(workers_url, req, warmup, args.connections, f"ww-{time.time_ns()}", use_wrk)
-        gateways[workers_url] = workers_proc.proc.pid
-        measure(name, workers_url, req, f"sw-{time.time_ns()}")
-        rss["2 workers (parent + children)"] = round(workers_proc.rss_mb(), 1)
-        workers_proc.stop()
+
+        def measure_on_own_process(name, label, tag, **start):
+            """A Bearer payment scenario against a MosPay process of its own; returns that process's RSS."""
+            proc, base, _ = stack.start_mospay(label, **start)
+            req = payment_request({"Authorization": f"Bearer {stack.token(base)}"})
+            if warmup:
+                run_load(base, req, warmup, args.connections, f"w{tag}-{time.time_ns()}", use_wrk)
+            gateways[base] = proc.proc.pid
+            measure(name, base, req, f"s{tag}-{time.time_ns()}")
+            rss_mb = proc.rss_mb()
+            proc.stop()
+            return rss_mb
+
+        rss["2 workers (parent + children)"] = round(measure_on_own_process(
+            "1w. payment, Bearer, --workers 2", "mospay-2-workers", "w", workers=2), 1)
         # The scenarios above run with MOSPAY_ACCESS_LOG=off; this one shows what the default costs.
-        logged_proc, logged_url, _ = stack.start_mospay("mospay-access-log", env={"MOSPAY_ACCESS_LOG": "on"})
-        name = "1a. payment, Bearer, access log on (default)"
-        req = payment_request({"Authorization": f"Bearer {stack.token(logged_url)}"})
-        if warmup:
-            run_load(logged_url, req, warmup, args.connections, f"wl-{time.time_ns()}", use_wrk)
-        gateways[logged_url] = logged_proc.proc.pid
-        measure(name, logged_url, req, f"sl-{time.time_ns()}")
-        logged_proc.stop()
+        measure_on_own_process("1a. payment, Bearer, access log on (default)", "mospay-access-log", "l",
+                               env={"MOSPAY_ACCESS_LOG": "on"})
         startup = {"run.py on a migrated database (DATABASE_URL)": ready_s}
         if not args.smoke:
             startup.update(extra.startup_times())
