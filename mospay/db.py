@@ -219,11 +219,13 @@ class Database:
 
     def run(self, sql: str, /, **params) -> list[dict]:
         """One statement in autocommit; rows as dicts. Driver errors become domain errors."""
-        with self.connection() as conn:
-            try:
+        # Translated outside `connection()`, so that it sees the driver's error and can tell a dead
+        # connection (08xxx, 57Pxx: the server restarted) from a statement that merely failed.
+        try:
+            with self.connection() as conn:
                 return _execute(conn, sql, params)
-            except DatabaseError as exc:
-                raise translate(exc) from exc
+        except DatabaseError as exc:
+            raise translate(exc) from exc
 
     def query(self, name: str, /, **params) -> list[dict]:
         return self.run(QUERIES[name], **params)
@@ -234,22 +236,19 @@ class Database:
 
     @contextlib.contextmanager
     def transaction(self):
-        """BEGIN ... COMMIT on one connection; any exception rolls back and is translated."""
-        with self.connection() as conn:
-            conn.run("BEGIN")
-            try:
-                yield Transaction(conn)
-            except BaseException as exc:
-                with contextlib.suppress(Exception):
-                    conn.run("ROLLBACK")
-                if isinstance(exc, DatabaseError):
-                    raise translate(exc) from exc
-                raise
-            else:
+        """BEGIN ... COMMIT on one connection; any exception rolls back and is translated (as in run())."""
+        try:
+            with self.connection() as conn:
+                conn.run("BEGIN")
                 try:
-                    conn.run("COMMIT")
-                except DatabaseError as exc:
-                    raise translate(exc) from exc
+                    yield Transaction(conn)
+                except BaseException:
+                    with contextlib.suppress(Exception):
+                        conn.run("ROLLBACK")
+                    raise
+                conn.run("COMMIT")
+        except DatabaseError as exc:
+            raise translate(exc) from exc
 
     def ping(self) -> bool:
         try:
