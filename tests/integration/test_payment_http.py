@@ -219,3 +219,9 @@ def test_unknown_route_and_method_are_json_errors(gateway):
     assert resp.status == 404 and resp.json()["error"]["code"] == "not_found"
     resp = gateway.request("DELETE", "/api/v1/payment/process")
     assert resp.status == 405 and resp.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_api_log_names_the_app_id_of_a_bearer_caller(gateway, client):
+    resp = client.pay()  # Bearer: no App-ID header at all
+    row = gateway.db.run("SELECT app_id FROM api_logs WHERE request_id = :r", r=resp.headers["X-Request-ID"])[0]
+    assert row["app_id"] == client.app_id
