@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from . import backup, errors, onboarding, runtime as rt
+from . import accounts, backup, catalogue, errors, runtime as rt
 from .config import Config, ConfigError
 from .db import MIGRATIONS_DIR, SCHEMA_FILE, apply_schema
 from .embedded import EmbeddedUnavailable
@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=int, help="override MOSPAY_LOG_RETENTION_DAYS for this run")
     p = sub.add_parser("create-admin", help="create an admin user")
     p.add_argument("username")
-    p.add_argument("--role", default="admin", choices=onboarding.ROLES)
+    p.add_argument("--role", default="admin", choices=accounts.ROLES)
     p.add_argument("--password", help="default: read from standard input")
     return parser
 
@@ -81,13 +81,13 @@ def run(args, runtime) -> object:
     if args.command == "create-service":
         data = {"name": args.name, "service_url": args.service_url, "display_name": args.display_name,
                 "currency": args.currency, "timeout_s": args.timeout_s}
-        return onboarding.create_service(db, data)
+        return catalogue.create_service(db, data)
     if args.command == "create-client":
         data = {"company_name": args.company_name, "app_id": args.app_id, "contact_email": args.contact_email,
                 "callback_url": args.callback_url}
-        return onboarding.create_client(db, config.secret_key, data)
+        return accounts.create_client(db, config.secret_key, data)
     if args.command == "assign":
-        return onboarding.assign_service(db, args.app_id, {"service": args.service, "routes": args.routes})
+        return catalogue.assign_service(db, args.app_id, {"service": args.service, "routes": args.routes})
     if args.command == "reconcile":
         from .provider import Provider
         from .reconciler import Reconciler
@@ -114,7 +114,7 @@ def run(args, runtime) -> object:
         return {"deleted": prune_logs(db, days), "retention_days": days}
     if args.command == "create-admin":
         password = args.password if args.password is not None else sys.stdin.readline().rstrip("\n")
-        user = onboarding.create_admin(db, {"username": args.username, "password": password, "role": args.role})
+        user = accounts.create_admin(db, {"username": args.username, "password": password, "role": args.role})
         return {"username": user["username"], "role": user["role"]}
     raise AssertionError(args.command)
 
@@ -126,7 +126,7 @@ def migrate(runtime) -> dict:
     steps = apply_schema(runtime.db)
     for step in steps:
         say(f"applied {step}")
-    onboarding.ensure_default_admin(runtime.db, runtime.config.admin_password)
+    accounts.ensure_default_admin(runtime.db, runtime.config.admin_password)
     versions = [r["version"] for r in runtime.db.run(backup.QUERIES["schema_versions"])]
     say(f"up to date at version {max(versions):03d}" + ("" if steps else " (nothing to do)"))
     return {"schema_version": max(versions), "applied": steps}

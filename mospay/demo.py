@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from . import errors, onboarding
+from . import accounts, catalogue, errors
 from .simulator import Simulator
 
 DEMO_APP_ID = "demo"
@@ -19,16 +19,16 @@ def seed(runtime, simulator_url: str, base_url: str) -> str:
     """Create (or refresh) the demo service and client; returns the text to print."""
     db, key = runtime.db, runtime.config.secret_key
     try:
-        onboarding.create_service(db, {"name": DEMO_SERVICE, "service_url": simulator_url,
+        catalogue.create_service(db, {"name": DEMO_SERVICE, "service_url": simulator_url,
                                        "display_name": "MTN MoMo Rwanda (simulator)", "timeout_s": 10})
     except errors.Conflict:
         db.run("UPDATE services SET service_url = :url, active = true WHERE name = :name",
                url=simulator_url, name=DEMO_SERVICE)
     try:
-        creds = onboarding.create_client(db, key, {"company_name": "Demo Shop", "app_id": DEMO_APP_ID})
+        creds = accounts.create_client(db, key, {"company_name": "Demo Shop", "app_id": DEMO_APP_ID})
     except errors.Conflict:
-        creds = onboarding.rotate_credentials(db, key, DEMO_APP_ID)
-    onboarding.assign_service(db, DEMO_APP_ID, {"service": DEMO_SERVICE, "routes": ["collection"]})
+        creds = accounts.rotate_credentials(db, key, DEMO_APP_ID)
+    catalogue.assign_service(db, DEMO_APP_ID, {"service": DEMO_SERVICE, "routes": ["collection"]})
     basic = base64.b64encode(f"{creds['api_username']}:{creds['api_secret']}".encode()).decode()
     body = ('{"f000":"mtnmomorwa","f001":"collection","f002":"collection","f003":"demo","f004":"1000.00",'
             '"f005":"+250788123456","f006":"customer123","f007":"encrypted","f008":"pwd","f009":"device1",'

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from . import onboarding
+from . import accounts
 from .config import Config
 from .db import Database, apply_schema
 from .embedded import EmbeddedPostgres
@@ -45,7 +45,7 @@ def start(config: Config, *, migrate: bool = True) -> Runtime:
         if migrate:
             for step in apply_schema(db):
                 log.info("schema: applied %s", step)
-            onboarding.ensure_default_admin(db, config.admin_password)
+            accounts.ensure_default_admin(db, config.admin_password)
     except BaseException:
         runtime.close()
         raise

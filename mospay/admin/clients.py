@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import falcon
 
-from .. import errors, portal_service as ps, reports
+from .. import errors, reports
+from . import actions as ps
 from ..db import Database
 from .web import actor, form, render, see_other
 

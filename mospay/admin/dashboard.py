@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from .. import breaker, metrics, portal_service as ps, reconciler, reports
+from .. import breaker, metrics, reconciler, reports
+from . import actions as ps
 from .web import render
 
 CHART_STATUSES = ("SUCCESSFUL", "FAILED", "PENDING", "UNKNOWN", "RECEIVED")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import falcon
 
-from .. import errors, function_editor as fe
+from .. import errors
+from . import function_editor as fe
 from ..db import Database
 from .web import ALL_ROLES, SUPER, actor, form, is_fragment, render, see_other
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import falcon
 
-from .. import errors, portal_service as ps, reconciler, reports, webhooks
+from .. import errors, reconciler, reports, webhooks
+from . import actions as ps
 from .web import actor, form, render, see_other
 
 

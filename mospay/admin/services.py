@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import falcon
 
-from .. import errors, portal_service as ps
+from .. import errors
+from . import actions as ps
 from ..db import Database
 from .web import actor, form, render, see_other
 

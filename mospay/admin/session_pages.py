@@ -6,8 +6,9 @@ import re
 
 import falcon
 
-from .. import admin_sessions, errors, onboarding, security
-from ..portal_service import audit, check_password_text
+from .. import accounts, auth, errors, security
+from . import sessions as admin_sessions
+from .actions import audit, check_password_text
 from .web import ALL_ROLES, COOKIE, actor, form, render, see_other
 
 
@@ -88,14 +89,14 @@ class Password:
         data = form(req)
         user = req.context.user
         error = None
-        if not onboarding.auth.check_password(data.get("current_password") or "", user["password_hash"]):
+        if not auth.check_password(data.get("current_password") or "", user["password_hash"]):
             error = "The current password is wrong."
         elif data.get("new_password") != data.get("confirm_password"):
             error = "The two new passwords differ."
         else:
             try:
                 check_password_text(data.get("new_password"), "new_password")
-                onboarding.change_password(self._db, user, data.get("new_password"))
+                accounts.change_password(self._db, user, data.get("new_password"))
             except errors.InvalidField as exc:
                 error = f"The new password {exc.message}."
         if error:

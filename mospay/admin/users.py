@@ -7,7 +7,8 @@ import re
 
 import falcon
 
-from .. import errors, portal_service as ps
+from .. import errors
+from . import actions as ps
 from ..db import Database
 from .web import ALL_ROLES, SUPER, actor, form, render, see_other
 

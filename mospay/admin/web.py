@@ -14,8 +14,9 @@ from pathlib import Path
 import falcon
 import jinja2
 
-from .. import admin_sessions, errors
-from ..portal_service import Actor
+from .. import errors
+from . import sessions as admin_sessions
+from .actions import Actor
 
 log = logging.getLogger("mospay.admin")
 ROOT = Path(__file__).resolve().parent.parent.parent

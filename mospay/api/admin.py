@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import falcon
 
-from .. import errors, onboarding
+from .. import accounts, catalogue, errors
 from ..auth import BAD_CREDENTIALS, Tokens, parse_basic
 from .common import read_json
 
@@ -40,7 +40,7 @@ class AdminToken(_AdminResource):
 
     def on_post(self, req, resp):
         creds = parse_basic(req.get_header("Authorization") or "")
-        user = onboarding.authenticate_admin(self._db, creds.username, creds.secret)
+        user = accounts.authenticate_admin(self._db, creds.username, creds.secret)
         if user["must_change_password"]:
             raise errors.Forbidden("change the password first: POST /api/v1/admin/password",
                                    code="password_change_required")
@@ -54,22 +54,22 @@ class AdminPassword(_AdminResource):
 
     def on_post(self, req, resp):
         creds = parse_basic(req.get_header("Authorization") or "")
-        user = onboarding.authenticate_admin(self._db, creds.username, creds.secret)
-        onboarding.change_password(self._db, user, self._body(req).get("new_password"))
+        user = accounts.authenticate_admin(self._db, creds.username, creds.secret)
+        accounts.change_password(self._db, user, self._body(req).get("new_password"))
         resp.status = falcon.HTTP_204
 
 
 class Services(_AdminResource):
     def on_post(self, req, resp):
         admin_user(req, self._db, self._tokens)
-        resp.media = onboarding.create_service(self._db, self._body(req))
+        resp.media = catalogue.create_service(self._db, self._body(req))
         resp.status = falcon.HTTP_201
 
 
 class Clients(_AdminResource):
     def on_post(self, req, resp):
         admin_user(req, self._db, self._tokens)
-        resp.media = onboarding.create_client(self._db, self._config.secret_key, self._body(req))
+        resp.media = accounts.create_client(self._db, self._config.secret_key, self._body(req))
         resp.status = falcon.HTTP_201
         resp.cache_control = ["no-store"]
 
@@ -77,5 +77,5 @@ class Clients(_AdminResource):
 class Assignments(_AdminResource):
     def on_post(self, req, resp, app_id):
         admin_user(req, self._db, self._tokens)
-        resp.media = onboarding.assign_service(self._db, app_id, self._body(req))
+        resp.media = catalogue.assign_service(self._db, app_id, self._body(req))
         resp.status = falcon.HTTP_201

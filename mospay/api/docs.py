@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import falcon
 import jinja2
 
-from .. import openapi
+from . import openapi
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 _METHOD_ORDER = ("get", "post", "put", "patch", "delete")

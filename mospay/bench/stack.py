@@ -1,5 +1,5 @@
 """The benchmark's moving parts on loopback: embedded PostgreSQL in a temp dir, the stub, MosPay as a
-real `python run.py`, the ceiling app; seeding a client and service through the onboarding layer."""
+real `python run.py`, the ceiling app; seeding a client and service through the catalogue and accounts modules."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from mospay import onboarding, security
+from mospay import accounts, catalogue, security
 from mospay.db import Database, apply_schema
 from mospay.embedded import EmbeddedPostgres
 
@@ -135,9 +135,9 @@ class Stack:
     def seed(self) -> dict:
         """Schema, a service pointing at the stub, a client with it assigned, and its credentials."""
         apply_schema(self.db)
-        onboarding.create_service(self.db, {"name": SERVICE, "service_url": self.stub_url, "timeout_s": 10})
-        creds = onboarding.create_client(self.db, self.keys["SECRET_KEY"], {"company_name": "Bench Ltd", "app_id": APP_ID})
-        onboarding.assign_service(self.db, APP_ID, {"service": SERVICE, "routes": ["collection"]})
+        catalogue.create_service(self.db, {"name": SERVICE, "service_url": self.stub_url, "timeout_s": 10})
+        creds = accounts.create_client(self.db, self.keys["SECRET_KEY"], {"company_name": "Bench Ltd", "app_id": APP_ID})
+        catalogue.assign_service(self.db, APP_ID, {"service": SERVICE, "routes": ["collection"]})
         # A merchant sending this much traffic has its own limit set (the default, 6,000 a minute per
         # process, would turn the benchmark into a measure of 429s): no per-client rate limit here.
         security.set_client_limits(self.db, APP_ID, {"rate_limit_per_minute": 0})

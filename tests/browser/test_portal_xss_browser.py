@@ -8,7 +8,7 @@ import base64
 import pytest
 import urllib3
 
-from mospay import onboarding
+from mospay import accounts, catalogue
 from mospay.db import Database
 
 pytestmark = pytest.mark.browser
@@ -21,8 +21,8 @@ def test_stored_img_onerror_payload_never_runs_on_any_portal_page(browser, live)
     http = urllib3.PoolManager()
     db = Database(live["db_url"], size=1)
     try:
-        onboarding.create_admin(db, {"username": "xsschecker", "password": PASSWORD, "role": "super_admin"})
-        onboarding.create_service(db, {"name": "xsssvc", "display_name": XSS, "service_url": live["simulator"]})
+        accounts.create_admin(db, {"username": "xsschecker", "password": PASSWORD, "role": "super_admin"})
+        catalogue.create_service(db, {"name": "xsssvc", "display_name": XSS, "service_url": live["simulator"]})
         db.run("UPDATE service_fields SET label = :l WHERE code = 'f006'", l=XSS)
     finally:
         db.close()
@@ -45,7 +45,7 @@ def test_stored_img_onerror_payload_never_runs_on_any_portal_page(browser, live)
     username, secret = page.inner_text("#api-username"), page.inner_text("#api-secret")
     db = Database(live["db_url"], size=1)
     try:
-        onboarding.assign_service(db, "xssshop", {"service": "xsssvc", "routes": ["collection"]})
+        catalogue.assign_service(db, "xssshop", {"service": "xsssvc", "routes": ["collection"]})
     finally:
         db.close()
     basic = base64.b64encode(f"{username}:{secret}".encode()).decode()

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pytest
 import urllib3
 
-from mospay import onboarding
+from mospay import accounts
 from mospay.db import Database
 from tests.support import free_port, start_process, stop_process, wait_for_line
 
@@ -114,7 +114,7 @@ def gateway(postgres, simulator, tmp_path_factory):
         wait_for_line(proc, r"MosPay listening on", timeout=60)
         threading.Thread(target=_drain, args=(proc, output), daemon=True).start()
         db = Database(url, size=4)
-        onboarding.create_admin(db, {"username": "ops", "password": "ops-password-1", "role": "admin"})
+        accounts.create_admin(db, {"username": "ops", "password": "ops-password-1", "role": "admin"})
         http = urllib3.PoolManager(maxsize=8)
         raw = base64.b64encode(b"ops:ops-password-1").decode()
         resp = http.request("POST", f"http://127.0.0.1:{port}/api/v1/admin/token",

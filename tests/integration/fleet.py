@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import secrets
 
-from mospay import onboarding
+from mospay import accounts, catalogue
 from mospay.db import Database
 from tests.integration.conftest import TEST_KEYS
 from tests.support import free_port, start_process, stop_process, wait_for_line
@@ -44,10 +44,10 @@ class Fleet:
 
 def onboard(db, simulator_url, *, timeout_s=5, connect_timeout_s=None):
     app_id = "shop" + secrets.token_hex(3)
-    onboarding.create_service(db, {"name": "momo", "service_url": simulator_url, "timeout_s": timeout_s,
+    catalogue.create_service(db, {"name": "momo", "service_url": simulator_url, "timeout_s": timeout_s,
                                    "connect_timeout_s": connect_timeout_s})
-    creds = onboarding.create_client(db, TEST_KEYS["SECRET_KEY"], {"company_name": "Shop", "app_id": app_id})
-    onboarding.assign_service(db, app_id, {"service": "momo", "routes": ["collection"]})
+    creds = accounts.create_client(db, TEST_KEYS["SECRET_KEY"], {"company_name": "Shop", "app_id": app_id})
+    catalogue.assign_service(db, app_id, {"service": "momo", "routes": ["collection"]})
     raw = base64.b64encode(f"{creds['api_username']}:{creds['api_secret']}".encode()).decode()
     headers = {"Authorization": f"Basic {raw}", "App-ID": app_id}
     body = {"f000": "momo", "f001": "collection", "f002": "collection", "f003": app_id, "f004": "1500.00",

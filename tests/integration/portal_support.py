@@ -9,7 +9,7 @@ import secrets
 import pytest
 from falcon import testing
 
-from mospay import auth, onboarding
+from mospay import accounts, auth
 from mospay.app import create_app
 from mospay.config import Config
 from mospay.db import Database
@@ -69,7 +69,7 @@ class Site:
     def __init__(self, db_url):
         self.db = Database(db_url, size=4)
         self.config = Config(**KEYS)
-        onboarding.ensure_default_admin(self.db, "admin123")
+        accounts.ensure_default_admin(self.db, "admin123")
         self.app = create_app(self.config, self.db)
 
     def user(self, username, role="super_admin", must_change=False):

@@ -12,7 +12,7 @@ import time
 import jwt
 import urllib3
 
-from mospay import onboarding
+from mospay import accounts
 from mospay.db import Database
 from tests.integration.conftest import TEST_KEYS, Client, Gateway
 from tests.support import free_port, start_process, stop_process
@@ -61,7 +61,7 @@ def own_gateway(postgres, template_db, simulator_url, env=None, servers=1):
     url = postgres.url_for(name)
     started, db = [], Database(url, size=4)
     try:
-        onboarding.create_admin(db, {"username": "ops", "password": ADMIN_PASSWORD, "role": "admin"})
+        accounts.create_admin(db, {"username": "ops", "password": ADMIN_PASSWORD, "role": "admin"})
         for _ in range(servers):
             started.append(LoggedServer({"DATABASE_URL": url, "MOSPAY_DATA_DIR": None, **TEST_KEYS,
                                          **(env or {})}))

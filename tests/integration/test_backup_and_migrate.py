@@ -12,7 +12,7 @@ import sys
 import falcon.testing
 import pytest
 
-from mospay import onboarding
+from mospay import accounts, catalogue
 from mospay.app import create_app
 from mospay.config import Config
 from mospay.db import Database, apply_schema
@@ -48,11 +48,11 @@ def columns(db) -> list[tuple]:
 def db_with_payments(db_url):
     """A database with a service, a client, its functions and 12 payments (transactions, events, logs)."""
     db = Database(db_url, size=4)
-    onboarding.ensure_default_admin(db, "first-password")  # as every start does
-    onboarding.create_admin(db, {"username": "ops", "password": "ops-password-1", "role": "admin"})
-    onboarding.create_service(db, {"name": "mtnmomorwa", "service_url": "http://127.0.0.1:9"})
-    creds = onboarding.create_client(db, KEYS["SECRET_KEY"], {"company_name": "Akaliza", "app_id": "akaliza"})
-    onboarding.assign_service(db, "akaliza", {"service": "mtnmomorwa", "routes": ["collection"]})
+    accounts.ensure_default_admin(db, "first-password")  # as every start does
+    accounts.create_admin(db, {"username": "ops", "password": "ops-password-1", "role": "admin"})
+    catalogue.create_service(db, {"name": "mtnmomorwa", "service_url": "http://127.0.0.1:9"})
+    creds = accounts.create_client(db, KEYS["SECRET_KEY"], {"company_name": "Akaliza", "app_id": "akaliza"})
+    catalogue.assign_service(db, "akaliza", {"service": "mtnmomorwa", "routes": ["collection"]})
     # Answer from the function itself (action OUTPUT): payments complete without a provider.
     db.run("""CREATE OR REPLACE FUNCTION mospay_fn."akaliza_mtnmomorwa_collection"(unique_id text, data_input jsonb)
               RETURNS jsonb LANGUAGE sql AS $$ SELECT '{"action": "OUTPUT", "status": "SUCCESSFUL"}'::jsonb $$""")
@@ -140,7 +140,7 @@ def test_an_older_database_gets_a_pending_migration_once(db, tmp_path):
     migrations.mkdir()
     (migrations / "002_clients_note.sql").write_text(
         "ALTER TABLE clients ADD COLUMN IF NOT EXISTS ops_note text;\n")
-    onboarding.create_service(db, {"name": "mtnmomorwa", "service_url": "http://127.0.0.1:9"})
+    catalogue.create_service(db, {"name": "mtnmomorwa", "service_url": "http://127.0.0.1:9"})
     assert "ops_note" not in {c[1] for c in columns(db) if c[0] == "clients"}
     assert apply_schema(db, migrations) == ["002_clients_note"]
     assert "ops_note" in {c[1] for c in columns(db) if c[0] == "clients"}

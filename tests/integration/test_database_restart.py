@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import urllib3
 
-from mospay import onboarding
+from mospay import accounts, catalogue
 from mospay.db import Database
 from tests.integration.conftest import TEST_KEYS
 from tests.support import free_port, start_process, stop_process, wait_for_line
@@ -60,9 +60,9 @@ def test_database_restart_gives_clean_503s_then_recovers_by_itself(cluster, simu
     try:
         wait_for_line(proc, r"MosPay listening on", timeout=60)
         db = Database(cluster.url, size=2)
-        onboarding.create_service(db, {"name": "momo", "service_url": simulator, "timeout_s": 2})
-        creds = onboarding.create_client(db, TEST_KEYS["SECRET_KEY"], {"company_name": "S", "app_id": "shop"})
-        onboarding.assign_service(db, "shop", {"service": "momo", "routes": ["collection"]})
+        catalogue.create_service(db, {"name": "momo", "service_url": simulator, "timeout_s": 2})
+        creds = accounts.create_client(db, TEST_KEYS["SECRET_KEY"], {"company_name": "S", "app_id": "shop"})
+        catalogue.assign_service(db, "shop", {"service": "momo", "routes": ["collection"]})
         db.close()
         raw = base64.b64encode(f"{creds['api_username']}:{creds['api_secret']}".encode()).decode()
         headers = {"Authorization": f"Basic {raw}", "App-ID": "shop"}

@@ -146,7 +146,7 @@ def test_webhook_signature_check():
 def test_the_shell_check_on_the_docs_page_accepts_a_good_signature_and_rejects_a_bad_one(tmp_path):
     import shutil
 
-    from mospay import openapi
+    from mospay.api import openapi
     if not shutil.which("openssl") or not shutil.which("bash"):
         pytest.skip("openssl or bash missing")
     body = b'{"f010":"order-1","status":"SUCCESSFUL"}\n'

@@ -8,7 +8,7 @@ import json
 import falcon.testing
 import pytest
 
-from mospay import errors, functions, onboarding
+from mospay import accounts, catalogue, errors, functions
 from mospay.app import create_app
 from mospay.config import Config
 from mospay.db import Database
@@ -25,9 +25,9 @@ def sim():
 
 @pytest.fixture
 def client_creds(db, sim):
-    onboarding.create_service(db, {"name": "mtnmomorwa", "service_url": sim.url, "timeout_s": 1})
-    creds = onboarding.create_client(db, KEYS["secret_key"], {"company_name": "Akaliza", "app_id": "akaliza"})
-    onboarding.assign_service(db, "akaliza", {"service": "mtnmomorwa", "routes": ["collection"]})
+    catalogue.create_service(db, {"name": "mtnmomorwa", "service_url": sim.url, "timeout_s": 1})
+    creds = accounts.create_client(db, KEYS["secret_key"], {"company_name": "Akaliza", "app_id": "akaliza"})
+    catalogue.assign_service(db, "akaliza", {"service": "mtnmomorwa", "routes": ["collection"]})
     return creds
 
 
@@ -177,28 +177,28 @@ HOSTILE_NAMES = ["x'; DROP TABLE clients; --", 'a"b', "a$$b", "ab;c", "ÄÖÜ", 
 @pytest.mark.parametrize("name", HOSTILE_NAMES)
 def test_hostile_service_or_route_names_never_reach_sql(db, client_creds, name):
     with pytest.raises(errors.InvalidField):
-        onboarding.assign_service(db, "akaliza", {"service": "mtnmomorwa", "routes": [name]})
+        catalogue.assign_service(db, "akaliza", {"service": "mtnmomorwa", "routes": [name]})
     with pytest.raises(errors.InvalidField):
-        onboarding.assign_service(db, "akaliza", {"service": name, "routes": ["collection"]})
+        catalogue.assign_service(db, "akaliza", {"service": name, "routes": ["collection"]})
     with pytest.raises(errors.InvalidField):
-        onboarding.create_service(db, {"name": name, "service_url": "http://127.0.0.1:1"})
+        catalogue.create_service(db, {"name": name, "service_url": "http://127.0.0.1:1"})
     assert db.run("SELECT count(*) AS n FROM clients")[0]["n"] == 1
 
 
 @pytest.mark.parametrize("app_id", ["ab", "a_b", "a-b", "ab'c", "x" * 25, "ąbc"])
 def test_hostile_app_ids_are_rejected(db, app_id):
     with pytest.raises(errors.InvalidField):
-        onboarding.create_client(db, KEYS["secret_key"], {"company_name": "X", "app_id": app_id})
+        accounts.create_client(db, KEYS["secret_key"], {"company_name": "X", "app_id": app_id})
 
 
 def test_longest_allowed_parts_fit_postgres_identifier_limit_or_are_refused(db, sim):
-    onboarding.create_service(db, {"name": "s" * 24, "service_url": sim.url})
-    onboarding.create_client(db, KEYS["secret_key"], {"company_name": "Long", "app_id": "A" * 24})
+    catalogue.create_service(db, {"name": "s" * 24, "service_url": sim.url})
+    accounts.create_client(db, KEYS["secret_key"], {"company_name": "Long", "app_id": "A" * 24})
     with pytest.raises(errors.InvalidField) as info:
-        onboarding.assign_service(db, "A" * 24, {"service": "s" * 24, "routes": ["r" * 24]})
+        catalogue.assign_service(db, "A" * 24, {"service": "s" * 24, "routes": ["r" * 24]})
     assert "63-byte" in info.value.message
     fits = "r" * (63 - len("RESPONSE_" + "A" * 24 + "_" + "s" * 24 + "_"))
-    onboarding.assign_service(db, "A" * 24, {"service": "s" * 24, "routes": [fits]})
+    catalogue.assign_service(db, "A" * 24, {"service": "s" * 24, "routes": [fits]})
     name = functions.response_function_name("A" * 24, "s" * 24, fits)
     assert len(name) == 63
     assert db.run("SELECT count(*) AS n FROM pg_proc WHERE proname = :n", n=name)[0]["n"] == 1

@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from mospay import onboarding
+from mospay import accounts
 
 ADMIN_JSON = {"Content-Type": "application/json"}
 
@@ -42,7 +42,7 @@ def test_a_connection_whose_parameter_cannot_be_sent_is_discarded(db):
 
 def test_an_admin_password_over_72_bytes_is_refused_not_a_500(gateway):
     user = "longpw"
-    onboarding.create_admin(gateway.db, {"username": user, "password": "first-password", "role": "admin"})
+    accounts.create_admin(gateway.db, {"username": user, "password": "first-password", "role": "admin"})
     basic = base64.b64encode(f"{user}:first-password".encode()).decode()
     headers = {**ADMIN_JSON, "Authorization": f"Basic {basic}"}
     for new in ("x" * 73, "é" * 37):  # 73 characters; 37 characters but 74 bytes
@@ -52,4 +52,4 @@ def test_an_admin_password_over_72_bytes_is_refused_not_a_500(gateway):
     resp = gateway.request("POST", "/api/v1/admin/password", json={"new_password": "é" * 36}, headers=headers)
     assert resp.status == 204, resp.data  # 72 bytes is bcrypt's limit, and allowed
     with pytest.raises(Exception, match="72 bytes"):
-        onboarding.create_admin(gateway.db, {"username": "longpw2", "password": "y" * 80})
+        accounts.create_admin(gateway.db, {"username": "longpw2", "password": "y" * 80})

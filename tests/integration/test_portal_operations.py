@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from mospay import breaker, metrics, onboarding, security, webhooks
+from mospay import accounts, breaker, catalogue, metrics, security, webhooks
 from tests.integration.portal_support import site  # noqa: F401  (fixture)
 
 HOOK = "http://127.0.0.1:9/hook"  # nothing listens on the discard port: every delivery attempt fails fast
@@ -15,8 +15,8 @@ HOOK = "http://127.0.0.1:9/hook"  # nothing listens on the discard port: every d
 
 @pytest.fixture
 def shop(site):
-    onboarding.create_service(site.db, {"name": "momo", "service_url": "http://127.0.0.1:9"})
-    onboarding.create_client(site.db, site.config.secret_key, {"app_id": "shop", "company_name": "Shop",
+    catalogue.create_service(site.db, {"name": "momo", "service_url": "http://127.0.0.1:9"})
+    accounts.create_client(site.db, site.config.secret_key, {"app_id": "shop", "company_name": "Shop",
                                                                "callback_url": HOOK})
     site.db.run("""
         INSERT INTO transactions (client_id, service_id, route, f010, amount, msisdn, request, request_hash,
@@ -131,7 +131,7 @@ def test_webhook_attempts_are_shown_and_an_admin_can_resend(shop):
 
 
 def test_dashboard_shows_breaker_states_and_key_numbers(shop):
-    onboarding.create_service(shop.db, {"name": "brokenpsp", "service_url": "http://127.0.0.1:9"})
+    catalogue.create_service(shop.db, {"name": "brokenpsp", "service_url": "http://127.0.0.1:9"})
     tripped = breaker.BREAKERS.get("brokenpsp")
     try:
         for _ in range(breaker.BREAKERS.failures):

@@ -7,14 +7,14 @@ import io
 
 import pytest
 
-from mospay import onboarding
+from mospay import accounts, catalogue
 from tests.integration.portal_support import PASSWORD, site  # noqa: F401  (fixture)
 
 
 @pytest.fixture
 def data(site):
-    onboarding.create_service(site.db, {"name": "mtnmomorwa", "service_url": "http://127.0.0.1:9"})
-    onboarding.create_client(site.db, site.config.secret_key, {"app_id": "akaliza", "company_name": "Akaliza"})
+    catalogue.create_service(site.db, {"name": "mtnmomorwa", "service_url": "http://127.0.0.1:9"})
+    accounts.create_client(site.db, site.config.secret_key, {"app_id": "akaliza", "company_name": "Akaliza"})
     site.db.run("""
         INSERT INTO transactions (client_id, service_id, route, f010, amount, msisdn, request, request_hash,
                                   status, created_at)

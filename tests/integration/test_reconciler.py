@@ -8,7 +8,7 @@ import threading
 import falcon.testing
 import pytest
 
-from mospay import errors, onboarding, reconciler
+from mospay import accounts, catalogue, errors, reconciler
 from mospay.app import create_app
 from mospay.breaker import Breakers
 from mospay.config import Config
@@ -27,11 +27,11 @@ def sim():
 
 @pytest.fixture
 def shop(db, db_url, sim):
-    onboarding.create_service(db, {"name": "momo", "service_url": sim.url, "timeout_s": 1})
+    catalogue.create_service(db, {"name": "momo", "service_url": sim.url, "timeout_s": 1})
     db.run("UPDATE services SET reconcile_schedule_s = '{1,2,3}'")
-    creds = onboarding.create_client(db, KEYS["secret_key"], {"company_name": "Shop", "app_id": "shop",
+    creds = accounts.create_client(db, KEYS["secret_key"], {"company_name": "Shop", "app_id": "shop",
                                                               "callback_url": "http://127.0.0.1:9/hook"})
-    onboarding.assign_service(db, "shop", {"service": "momo", "routes": ["collection"]})
+    catalogue.assign_service(db, "shop", {"service": "momo", "routes": ["collection"]})
     database = Database(db_url, size=4)
     app = falcon.testing.TestClient(create_app(Config(database_url=db_url, **KEYS), database, Provider(),))
     raw = base64.b64encode(f"{creds['api_username']}:{creds['api_secret']}".encode()).decode()
@@ -90,7 +90,7 @@ def test_pending_stays_pending_then_goes_to_the_stuck_queue_for_an_operator(db, 
     queue = reconciler.stuck_queue(db)
     assert [q["f010"] for q in queue] == ["slow"]
 
-    user = onboarding.create_admin(db, {"username": "ops", "password": "ops-password"})
+    user = accounts.create_admin(db, {"username": "ops", "password": "ops-password"})
     with pytest.raises(errors.InvalidField):
         reconciler.resolve(db, queue[0]["transaction_id"], "SUCCESSFUL", user["id"], "")
     done = reconciler.resolve(db, queue[0]["transaction_id"], "FAILED", user["id"], "payer never approved")
@@ -138,7 +138,7 @@ def test_operator_cli_lists_the_stuck_queue_and_resolves_with_a_reason(db, shop)
     from mospay.__main__ import build_parser, run
     shop("cli", "+250788120004")
     db.run("UPDATE transactions SET stuck = true, status = 'UNKNOWN'")
-    onboarding.create_admin(db, {"username": "ops", "password": "ops-password"})
+    accounts.create_admin(db, {"username": "ops", "password": "ops-password"})
     runtime = SimpleNamespace(db=db, config=Config(**KEYS))
     [item] = run(build_parser().parse_args(["stuck"]), runtime)
     args = ["resolve", item["transaction_id"], "SUCCESSFUL", "--user", "ops", "--reason", "MoMo statement shows it"]

@@ -21,7 +21,8 @@ from schemathesis.specs.openapi.checks import (content_type_conformance, ignored
                                                response_headers_conformance, response_schema_conformance,
                                                status_code_conformance)
 
-from mospay import onboarding, openapi
+from mospay import accounts
+from mospay.api import openapi
 from tests.integration.security_support import ADMIN_PASSWORD, full_dump, own_gateway
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
@@ -91,7 +92,7 @@ def target(postgres, template_db, simulator):
         assert paid.status == 200, paid.data
         pw_user = "pwfuzz"
         password = "pw-" + secrets.token_hex(8)
-        onboarding.create_admin(gw.db, {"username": pw_user, "password": password, "role": "admin"})
+        accounts.create_admin(gw.db, {"username": pw_user, "password": password, "role": "admin"})
         # The schema below is built from the same dict; this is the document the server really serves.
         assert gw.request("GET", "/api/v1/openapi.json").json() == openapi.document()
         state = Target(gw, client, other.app_id, "fuzzpay", paid.json()["f010"], client.token(),

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from mospay import onboarding
+from mospay import accounts
 from tests.integration.security_support import basic, snapshot
 
 JSON = {"Content-Type": "application/json"}
@@ -29,7 +29,7 @@ def client(gateway):
 
 @pytest.fixture(scope="module")
 def pw_user(gateway):
-    onboarding.create_admin(gateway.db, {"username": "pwuser", "password": "pw-password-1", "role": "admin"})
+    accounts.create_admin(gateway.db, {"username": "pwuser", "password": "pw-password-1", "role": "admin"})
     return basic("pwuser", "pw-password-1")
 
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from mospay import onboarding
+from mospay import accounts
 from tests.integration.conftest import TEST_KEYS
 from tests.integration.security_support import basic, forge
 
@@ -102,7 +102,7 @@ def test_token_of_a_deactivated_client_is_refused_at_once(gateway):
 def test_rotated_credentials_revoke_old_tokens_and_the_old_secret_at_once(gateway):
     client = gateway.onboard()
     token = client.token()
-    rotated = onboarding.rotate_credentials(gateway.db, TEST_KEYS["SECRET_KEY"], client.app_id)
+    rotated = accounts.rotate_credentials(gateway.db, TEST_KEYS["SECRET_KEY"], client.app_id)
     assert_refused(pay_with(gateway, client, token))
     assert_refused(gateway.request("POST", "/api/v1/auth/token", headers=client.basic))
     fresh = gateway.request("POST", "/api/v1/auth/token",
@@ -112,7 +112,7 @@ def test_rotated_credentials_revoke_old_tokens_and_the_old_secret_at_once(gatewa
 
 
 def test_admin_password_change_and_deactivation_revoke_admin_tokens(gateway):
-    onboarding.create_admin(gateway.db, {"username": "temp1", "password": "temp-password-1", "role": "admin"})
+    accounts.create_admin(gateway.db, {"username": "temp1", "password": "temp-password-1", "role": "admin"})
     token = admin_token(gateway, "temp1", "temp-password-1")
     assert admin_with(gateway, token).status == 201
     changed = gateway.request("POST", "/api/v1/admin/password", json={"new_password": "temp-password-2"},
@@ -125,7 +125,7 @@ def test_admin_password_change_and_deactivation_revoke_admin_tokens(gateway):
 
 
 def test_viewer_role_cannot_change_anything_through_the_admin_api(gateway, client):
-    onboarding.create_admin(gateway.db, {"username": "viewer1", "password": "viewer-password", "role": "viewer"})
+    accounts.create_admin(gateway.db, {"username": "viewer1", "password": "viewer-password", "role": "viewer"})
     token = admin_token(gateway, "viewer1", "viewer-password")
     auth = {"Authorization": f"Bearer {token}"}
     for method, path, body in [

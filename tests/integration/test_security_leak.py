@@ -8,7 +8,7 @@ import secrets
 
 import pytest
 
-from mospay import onboarding
+from mospay import accounts
 from tests.integration.conftest import TEST_KEYS
 from tests.integration.security_support import ADMIN_PASSWORD, basic, full_dump, own_gateway
 
@@ -61,7 +61,7 @@ def test_no_secret_reaches_the_database_or_the_log(logged):
     assert gw.request("POST", "/api/v1/auth/token", headers=basic(client.username, wrong, client.app_id)).status == 401
 
     # Rotation, a new admin password, the limits endpoint.
-    rotated = onboarding.rotate_credentials(gw.db, TEST_KEYS["SECRET_KEY"], client.app_id)
+    rotated = accounts.rotate_credentials(gw.db, TEST_KEYS["SECRET_KEY"], client.app_id)
     used.add(rotated["api_secret"])
     fresh = gw.request("POST", "/api/v1/auth/token",
                        headers=basic(rotated["api_username"], rotated["api_secret"], client.app_id)).json()

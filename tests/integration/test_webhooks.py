@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import falcon.testing
 import pytest
 
-from mospay import onboarding, webhooks
+from mospay import accounts, catalogue, webhooks
 from mospay.app import create_app
 from mospay.config import Config
 from mospay.db import Database
@@ -64,10 +64,10 @@ def sim():
 
 @pytest.fixture
 def shop(db, db_url, sim, receiver):
-    onboarding.create_service(db, {"name": "momo", "service_url": sim.url, "timeout_s": 1})
-    creds = onboarding.create_client(db, KEYS["secret_key"], {"company_name": "Shop", "app_id": "shop",
+    catalogue.create_service(db, {"name": "momo", "service_url": sim.url, "timeout_s": 1})
+    creds = accounts.create_client(db, KEYS["secret_key"], {"company_name": "Shop", "app_id": "shop",
                                                               "callback_url": receiver.url})
-    onboarding.assign_service(db, "shop", {"service": "momo", "routes": ["collection"]})
+    catalogue.assign_service(db, "shop", {"service": "momo", "routes": ["collection"]})
     database = Database(db_url, size=4)
     app = falcon.testing.TestClient(create_app(Config(database_url=db_url, **KEYS), database, Provider()))
     raw = base64.b64encode(f"{creds['api_username']}:{creds['api_secret']}".encode()).decode()

@@ -10,8 +10,8 @@ import hmac
 import secrets
 from pathlib import Path
 
-from . import errors, onboarding
-from .db import Database, load_queries
+from .. import accounts, errors
+from ..db import Database, load_queries
 
 Q = load_queries(Path(__file__).with_name("portal.sql"))
 IDLE_S = 30 * 60            # signed out after 30 minutes without a request
@@ -80,7 +80,7 @@ def login(db: Database, username: str, password: str, ip: str) -> dict:
     if counts["by_user"] >= MAX_FAILURES_PER_USER or counts["by_ip"] >= MAX_FAILURES_PER_IP:
         raise TooManyAttempts("too many failed sign-ins; wait 15 minutes and try again")
     try:
-        user = onboarding.authenticate_admin(db, username, password or "")
+        user = accounts.authenticate_admin(db, username, password or "")
     except errors.Unauthorized:
         db.run(Q["login_failure_insert"], username=username, ip=ip)
         raise

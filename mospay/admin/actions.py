@@ -1,4 +1,4 @@
-"""Operator actions the portal adds to onboarding: edits, (de)activation, unassignment, field
+"""Operator actions behind the portal pages: edits, (de)activation, unassignment, field
 definitions, user management, and the audit trail every change writes. No HTTP here."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ import json
 import re
 from pathlib import Path
 
-from . import auth, errors, functions, onboarding, reconciler, reports, webhooks
-from .db import Database, load_queries
-from .redact import SECRET_KEYS, mask
+from .. import accounts, auth, catalogue, errors, functions, reconciler, reports, validators, webhooks
+from ..db import Database, load_queries
+from ..redact import SECRET_KEYS, mask
 
 Q = load_queries(Path(__file__).with_name("portal.sql"))
 AUDIT_SECRET_KEYS = SECRET_KEYS | {"api_secret_hash", "password_hash", "source_secret"}
@@ -59,16 +59,16 @@ def _client_view(row: dict) -> dict:
 
 
 def create_client(db: Database, actor: Actor, secret_key: str, data: dict) -> dict:
-    created = onboarding.create_client(db, secret_key, data)
+    created = accounts.create_client(db, secret_key, data)
     audit(db, actor, "client.create", "client", created["app_id"], None, created)
     return created
 
 
 def update_client(db: Database, actor: Actor, app_id: str, data: dict) -> None:
     before = _client_view(client(db, app_id))
-    values = {"company_name": onboarding._text(data, "company_name"),
-              "contact_email": onboarding._text(data, "contact_email", required=False, max_length=254),
-              "callback_url": onboarding._url(data, "callback_url", required=False),
+    values = {"company_name": validators.text(data, "company_name"),
+              "contact_email": validators.text(data, "contact_email", required=False, max_length=254),
+              "callback_url": validators.url(data, "callback_url", required=False),
               "active": _flag(data, "active")}
     db.run(Q["client_update"], app_id=app_id, **values)
     audit(db, actor, "client.update", "client", app_id, before, {"app_id": app_id, **values})
@@ -83,7 +83,7 @@ def set_client_active(db: Database, actor: Actor, app_id: str, active: bool) -> 
 
 
 def rotate_credentials(db: Database, actor: Actor, secret_key: str, app_id: str) -> dict:
-    rotated = onboarding.rotate_credentials(db, secret_key, app_id)
+    rotated = accounts.rotate_credentials(db, secret_key, app_id)
     audit(db, actor, "client.rotate_credentials", "client", app_id, None, rotated)
     return rotated
 
@@ -101,7 +101,7 @@ def client_stats(db: Database, client_id: int) -> dict:
 
 def assign_service(db: Database, actor: Actor, app_id: str, service: str, routes_text: str) -> dict:
     routes = [r for r in re.split(r"[\s,]+", routes_text or "") if r]
-    result = onboarding.assign_service(db, app_id, {"service": service, "routes": routes})
+    result = catalogue.assign_service(db, app_id, {"service": service, "routes": routes})
     audit(db, actor, "client.assign_service", "client", app_id, None, result)
     return result
 
@@ -148,7 +148,7 @@ def service(db: Database, name: str) -> dict:
 
 
 def create_service(db: Database, actor: Actor, data: dict) -> dict:
-    created = onboarding.create_service(db, data)
+    created = catalogue.create_service(db, data)
     audit(db, actor, "service.create", "service", created["name"], None, created)
     return created
 
@@ -156,9 +156,9 @@ def create_service(db: Database, actor: Actor, data: dict) -> dict:
 def update_service(db: Database, actor: Actor, name: str, data: dict) -> None:
     row = service(db, name)
     before = {k: row[k] for k in ("display_name", "service_url", "timeout_s", "active")}
-    values = {"display_name": onboarding._text(data, "display_name"),
-              "service_url": onboarding._url(data, "service_url", required=True),
-              "timeout_s": onboarding._seconds(data, "timeout_s", 300) or row["timeout_s"],
+    values = {"display_name": validators.text(data, "display_name"),
+              "service_url": validators.url(data, "service_url", required=True),
+              "timeout_s": validators.seconds(data, "timeout_s", 300) or row["timeout_s"],
               "active": _flag(data, "active")}
     db.run(Q["service_update"], name=name, **values)
     audit(db, actor, "service.update", "service", name, before, values)
@@ -171,13 +171,13 @@ def service_fields(db: Database, name: str) -> list[dict]:
 def save_field(db: Database, actor: Actor, name: str, data: dict) -> dict:
     """Add or replace one field definition; the pattern must compile, as the payment path uses it."""
     service(db, name)
-    code = onboarding._text(data, "code", max_length=4)
+    code = validators.text(data, "code", max_length=4)
     if not FIELD_CODE_RE.fullmatch(code):
         raise errors.InvalidField("must be f followed by three digits, like f011", field="code")
     field_type = data.get("field_type") or "string"
     if field_type not in FIELD_TYPES:
         raise errors.InvalidField(f"must be one of {', '.join(FIELD_TYPES)}", field="field_type")
-    pattern = onboarding._text(data, "pattern", required=False, max_length=500)
+    pattern = validators.text(data, "pattern", required=False, max_length=500)
     if pattern is not None:
         try:
             re.compile(pattern)
@@ -187,7 +187,7 @@ def save_field(db: Database, actor: Actor, name: str, data: dict) -> dict:
     if max_length:
         if not (max_length.isascii() and max_length.isdigit()) or not 1 <= int(max_length) <= 4096:  # not "²"
             raise errors.InvalidField("must be a whole number from 1 to 4096", field="max_length")
-    values = {"code": code, "label": onboarding._text(data, "label", max_length=100), "field_type": field_type,
+    values = {"code": code, "label": validators.text(data, "label", max_length=100), "field_type": field_type,
               "required": _flag(data, "required"), "max_length": int(max_length) if max_length else None,
               "pattern": pattern, "secret": _flag(data, "secret") or code in ("f007", "f008")}
     before = {f["code"]: f for f in service_fields(db, name)}.get(code)
@@ -220,7 +220,7 @@ def check_password_text(password, field: str = "password") -> str:
 def create_user(db: Database, actor: Actor, data: dict) -> dict:
     """New users get the password the super_admin typed and must change it at first login."""
     check_password_text(data.get("password"))
-    row = onboarding.create_admin(db, data, must_change=True)
+    row = accounts.create_admin(db, data, must_change=True)
     audit(db, actor, "user.create", "user", row["username"], None,
           {"username": row["username"], "role": row["role"]})
     return row

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from pg8000.exceptions import DatabaseError
 
-from . import errors, functions
-from .db import Database, load_queries
-from .portal_service import Actor, audit
+from .. import errors, functions
+from ..db import Database, load_queries
+from .actions import Actor, audit
 
 Q = load_queries(Path(__file__).with_name("portal.sql"))
 MAX_SOURCE = 100_000
