@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from . import accounts
+from . import accounts, migrate as schema
 from .config import Config
-from .db import Database, apply_schema
+from .db import Database
 from .embedded import EmbeddedPostgres
 
 log = logging.getLogger("mospay")
@@ -43,7 +43,7 @@ def start(config: Config, *, migrate: bool = True) -> Runtime:
     runtime = Runtime(config, db, embedded, url)
     try:
         if migrate:
-            for step in apply_schema(db):
+            for step in schema.apply(db):
                 log.info("schema: applied %s", step)
             accounts.ensure_default_admin(db, config.admin_password)
     except BaseException:
