@@ -133,7 +133,8 @@ def migrate(runtime, dry_run: bool = False) -> dict:
         say(f"applied {step}")
     accounts.ensure_default_admin(runtime.db, runtime.config.admin_password)
     version = schema.current_version(runtime.db)
-    say(f"up to date at version {version:03d}" + ("" if steps else " (nothing to do)"))
+    if steps:
+        say(f"up to date at version {version:03d}")
     return {"schema_version": version, "applied": steps}
 
 

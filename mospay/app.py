@@ -10,7 +10,7 @@ import time
 
 import falcon
 
-from . import admin as portal, errors, metrics
+from . import __version__, admin as portal, errors, metrics, migrate
 from .api import admin, callbacks as callback_api, docs, guard, health, limits, metrics as metrics_api
 from .api import payments as payment_api
 from .auth import Tokens
@@ -31,7 +31,7 @@ def routes(config, db, provider):
                              admit=limiter.admit_context)
     item = payment_api.PaymentItem(gateway, tokens, config.max_body_bytes)
     return [
-        ("/healthz", health.Health(), {}),
+        ("/healthz", health.Health(__version__, migrate.current_version(db), migrate.SCHEMA_VERSION), {}),
         ("/readyz", health.Ready(db), {}),
         ("/api/v1/auth/token", payment_api.TokenResource(db, tokens, config.secret_key), {}),
         ("/api/v1/payment/process", payment_api.PaymentCollection(gateway, tokens, config.max_body_bytes), {}),

@@ -46,8 +46,8 @@ class Plan:
     fresh: bool
 
     def lines(self) -> list[str]:
-        found = "an empty database" if self.fresh else f"version {self.current:03d}"
-        head = f"database at {found}; this code is at version {self.target:03d}"
+        found = "is empty" if self.fresh else f"is at version {self.current:03d}"
+        head = f"the database {found}; this code is at version {self.target:03d}"
         return [head, *(f"would apply {step}" for step in self.steps)] if self.steps else [head, "nothing to do"]
 
 

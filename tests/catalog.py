@@ -76,3 +76,15 @@ def differences(a: dict, b: dict, names=("upgraded", "fresh")) -> list[str]:
         if not only_a and not only_b and a[kind] != b[kind]:
             lines.append(f"{kind}: same rows in another order: {names[0]} {a[kind]} / {names[1]} {b[kind]}")
     return lines
+
+
+def row_counts(db) -> dict[str, int]:
+    """Rows per table (public, mospay, mospay_fn) and the number of generated functions in mospay_fn."""
+    tables = [r["t"] for r in db.run("SELECT quote_ident(schemaname) || '.' || quote_ident(tablename) AS t "
+                                     "FROM pg_tables WHERE schemaname = ANY (:schemas) ORDER BY 1",
+                                     schemas=list(SCHEMAS))]
+    counts = {t: db.run(f"SELECT count(*) AS n FROM {t}")[0]["n"] for t in tables}  # names from the catalog
+    counts["functions in mospay_fn"] = db.run(
+        "SELECT count(*) AS n FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+        "WHERE nspname = 'mospay_fn'")[0]["n"]
+    return counts
