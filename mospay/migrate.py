@@ -48,7 +48,7 @@ class Plan:
     def lines(self) -> list[str]:
         found = "is empty" if self.fresh else f"is at version {self.current:03d}"
         head = f"the database {found}; this code is at version {self.target:03d}"
-        return [head, *(f"would apply {step}" for step in self.steps)] if self.steps else [head, "nothing to do"]
+        return [head, *(f"pending: {step}" for step in self.steps)] if self.steps else [head, "nothing to do"]
 
 
 def known(migrations_dir: Path = MIGRATIONS_DIR) -> list[Migration]:

@@ -104,7 +104,7 @@ def test_migrate_prints_each_step_and_a_second_run_is_a_no_op(postgres):
         url = postgres.url_for(name)
         dry = cli(url, "migrate", "--dry-run")
         assert dry.returncode == 0, dry.stderr
-        assert "migrate: the database is empty" in dry.stderr and "would apply fresh install" in dry.stderr
+        assert "migrate: the database is empty" in dry.stderr and "pending: fresh install" in dry.stderr
         assert json.loads(dry.stdout)["schema_version"] is None
         empty = Database(url, size=2)
         try:  # the dry run created nothing, not even the version table
