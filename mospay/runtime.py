@@ -20,6 +20,7 @@ class Runtime:
     db: Database
     embedded: EmbeddedPostgres | None = None
     url: str = ""  # the database actually used (the embedded cluster's when DATABASE_URL is unset)
+    schema_version: int | None = None  # found after migrating at start-up; /healthz shows it
 
     def close(self) -> None:
         self.db.close()
@@ -45,6 +46,7 @@ def start(config: Config, *, migrate: bool = True) -> Runtime:
         if migrate:
             for step in schema.apply(db):
                 log.info("schema: applied %s", step)
+            runtime.schema_version = schema.current_version(db)
             accounts.ensure_default_admin(db, config.admin_password)
     except BaseException:
         runtime.close()

@@ -4,9 +4,9 @@ import falcon
 
 
 class Health:
-    """Liveness, answered from memory: the code's version, the schema version the database had when
-    this app was built and the one the code expects. No database query, so a slow database never
-    makes a process look dead."""
+    """Liveness, answered from memory: the code's version, the schema version start-up found in the
+    database (None when the app was not built by a start-up) and the one the code expects. No database
+    query, so a slow database never makes a process look dead."""
 
     def __init__(self, version: str, schema_version: int | None, expected_schema_version: int):
         self._body = {"status": "ok", "version": version, "schema_version": schema_version,

@@ -251,8 +251,8 @@ def test_healthz_shows_the_versions_without_asking_the_database(postgres):
     database = Database(url, size=2)
     try:
         migrate.apply(database)
-        app = falcon.testing.TestClient(create_app(Config(database_url=url, **{k.lower(): v for k, v in KEYS.items()}),
-                                                   database, Provider()))
+        config = Config(database_url=url, **{k.lower(): v for k, v in KEYS.items()})
+        app = falcon.testing.TestClient(create_app(config, database, Provider(), migrate.current_version(database)))
         expected = {"status": "ok", "version": __version__, "schema_version": migrate.SCHEMA_VERSION,
                     "expected_schema_version": migrate.SCHEMA_VERSION}
         assert app.simulate_get("/healthz").json == expected
