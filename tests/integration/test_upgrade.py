@@ -109,6 +109,9 @@ def upgrade_and_use(old: Database, fresh: Database, sim: Simulator) -> list[str]
         report.append(f"old transaction served: {app_id} {f010} -> HTTP {resp.status_code} {resp.json['status']}")
     token = app.simulate_post("/api/v1/auth/token", headers=headers("akaliza"))
     assert token.status_code == 200 and token.json["access_token"]
+    raw = base64.b64encode(f"admin:{FACTS['admin_password']}".encode()).decode()
+    admin = app.simulate_post("/api/v1/admin/token", headers={"Authorization": f"Basic {raw}"})
+    assert admin.status_code == 200 and admin.json["access_token"]  # v0.1.0's admin signs in as before
 
     # (b) The open ones are settled by the reconciler, through their v0.1.0-generated Status functions.
     old.run("UPDATE services SET service_url = :u", u=sim.url)
