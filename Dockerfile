@@ -16,10 +16,11 @@ WORKDIR /app
 COPY requirements.txt .
 RUN pip install -r requirements.txt
 
-COPY run.py schema.sql ./
+COPY run.py ./
 COPY mospay ./mospay
 COPY templates ./templates
 COPY static ./static
+COPY schema ./schema
 COPY migrations ./migrations
 
 RUN useradd --system --uid 10001 --home-dir /var/lib/mospay --shell /usr/sbin/nologin mospay \

@@ -64,7 +64,7 @@ def serve(runtime, args) -> int:
         workers = srv.effective_workers(args.workers)
         if workers > 1:
             return _serve_workers(runtime, workers)
-        server = _create_server(config, runtime.db, host=config.host, port=config.port)
+        server = _create_server(config, runtime.db, runtime.schema_version, host=config.host, port=config.port)
         print(f"MosPay listening on http://{server.effective_host}:{server.effective_port}", flush=True)
         return _run(server, _start_background(config, runtime.db), on_sigint=True)
     finally:
@@ -72,7 +72,7 @@ def serve(runtime, args) -> int:
             simulator.stop()
 
 
-def _create_server(config, db, **where):
+def _create_server(config, db, schema_version, **where):
     """waitress serving the Falcon app behind TrustedProxies (X-Forwarded-* only from MOSPAY_TRUSTED_PROXIES)."""
     from waitress.server import create_server
 
@@ -81,7 +81,8 @@ def _create_server(config, db, **where):
     from mospay.provider import Provider
     from mospay.proxy import TrustedProxies
 
-    app = TrustedProxies(create_app(config, db, Provider(maxsize=config.threads)), config.trusted_proxies)
+    app = TrustedProxies(create_app(config, db, Provider(maxsize=config.threads), schema_version),
+                         config.trusted_proxies)
     return create_server(app, ident="mospay", **where,
                          **srv.waitress_options(config.threads, config.max_body_bytes))
 
@@ -140,7 +141,8 @@ def _serve_workers(runtime, workers) -> int:
     def child(sock, index):
         db = Database(runtime.db.url, size=config.pool_size, timeout=config.pool_timeout_s)
         try:
-            return _run(_create_server(config, db, sockets=[sock]), _start_background(config, db, index == 0),
+            return _run(_create_server(config, db, runtime.schema_version, sockets=[sock]),
+                        _start_background(config, db, index == 0),
                         on_sigint=False)
         finally:
             db.close()

@@ -9,16 +9,17 @@ import os
 import sys
 from pathlib import Path
 
-from . import accounts, backup, catalogue, errors, runtime as rt
+from . import __version__, accounts, backup, catalogue, errors, migrate as schema, runtime as rt
 from .config import Config, ConfigError
-from .db import MIGRATIONS_DIR, SCHEMA_FILE, apply_schema
 from .embedded import EmbeddedUnavailable
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mospay", description="Manage a MosPay installation.")
+    parser.add_argument("--version", action="version", version=f"MosPay {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("migrate", help="apply schema.sql and pending migrations, printing each step")
+    p = sub.add_parser("migrate", help="bring the database schema to this release's version, printing each step")
+    p.add_argument("--dry-run", action="store_true", help="print what would be applied; change nothing")
     p = sub.add_parser("config", help="print the effective configuration (secrets masked)")
     p.add_argument("--json", action="store_true", help="as JSON")
     p = sub.add_parser("backup", help="pg_dump the database (custom format) into FILE")
@@ -67,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
 def run(args, runtime) -> object:
     db, config = runtime.db, runtime.config
     if args.command == "migrate":
-        return migrate(runtime)
+        return migrate(runtime, dry_run=args.dry_run)
     if args.command == "backup":
         result = backup.backup(runtime.url, db, Path(args.file))
         if not os.environ.get("SECRET_KEY"):
@@ -119,17 +120,22 @@ def run(args, runtime) -> object:
     raise AssertionError(args.command)
 
 
-def migrate(runtime) -> dict:
-    """schema.sql (idempotent) then each pending migration, printed as it is reported (stderr)."""
+def migrate(runtime, dry_run: bool = False) -> dict:
+    """Print the plan, then (unless a dry run) apply it step by step; progress goes to stderr."""
     say = lambda text: print(f"migrate: {text}", file=sys.stderr, flush=True)  # noqa: E731
-    say(f"applying {SCHEMA_FILE.name} (idempotent) and pending migrations from {MIGRATIONS_DIR.name}/")
-    steps = apply_schema(runtime.db)
+    plan = schema.plan(runtime.db)
+    for line in plan.lines():
+        say(line)
+    if dry_run:
+        return {"schema_version": plan.current, "target_version": plan.target, "would_apply": plan.steps}
+    steps = schema.apply(runtime.db)
     for step in steps:
         say(f"applied {step}")
     accounts.ensure_default_admin(runtime.db, runtime.config.admin_password)
-    versions = [r["version"] for r in runtime.db.run(backup.QUERIES["schema_versions"])]
-    say(f"up to date at version {max(versions):03d}" + ("" if steps else " (nothing to do)"))
-    return {"schema_version": max(versions), "applied": steps}
+    version = schema.current_version(runtime.db)
+    if steps:
+        say(f"up to date at version {version:03d}")
+    return {"schema_version": version, "applied": steps}
 
 
 def print_config(config, as_json: bool) -> None:

@@ -10,7 +10,7 @@ import time
 
 import falcon
 
-from . import admin as portal, errors, metrics
+from . import __version__, admin as portal, errors, metrics, migrate
 from .api import admin, callbacks as callback_api, docs, guard, health, limits, metrics as metrics_api
 from .api import payments as payment_api
 from .auth import Tokens
@@ -24,14 +24,14 @@ from .security import RateLimiter
 log = logging.getLogger("mospay.app")
 
 
-def routes(config, db, provider):
+def routes(config, db, provider, schema_version=None):
     tokens = Tokens(config.jwt_secret_key, config.token_ttl_s)
     limiter = RateLimiter(config.rate_limit_per_minute, db)
     gateway = PaymentGateway(db, provider, config.secret_key, callback_base=config.callback_base_url(),
                              admit=limiter.admit_context)
     item = payment_api.PaymentItem(gateway, tokens, config.max_body_bytes)
     return [
-        ("/healthz", health.Health(), {}),
+        ("/healthz", health.Health(__version__, schema_version, migrate.SCHEMA_VERSION), {}),
         ("/readyz", health.Ready(db), {}),
         ("/api/v1/auth/token", payment_api.TokenResource(db, tokens, config.secret_key), {}),
         ("/api/v1/payment/process", payment_api.PaymentCollection(gateway, tokens, config.max_body_bytes), {}),
@@ -53,14 +53,15 @@ def routes(config, db, provider):
     ]
 
 
-def create_app(config, db, provider: Provider | None = None) -> falcon.App:
+def create_app(config, db, provider: Provider | None = None, schema_version: int | None = None) -> falcon.App:
+    """schema_version: what start-up found in the database (runtime.Runtime), shown by /healthz."""
     # RequestObserver first: its timing and access log wrap everything, the api_logs insert included.
     app = falcon.App(middleware=[RequestObserver(config.trusted_proxies), ApiLog(db),
                                  *guard.middleware(config, db)])
     metrics.watch_pool(db)
     _watch_operations(db)
     app.req_options.strip_url_path_trailing_slash = True
-    for uri, resource, kwargs in routes(config, db, provider or Provider(maxsize=config.threads)):
+    for uri, resource, kwargs in routes(config, db, provider or Provider(maxsize=config.threads), schema_version):
         app.add_route(uri, resource, **kwargs)
     app.add_error_handler(Exception, _unexpected_error)
     app.add_error_handler(falcon.HTTPError, _http_error)

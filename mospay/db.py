@@ -19,13 +19,6 @@ from . import errors
 
 log = logging.getLogger("mospay.db")
 
-ROOT = Path(__file__).resolve().parent.parent
-SCHEMA_FILE = ROOT / "schema.sql"
-MIGRATIONS_DIR = ROOT / "migrations"
-SCHEMA_VERSION = 1
-_SCHEMA_LOCK = 7_271_001  # advisory lock id: one process migrates at a time
-
-
 def load_queries(path: Path) -> dict[str, str]:
     """Parse `-- name: x` blocks once at import; every query the code runs is in that file."""
     queries, name, lines = {}, None, []
@@ -101,7 +94,7 @@ def translate(exc: Exception) -> Exception:
     elif state == "23514" or state.startswith("22"):
         err = errors.InvalidField("a value is out of range or malformed", code="invalid_value")
     elif state in ("MP002", "MP003"):
-        # The client's amount limits (schema.sql, check_amount_limits): our own fixed messages.
+        # The client's amount limits (mospay.check_amount_limits in schema/30_transactions.sql): our own fixed messages.
         err = errors.InvalidField("the amount is over your per-transaction limit" if state == "MP002"
                                   else "the amount would take you over your daily limit",
                                   field="f004", code="amount_limit_exceeded")
@@ -315,23 +308,3 @@ def _as_dicts(columns, rows) -> list[dict]:
         return []
     names = [c["name"] for c in columns]
     return [dict(zip(names, row)) for row in rows]
-
-
-def apply_schema(db: Database, migrations_dir: Path = MIGRATIONS_DIR) -> list[str]:
-    """Apply schema.sql and any pending migrations, once, under an advisory lock. Returns the steps."""
-    steps = []
-    with db.transaction() as tx:
-        tx.run("SELECT pg_advisory_xact_lock(:lock)", lock=_SCHEMA_LOCK)
-        tx._conn.run(SCHEMA_FILE.read_text(encoding="utf-8"))
-        done = {r["version"] for r in tx.run("SELECT version FROM schema_migrations")}
-        if SCHEMA_VERSION not in done:
-            tx.run("INSERT INTO schema_migrations (version, name) VALUES (:v, 'baseline schema.sql')",
-                   v=SCHEMA_VERSION)
-            steps.append(f"{SCHEMA_VERSION:03d} baseline schema.sql")
-        for path in sorted(migrations_dir.glob("[0-9][0-9][0-9]_*.sql")) if migrations_dir.exists() else []:
-            version = int(path.name[:3])
-            if version not in done and version > SCHEMA_VERSION:
-                tx._conn.run(path.read_text(encoding="utf-8"))
-                tx.run("INSERT INTO schema_migrations (version, name) VALUES (:v, :n)", v=version, n=path.stem)
-                steps.append(path.stem)
-    return steps

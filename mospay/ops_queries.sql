@@ -12,5 +12,3 @@ SELECT count(*) AS n
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'r' AND n.nspname IN ('public', 'mospay', 'mospay_fn');
 
--- name: schema_versions
-SELECT version, name, applied_at FROM schema_migrations ORDER BY version;

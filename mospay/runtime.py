@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from . import accounts
+from . import accounts, migrate as schema
 from .config import Config
-from .db import Database, apply_schema
+from .db import Database
 from .embedded import EmbeddedPostgres
 
 log = logging.getLogger("mospay")
@@ -20,6 +20,7 @@ class Runtime:
     db: Database
     embedded: EmbeddedPostgres | None = None
     url: str = ""  # the database actually used (the embedded cluster's when DATABASE_URL is unset)
+    schema_version: int | None = None  # found after migrating at start-up; /healthz shows it
 
     def close(self) -> None:
         self.db.close()
@@ -43,8 +44,9 @@ def start(config: Config, *, migrate: bool = True) -> Runtime:
     runtime = Runtime(config, db, embedded, url)
     try:
         if migrate:
-            for step in apply_schema(db):
+            for step in schema.apply(db):
                 log.info("schema: applied %s", step)
+            runtime.schema_version = schema.current_version(db)
             accounts.ensure_default_admin(db, config.admin_password)
     except BaseException:
         runtime.close()

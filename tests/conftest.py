@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mospay.db import Database, apply_schema
+from mospay import migrate
+from mospay.db import Database
 from tests.support import PostgresForTests
 
 
@@ -19,7 +20,7 @@ def postgres():
 def template_db(postgres):
     name = postgres.create_database()
     db = Database(postgres.url_for(name), size=2)
-    apply_schema(db)
+    migrate.apply(db)  # a fresh install: schema/ in one transaction
     db.close()
     yield name
     postgres.drop_database(name)

@@ -117,3 +117,21 @@ def stop_process(proc: subprocess.Popen, timeout: float = 15.0) -> int:
     if proc.stdout:
         proc.stdout.close()
     return proc.returncode
+
+
+def mospay_cli(url: str, *args: str, keys: dict, timeout: float = 120) -> subprocess.CompletedProcess:
+    """`python -m mospay ARGS` against the database at `url`, with the given SECRET_KEY / JWT_SECRET_KEY."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "MOSPAY_CONFIG")}
+    env.update(DATABASE_URL=url, **keys)
+    return subprocess.run([sys.executable, "-m", "mospay", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def load_sql_file(url: str, path: Path) -> None:
+    """Run a whole SQL file (e.g. a pg_dump --inserts) on a connection of its own: a dump sets the
+    search_path to '' for its session, which no pooled connection may inherit."""
+    conn = pg8000.native.Connection(**connect_params(url))
+    try:
+        conn.run(path.read_text(encoding="utf-8"))
+    finally:
+        conn.close()

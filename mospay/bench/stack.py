@@ -19,8 +19,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from mospay import accounts, catalogue, security
-from mospay.db import Database, apply_schema
+from mospay import accounts, catalogue, migrate, security
+from mospay.db import Database
 from mospay.embedded import EmbeddedPostgres
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -134,7 +134,7 @@ class Stack:
 
     def seed(self) -> dict:
         """Schema, a service pointing at the stub, a client with it assigned, and its credentials."""
-        apply_schema(self.db)
+        migrate.apply(self.db)
         catalogue.create_service(self.db, {"name": SERVICE, "service_url": self.stub_url, "timeout_s": 10})
         creds = accounts.create_client(self.db, self.keys["SECRET_KEY"], {"company_name": "Bench Ltd", "app_id": APP_ID})
         catalogue.assign_service(self.db, APP_ID, {"service": SERVICE, "routes": ["collection"]})

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import subprocess
-import sys
 
 import falcon.testing
 import pytest
@@ -15,27 +12,16 @@ import pytest
 from mospay import accounts, catalogue
 from mospay.app import create_app
 from mospay.config import Config
-from mospay.db import Database, apply_schema
-from tests.support import ROOT
+from mospay.db import Database
+from mospay.migrate import SCHEMA_VERSION
+from tests.catalog import row_counts, snapshot
+from tests.support import mospay_cli
 
 KEYS = {"SECRET_KEY": "b" * 40, "JWT_SECRET_KEY": "c" * 40}
 
 
 def cli(url, *args, timeout=120):
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "MOSPAY_CONFIG")}
-    env.update(DATABASE_URL=url, **KEYS)
-    return subprocess.run([sys.executable, "-m", "mospay", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, env=env)
-
-
-def row_counts(db) -> dict:
-    tables = [r["t"] for r in db.run("SELECT quote_ident(schemaname) || '.' || quote_ident(tablename) AS t "
-                                     "FROM pg_tables WHERE schemaname IN ('public', 'mospay', 'mospay_fn')")]
-    counts = {t: db.run(f"SELECT count(*) AS n FROM {t}")[0]["n"] for t in tables}  # names from the catalog
-    counts["functions in mospay_fn"] = db.run(
-        "SELECT count(*) AS n FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
-        "WHERE nspname = 'mospay_fn'")[0]["n"]
-    return counts
+    return mospay_cli(url, *args, keys=KEYS, timeout=timeout)
 
 
 def columns(db) -> list[tuple]:
@@ -85,7 +71,7 @@ def test_backup_then_restore_into_a_fresh_database_keeps_every_row(postgres, db_
         url = postgres.url_for(fresh)
         result = cli(url, "restore", str(dump))
         assert result.returncode == 0, result.stderr
-        assert "restore: 100%" in result.stderr and "migrate: up to date at version 001" in result.stderr
+        assert "restore: 100%" in result.stderr and f"is at version {SCHEMA_VERSION:03d}" in result.stderr
         restored = Database(url, size=2)
         try:
             assert row_counts(restored) == before
@@ -116,35 +102,28 @@ def test_migrate_prints_each_step_and_a_second_run_is_a_no_op(postgres):
     name = postgres.create_database()  # empty
     try:
         url = postgres.url_for(name)
+        dry = cli(url, "migrate", "--dry-run")
+        assert dry.returncode == 0, dry.stderr
+        assert "migrate: the database is empty" in dry.stderr and "pending: fresh install" in dry.stderr
+        assert json.loads(dry.stdout)["schema_version"] is None
+        empty = Database(url, size=2)
+        try:  # the dry run created nothing, not even the version table
+            assert snapshot(empty)["tables"] == []
+        finally:
+            empty.close()
         first = cli(url, "migrate")
         assert first.returncode == 0, first.stderr
-        assert "migrate: applied 001 baseline schema.sql" in first.stderr
-        assert json.loads(first.stdout) == {"schema_version": 1, "applied": ["001 baseline schema.sql"]}
+        step = f"fresh install of version {SCHEMA_VERSION:03d} from schema/"
+        assert f"migrate: applied {step}" in first.stderr
+        assert json.loads(first.stdout) == {"schema_version": SCHEMA_VERSION, "applied": [step]}
         db = Database(url, size=2)
         try:
             shape = columns(db)
             second = cli(url, "migrate")
-            assert second.returncode == 0 and "(nothing to do)" in second.stderr
+            assert second.returncode == 0 and "migrate: nothing to do" in second.stderr
             assert json.loads(second.stdout)["applied"] == []
             assert columns(db) == shape
         finally:
             db.close()
     finally:
         postgres.drop_database(name)
-
-
-def test_an_older_database_gets_a_pending_migration_once(db, tmp_path):
-    """The upgrade path: a database at version 1 (today's schema) and a later migration that adds a
-    column. There is no real 002 yet (nothing needed a schema change), so the migration is written here."""
-    migrations = tmp_path / "migrations"
-    migrations.mkdir()
-    (migrations / "002_clients_note.sql").write_text(
-        "ALTER TABLE clients ADD COLUMN IF NOT EXISTS ops_note text;\n")
-    catalogue.create_service(db, {"name": "mtnmomorwa", "service_url": "http://127.0.0.1:9"})
-    assert "ops_note" not in {c[1] for c in columns(db) if c[0] == "clients"}
-    assert apply_schema(db, migrations) == ["002_clients_note"]
-    assert "ops_note" in {c[1] for c in columns(db) if c[0] == "clients"}
-    assert apply_schema(db, migrations) == []
-    versions = [r["version"] for r in db.run("SELECT version FROM schema_migrations ORDER BY version")]
-    assert versions == [1, 2]
-    assert db.run("SELECT count(*) AS n FROM services")[0]["n"] == 1  # data kept

@@ -7,6 +7,8 @@ import json
 
 import pytest
 
+from mospay import __version__
+from mospay.migrate import SCHEMA_VERSION
 from tests.support import free_port
 
 
@@ -20,7 +22,9 @@ def stored(gateway, f010):
 
 
 def test_health_and_readiness_need_no_auth(gateway):
-    assert gateway.request("GET", "/healthz").json() == {"status": "ok"}
+    assert gateway.request("GET", "/healthz").json() == {
+        "status": "ok", "version": __version__, "schema_version": SCHEMA_VERSION,
+        "expected_schema_version": SCHEMA_VERSION}
     assert gateway.request("GET", "/readyz").json() == {"status": "ready"}
 
 

@@ -102,7 +102,8 @@ def test_no_database_url_with_a_password_or_key_literal_is_hard_coded_in_the_sou
     import re
     from pathlib import Path
     root = Path(__file__).resolve().parents[2]
-    sources = [*root.glob("mospay/**/*.py"), root / "run.py", *root.glob("mospay/**/*.sql"), root / "schema.sql"]
+    sources = [*root.glob("mospay/**/*.py"), root / "run.py", *root.glob("mospay/**/*.sql"),
+               *root.glob("schema/*.sql"), *root.glob("migrations/*.sql")]
     credential_url = re.compile(r"postgres(ql)?://[^/\s:@'\"]+:[^@\s'\"]+@")
     key_literal = re.compile(
         r"(SECRET_KEY|JWT_SECRET_KEY|secret_key|jwt_secret_key)\s*[:=]\s*(str\s*=\s*)?['\"][^'\"]+['\"]")

@@ -1,0 +1,31 @@
+-- Client webhooks, an outbox: events are written by the transactions trigger (30_transactions.sql)
+-- in the same database transaction as the final state; each delivery attempt is kept.
+
+-- event_id is stable across retries: clients deduplicate on it.
+CREATE TABLE webhook_events (
+    id               bigserial PRIMARY KEY,
+    event_id         text NOT NULL UNIQUE DEFAULT ('evt_' || replace(gen_random_uuid()::text, '-', '')),
+    client_id        bigint NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+    transaction_id   bigint NOT NULL REFERENCES transactions (id) ON DELETE CASCADE,
+    event_type       text NOT NULL,
+    payload          jsonb NOT NULL,
+    state            text NOT NULL DEFAULT 'PENDING' CHECK (state IN ('PENDING', 'DELIVERED', 'GAVE_UP')),
+    attempts         integer NOT NULL DEFAULT 0,
+    next_attempt_at  timestamptz NOT NULL DEFAULT now(),
+    last_error       text,
+    delivered_at     timestamptz,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (transaction_id, event_type)
+);
+CREATE INDEX webhook_events_due_idx ON webhook_events (next_attempt_at) WHERE state = 'PENDING';
+
+CREATE TABLE webhook_attempts (
+    id            bigserial PRIMARY KEY,
+    event_id      bigint NOT NULL REFERENCES webhook_events (id) ON DELETE CASCADE,
+    url           text NOT NULL,
+    http_status   integer,
+    error         text,
+    duration_ms   numeric(10, 2),
+    attempted_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX webhook_attempts_event_idx ON webhook_attempts (event_id, id);
