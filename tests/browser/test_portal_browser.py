@@ -1,4 +1,4 @@
-"""The issue's scenario in headless Chromium: a newcomer onboards a client and watches its payments,
+"""The portal's main scenario in headless Chromium: a newcomer onboards a client and watches its payments,
 entirely from the browser (plus one API payment), and the main pages are captured for the README."""
 
 from __future__ import annotations
