@@ -60,6 +60,6 @@ Paste into a shell:
   curl -s -X POST {base_url}/api/v1/payment/process -H "Authorization: Bearer $TOKEN" \\
        -H "Content-Type: application/json" -d "{body.replace('"', chr(92) + '"').replace('order-$(date +%s)', '$F010')}"
   curl -s {base_url}/api/v1/payment/$F010 -H "Authorization: Bearer $TOKEN"
-Test numbers (f005): ...0001 declines, ...0002 and ...0006 are UNKNOWN after {demo_deadline_s():g} s, ...0003 answers 500,
+Test numbers (f005): ...0001 declines, ...0002 and ...0006 are UNKNOWN within {demo_deadline_s():g} s, ...0003 answers 500,
 ...0004 stays pending; the whole list is README's simulator table.
 """

@@ -36,7 +36,7 @@ def test_demo_service_gives_up_before_the_simulators_hang_and_trickle_end(db):
         assert demo_deadline(db) == demo.demo_deadline_s() < simulator.server.hang_seconds
     finally:
         simulator.stop()
-    assert f"UNKNOWN after {demo.demo_deadline_s():g} s" in text
+    assert f"UNKNOWN within {demo.demo_deadline_s():g} s" in text
     # README states the same deadline.
     stated = re.search(r"(\d+) s for the demo's `mtnmomorwa` \((\d+) \+ (\d+) s\)", README.read_text())
     assert stated, "README's simulator table no longer states the demo service's deadline"
