@@ -9,10 +9,19 @@ from .simulator import Simulator
 
 DEMO_APP_ID = "demo"
 DEMO_SERVICE = "mtnmomorwa"
+# The demo service gives up after 2 + 5 s, well before the simulator's hang and trickle end (both last
+# DEMO_HANG_S): so 0002 and 0006 answer UNKNOWN, as README's simulator table says, within seconds.
+DEMO_TIMEOUTS = {"connect_timeout_s": 2, "timeout_s": 5}
+DEMO_HANG_S = 30.0
+
+
+def demo_deadline_s() -> float:
+    """How long a demo payment waits for the provider at most (connect + read timeout)."""
+    return float(DEMO_TIMEOUTS["connect_timeout_s"] + DEMO_TIMEOUTS["timeout_s"])
 
 
 def start_simulator(host: str, port: int) -> Simulator:
-    return Simulator(host=host, port=port).start()
+    return Simulator(host=host, port=port, hang_seconds=DEMO_HANG_S).start()
 
 
 def seed(runtime, simulator_url: str, base_url: str) -> str:
@@ -20,10 +29,11 @@ def seed(runtime, simulator_url: str, base_url: str) -> str:
     db, key = runtime.db, runtime.config.secret_key
     try:
         catalogue.create_service(db, {"name": DEMO_SERVICE, "service_url": simulator_url,
-                                       "display_name": "MTN MoMo Rwanda (simulator)", "timeout_s": 10})
-    except errors.Conflict:
-        db.run("UPDATE services SET service_url = :url, active = true WHERE name = :name",
-               url=simulator_url, name=DEMO_SERVICE)
+                                       "display_name": "MTN MoMo Rwanda (simulator)", **DEMO_TIMEOUTS})
+    except errors.Conflict:  # a previous --demo on this database: point it at this simulator, same deadline
+        db.run("UPDATE services SET service_url = :url, active = true, connect_timeout_s = :connect, "
+               "timeout_s = :read WHERE name = :name", url=simulator_url, name=DEMO_SERVICE,
+               connect=DEMO_TIMEOUTS["connect_timeout_s"], read=DEMO_TIMEOUTS["timeout_s"])
     try:
         creds = accounts.create_client(db, key, {"company_name": "Demo Shop", "app_id": DEMO_APP_ID})
     except errors.Conflict:
@@ -50,5 +60,6 @@ Paste into a shell:
   curl -s -X POST {base_url}/api/v1/payment/process -H "Authorization: Bearer $TOKEN" \\
        -H "Content-Type: application/json" -d "{body.replace('"', chr(92) + '"').replace('order-$(date +%s)', '$F010')}"
   curl -s {base_url}/api/v1/payment/$F010 -H "Authorization: Bearer $TOKEN"
-Test numbers (f005): ...0001 declines, ...0002 times out, ...0003 answers 500, ...0004 stays pending.
+Test numbers (f005): ...0001 declines, ...0002 and ...0006 are UNKNOWN within {demo_deadline_s():g} s, ...0003 answers 500,
+...0004 stays pending; the whole list is README's simulator table.
 """

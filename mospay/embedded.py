@@ -14,10 +14,23 @@ from pathlib import Path
 
 log = logging.getLogger("mospay.embedded")
 DATABASE = "mospay"
+PYTHON = sys.version_info  # what the start-up error advises depends on it (tests pretend another)
 
 
 class EmbeddedUnavailable(RuntimeError):
     """No way to run a private PostgreSQL here; the message tells the user what to do."""
+
+
+def what_works(python: tuple, path_binaries: bool = False) -> str:
+    """What the user can do without pgserver, for this Python: pgserver has wheels only up to 3.12,
+    so on a newer Python telling them to install it would send them nowhere."""
+    database_url = "set DATABASE_URL=postgresql://user:pass@host:port/db"
+    on_path = "put PostgreSQL's initdb/pg_ctl on PATH (not as root), " if path_binaries else ""
+    if tuple(python[:2]) > (3, 12):
+        return (f"pgserver, the embedded database, has no build for Python {python[0]}.{python[1]}: run MosPay "
+                f"with Python 3.11 or 3.12 (pip install -r requirements.txt brings pgserver), {on_path}or "
+                f"{database_url}")
+    return f"pip install -r requirements.txt (it brings pgserver), {on_path}or {database_url}"
 
 
 class EmbeddedPostgres:
@@ -46,11 +59,9 @@ class EmbeddedPostgres:
     def _start_from_path(self) -> str:
         bindir = _find_postgres_bindir()
         if bindir is None:
-            raise EmbeddedUnavailable(
-                "no embedded PostgreSQL: install the 'pgserver' package (Python <= 3.12) or put "
-                "PostgreSQL's initdb/pg_ctl on PATH, or set DATABASE_URL=postgresql://user:pass@host:port/db")
+            raise EmbeddedUnavailable("no embedded PostgreSQL: " + what_works(PYTHON, path_binaries=True))
         if hasattr(os, "geteuid") and os.geteuid() == 0:
-            raise EmbeddedUnavailable("initdb refuses to run as root: install 'pgserver' or set DATABASE_URL")
+            raise EmbeddedUnavailable("initdb refuses to run as root: " + what_works(PYTHON))
         sockdir = self.pgdata.parent / "pgsock"
         sockdir.mkdir(exist_ok=True)
         if not (self.pgdata / "PG_VERSION").exists():

@@ -1,4 +1,4 @@
--- Money safety (issue 4): replays, reconciliation, operator resolutions, callbacks, webhooks.
+-- Money safety: replays, reconciliation, operator resolutions, callbacks, webhooks.
 
 -- name: stored_answer
 -- A replay waiting for the first request of the same f010 (possibly in another process).

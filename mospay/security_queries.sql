@@ -1,4 +1,4 @@
--- Security (issue 5): throttling, security events and per-client limits. Values are always parameters.
+-- Security: throttling, security events and per-client limits. Values are always parameters.
 
 -- name: record_auth_failure
 -- Only on a failed authentication: the event, the counters, and which keys are blocked now.

@@ -3,6 +3,8 @@ The payer MSISDN's last 4 digits pick the outcome, like Stripe test cards; see O
 
 0001 decline · 0002 hang · 0003 HTTP 500 · 0004 pending (approved later) · 0005 malformed JSON ·
 0006 slow trickle · 0007 huge body (3 MiB) · 0008 pending (rejected later) · anything else succeeds.
+0002 and 0006 both take hang_seconds to answer in full, so a caller whose deadline is shorter than
+hang_seconds gives up on both (0006 sends a byte every trickle_seconds: only a total deadline ends it).
 A pending payment (0004/0008) sent with an X-Callback-Url header settles after callback_delay seconds
 and the simulator then PUTs a MoMo-style callback there (callback_duplicates times; each dropped with
 probability callback_drop_rate). GET /<route>/<externalId> is the status query; /_sim/calls counts
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import math
 import random
 import secrets
 import signal
@@ -35,12 +38,13 @@ OUTCOMES = {
     "0003": (500, "SUCCESSFUL"),  # internal_error
     "0004": (202, "PENDING"),     # with X-Callback-Url: SUCCESSFUL after callback_delay, then a callback
     "0005": (200, "SUCCESSFUL"),  # answers 200 with a truncated, malformed JSON body
-    "0006": (200, "SUCCESSFUL"),  # answers 200 but trickles the body one byte per trickle_seconds
+    "0006": (200, "SUCCESSFUL"),  # answers 200, one byte per trickle_seconds, over at least hang_seconds
     "0007": (200, "SUCCESSFUL"),  # answers 200 with a 3 MiB body
     "0008": (202, "PENDING"),     # with X-Callback-Url: FAILED (APPROVAL_REJECTED) after callback_delay
 }
 SETTLES_TO = {"0004": ("SUCCESSFUL", None), "0008": ("FAILED", "APPROVAL_REJECTED")}
 HUGE_BODY_BYTES = 3 * 1024 * 1024
+MAX_TRICKLE_PADDING = 64 * 1024  # keeps a long hang with a tiny trickle under any caller's body limit
 DEFAULT_OUTCOME = (200, "SUCCESSFUL")
 RESERVED = {"_sim", "health"}
 
@@ -206,7 +210,8 @@ class Handler(BaseHTTPRequestHandler):
         elif suffix == "0005":
             self._send_raw(200, b'{"status": "SUCCESSFUL", "externalId": "' + ext.encode()[:64])
         elif suffix == "0006":
-            self._send_raw(200, json.dumps({"status": "SUCCESSFUL", "externalId": ext}).encode(), trickle=True)
+            body = json.dumps({"status": "SUCCESSFUL", "externalId": ext}).encode()
+            self._send_raw(200, _lasting(body, self.server.hang_seconds, self.server.trickle_seconds), trickle=True)
         elif suffix == "0007":
             padding = b"x" * HUGE_BODY_BYTES
             self._send_raw(200, b'{"status": "SUCCESSFUL", "padding": "' + padding + b'"}')
@@ -234,6 +239,15 @@ class Handler(BaseHTTPRequestHandler):
                 return
             self.wfile.write(body[i:i + 1])
             self.wfile.flush()
+
+
+def _lasting(body: bytes, seconds: float, per_byte: float) -> bytes:
+    """The body led by JSON whitespace so that, one byte per `per_byte` s, it takes at least `seconds`:
+    how long the trickle lasts must not depend on the length of the caller's externalId."""
+    if per_byte <= 0:
+        return body
+    padding = min(MAX_TRICKLE_PADDING, max(0, math.ceil(seconds / per_byte) - len(body)))
+    return b" " * padding + body
 
 
 def _settle_and_call_back(server: SimulatorServer, url: str, ext: str, final: str, reason, data: dict) -> None:
@@ -336,12 +350,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mospay.simulator", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9000, help="0 picks a free port")
-    parser.add_argument("--hang-seconds", type=float, default=30.0, help="delay for MSISDNs ending 0002")
+    parser.add_argument("--hang-seconds", type=float, default=30.0, help="how long 0002 hangs and 0006 trickles")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     parser.add_argument("--callback-delay", type=float, default=1.0, help="seconds before a pending payment settles")
     parser.add_argument("--callback-duplicates", type=int, default=1, help="how many times each callback is sent")
     parser.add_argument("--callback-drop-rate", type=float, default=0.0, help="probability a callback is dropped")
-    parser.add_argument("--trickle-seconds", type=float, default=0.2, help="pause between bytes for 0006")
+    parser.add_argument("--trickle-seconds", type=float, default=0.2, help="pause between bytes for 0006 (which lasts --hang-seconds in all)")
     args = parser.parse_args(argv)
     sim = Simulator(args.host, args.port, args.hang_seconds, args.verbose, callback_delay=args.callback_delay,
                     callback_duplicates=args.callback_duplicates, callback_drop_rate=args.callback_drop_rate,

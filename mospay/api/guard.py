@@ -1,4 +1,4 @@
-"""API middleware for issue 5: security headers, CORS, and throttling of failed authentication.
+"""API middleware: security headers, CORS, and throttling of failed authentication.
 
 The counting itself lives in mospay.security; here we only decide which keys a request has.
 """

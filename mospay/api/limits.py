@@ -1,4 +1,4 @@
-"""PUT /api/v1/admin/clients/{app_id}/limits: a client's rate limit and amount limits (issue 5)."""
+"""PUT /api/v1/admin/clients/{app_id}/limits: a client's rate limit and amount limits."""
 
 from __future__ import annotations
 

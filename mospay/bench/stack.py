@@ -151,8 +151,8 @@ class Stack:
         args = ["run.py", "--port", str(port)] + (["--workers", str(workers)] if workers > 1 else [])
         proc = self.start(name, args, {"DATABASE_URL": self.db_url, "MOSPAY_DATA_DIR": str(self.tmp / "var"),
                                        "MOSPAY_THREADS": str(self.threads),
-                                       # The per-request access log (issue 7) is the one log line per
-                                       # request issue 6 forbids under load; docs/benchmarks.md measures both.
+                                       # The per-request access log is a log line per request, which a
+                                       # run under load must not write; docs/benchmarks.md measures both.
                                        "MOSPAY_ACCESS_LOG": "off", **self.keys, **(env or {})})
         url = f"http://127.0.0.1:{port}"
         ready = wait_ready(url)

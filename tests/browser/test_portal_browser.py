@@ -1,4 +1,4 @@
-"""The issue's scenario in headless Chromium: a newcomer onboards a client and watches its payments,
+"""The portal's main scenario in headless Chromium: a newcomer onboards a client and watches its payments,
 entirely from the browser (plus one API payment), and the main pages are captured for the README."""
 
 from __future__ import annotations
@@ -55,6 +55,8 @@ def test_newcomer_onboards_a_client_and_watches_its_payments(browser, live, tmp_
     page.set_default_timeout(15_000)
     csp_errors = []
     page.on("console", lambda m: m.type == "error" and "Content Security Policy" in m.text and csp_errors.append(m.text))
+    not_found = []  # e.g. /favicon.ico, which a browser fetches on every page that links no icon
+    page.on("console", lambda m: m.type == "error" and "status of 404" in m.text and not_found.append(m.location))
     base = live["url"]
 
     # Sign in as the default admin: forced to choose a new password first.
@@ -132,6 +134,10 @@ def test_newcomer_onboards_a_client_and_watches_its_payments(browser, live, tmp_
     assert page.is_visible("text=order-1003")  # PENDING at first; the simulator settles it a second later
     assert page.locator("svg rect.bar.successful").count() >= 1
     _shot(page, "dashboard")
+    # Every table fits its card at this width: no column (the "When (UTC)" one was) is cut off.
+    cut = page.evaluate("() => [...document.querySelectorAll('#dashboard .table-wrap')]"
+                        ".filter(w => w.scrollWidth > w.clientWidth).map(w => w.closest('section').querySelector('h2').textContent.trim())")
+    assert not cut, cut
 
     page.goto(base + "/admin/transactions")
     page.wait_for_selector("text=order-1001")
@@ -206,4 +212,5 @@ def test_newcomer_onboards_a_client_and_watches_its_payments(browser, live, tmp_
     page.goto(base + "/admin/clients")
     assert page.url.split("?")[0].endswith("/admin/login")
     assert not csp_errors, csp_errors
+    assert not not_found, not_found
     context.close()

@@ -23,6 +23,24 @@ def test_no_pgserver_and_no_binaries_is_one_clear_error(tmp_path, monkeypatch):
     assert "pgserver" in message and "DATABASE_URL" in message and "\n" not in message
 
 
+@pytest.mark.parametrize("python, advice", [
+    ((3, 12, 4), "pip install -r requirements.txt (it brings pgserver)"),  # a control: there pgserver installs
+    ((3, 13, 0), "run MosPay with Python 3.11 or 3.12"),
+    ((3, 14, 1), "run MosPay with Python 3.11 or 3.12"),
+])
+def test_without_pgserver_the_error_advises_what_works_on_this_python(tmp_path, monkeypatch, python, advice):
+    """pgserver has wheels only up to Python 3.12: on 3.13 "install pgserver" would send the user nowhere."""
+    monkeypatch.setitem(sys.modules, "pgserver", None)
+    monkeypatch.setattr(embedded, "_find_postgres_bindir", lambda: None)
+    monkeypatch.setattr(embedded, "PYTHON", python)
+    with pytest.raises(embedded.EmbeddedUnavailable) as info:
+        embedded.EmbeddedPostgres(tmp_path).start()
+    message = str(info.value)
+    assert advice in message and "set DATABASE_URL=postgresql://" in message and "\n" not in message
+    if python >= (3, 13):
+        assert f"no build for Python {python[0]}.{python[1]}" in message and "install the 'pgserver'" not in message
+
+
 def test_run_py_without_pgserver_exits_with_one_line(tmp_path):
     env = {"MOSPAY_DATA_DIR": str(tmp_path), "PATH": "/nonexistent"}
     result = subprocess.run([sys.executable, "-c", HIDE_PGSERVER], cwd=ROOT, env=env, capture_output=True,

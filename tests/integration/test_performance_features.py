@@ -1,4 +1,4 @@
-"""Issue 6's behaviour that is not a number: --workers, api_logs retention, prepared statements, quiet logs."""
+"""Performance features that are not a number: --workers, api_logs retention, prepared statements, quiet logs."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every way a bearer token must be refused, proved over real HTTP against run.py (issue 5)."""
+"""Every way a bearer token must be refused, proved over real HTTP against run.py."""
 
 from __future__ import annotations
 

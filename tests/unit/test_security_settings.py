@@ -1,4 +1,4 @@
-"""Issue 5 pieces that need no database: settings, the trusted-proxy walk, the token bucket, the block cache."""
+"""Security pieces that need no database: settings, the trusted-proxy walk, the token bucket, the block cache."""
 
 from __future__ import annotations
 

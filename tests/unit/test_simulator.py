@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import urllib3
 
+from mospay.provider import Provider
 from mospay.simulator import Simulator
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -216,13 +217,20 @@ def test_malformed_0005_and_huge_0007_bodies_are_remembered_as_successful(sim):
     assert call(sim, "GET", f"/collection/{req['externalId']}")[1]["status"] == "SUCCESSFUL"
 
 
-def test_trickle_0006_sends_one_byte_at_a_time():
-    with Simulator(trickle_seconds=0.05) as s:
-        req = payment("+250788120006")
+@pytest.mark.parametrize("msisdn", ["+250788120002", "+250788120006"])
+def test_hang_0002_and_trickle_0006_outlast_a_deadline_shorter_than_hang_seconds(msisdn):
+    """README's table promises UNKNOWN for both whenever the service's deadline is under --hang-seconds:
+    0006's trickle must last hang_seconds whatever the externalId's length (unpadded, this short id's
+    body would arrive in ~0.2 s), and a patient caller still gets the whole body, one byte at a time."""
+    provider = Provider(maxsize=2)
+    with Simulator(hang_seconds=0.6, trickle_seconds=0.005) as s:
+        impatient = provider.call("POST", s.url + "/collection", {}, payment(msisdn, "x1"), 0.2, 0.2)
+        assert impatient.failure == "timeout", impatient
         started = time.monotonic()
-        resp = HTTP.request("POST", s.url + "/collection", body=json.dumps(req).encode())
-        assert json.loads(resp.data)["status"] == "SUCCESSFUL"
-        assert time.monotonic() - started >= 0.05 * len(resp.data) * 0.8
+        patient = provider.call("POST", s.url + "/collection", {}, payment(msisdn, "x2"), 0.5, 2.0)
+        elapsed = time.monotonic() - started
+    assert (patient.status, patient.body["status"]) == (200, "SUCCESSFUL")
+    assert elapsed >= 0.6 * 0.9
 
 
 class _Hooks:
