@@ -119,9 +119,11 @@ def test_connect_params_sslmode_require_gives_unverified_context():
     assert isinstance(context, ssl.SSLContext) and context.verify_mode == ssl.CERT_NONE
 
 
-def test_connect_params_rejects_other_schemes():
-    with pytest.raises(errors.MosPayError):
+def test_connect_params_rejects_other_schemes_as_a_configuration_fault():
+    db.connect_params("postgresql://u@h/db")  # the control: accepted
+    with pytest.raises(ConfigError) as raised:
         db.connect_params("mysql://u@h/db")
+    assert not isinstance(raised.value, errors.MosPayError)  # never a client-facing error
 
 def test_connect_params_ipv6_loopback_is_a_tcp_host():
     params = db.connect_params("postgresql://u@[::1]:5433/db")
