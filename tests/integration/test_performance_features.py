@@ -111,20 +111,6 @@ def test_prune_logs_deletes_only_rows_past_retention_in_batches(db):
     assert retention.prune_logs(db, 90, batch=3, pause_s=0) == 0
 
 
-def test_background_pruner_runs_and_stops(db):
-    _log_rows(db, 200, 5)
-    _log_rows(db, 1, 1)
-    pruner = retention.start_pruner(db, 90, interval_s=0.05)
-    try:
-        deadline = time.monotonic() + 10
-        while len(_log_ages(db)) > 1 and time.monotonic() < deadline:
-            time.sleep(0.05)
-    finally:
-        pruner.stop()
-    assert _log_ages(db) == [1]
-    assert not pruner._thread.is_alive()
-
-
 def test_prune_logs_command_uses_the_configured_retention(db, db_url):
     _log_rows(db, 40, 2)
     _log_rows(db, 10, 1)
