@@ -95,7 +95,7 @@ def run(args, runtime) -> object:
         return Components.build(config, db, Provider(maxsize=4)).reconciler().run_once()
     if args.command == "jobs":
         from .scheduler import job_rows
-        return job_rows(db)
+        return [{k: v for k, v in row.items() if not k.endswith("_epoch")} for row in job_rows(db)]
     if args.command in ("resolve", "stuck", "set-schedule"):
         from . import reconciler
         if args.command == "set-schedule":

@@ -8,6 +8,7 @@ import datetime as dt
 import logging
 import threading
 import time
+from types import SimpleNamespace
 
 import falcon.testing
 import pytest
@@ -232,3 +233,8 @@ def test_metrics_and_dashboard_show_every_job_row(site):  # noqa: F811
     for job in ("reconcile", "deliver_webhooks", "prune_logs", "alerts"):
         assert f"<td>{job}</td>" in panel
     assert "ZeroDivisionError: division by zero" in panel and "2030-01-01 00:00:00" in panel
+
+    from mospay.__main__ import build_parser, run
+    rows = run(build_parser().parse_args(["jobs"]), SimpleNamespace(db=site.db, config=site.config))
+    assert [(r["name"], r["runs"], r["failures"]) for r in rows] == [
+        ("alerts", 1, 1), ("deliver_webhooks", 1, 0), ("prune_logs", 1, 0), ("reconcile", 1, 0)]
