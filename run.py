@@ -34,7 +34,7 @@ def main(argv=None) -> int:
     from mospay import runtime as rt
     try:
         runtime = rt.start(config)
-    except EmbeddedUnavailable as exc:
+    except (ConfigError, EmbeddedUnavailable) as exc:
         print(f"mospay: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # one clear line instead of a traceback for a database we cannot reach
@@ -50,10 +50,8 @@ def main(argv=None) -> int:
 
 def serve(runtime, args) -> int:
     from mospay import server as srv
-    from mospay.breaker import BREAKERS
 
     config = runtime.config
-    BREAKERS.configure(config.breaker_failures, config.breaker_cooldown_s)
     srv.install_log_filters()
     simulator = None
     if args.demo:
@@ -64,48 +62,32 @@ def serve(runtime, args) -> int:
         workers = srv.effective_workers(args.workers)
         if workers > 1:
             return _serve_workers(runtime, workers)
-        server = _create_server(config, runtime.db, runtime.schema_version, host=config.host, port=config.port)
+        server, scheduler = _create_server(config, runtime.db, runtime.schema_version, host=config.host, port=config.port)
         print(f"MosPay listening on http://{server.effective_host}:{server.effective_port}", flush=True)
-        return _run(server, _start_background(config, runtime.db), on_sigint=True)
+        return _run(server, scheduler.start(), on_sigint=True)
     finally:
         if simulator is not None:
             simulator.stop()
 
 
 def _create_server(config, db, schema_version, **where):
-    """waitress serving the Falcon app behind TrustedProxies (X-Forwarded-* only from MOSPAY_TRUSTED_PROXIES)."""
+    """waitress serving the Falcon app behind TrustedProxies (X-Forwarded-* only from MOSPAY_TRUSTED_PROXIES),
+    and the scheduler of the periodic jobs (not started), sharing the app's breakers and metrics."""
     from waitress.server import create_server
 
     from mospay import server as srv
     from mospay.app import create_app
-    from mospay.provider import Provider
+    from mospay.components import Components
     from mospay.proxy import TrustedProxies
 
-    app = TrustedProxies(create_app(config, db, Provider(maxsize=config.threads), schema_version),
-                         config.trusted_proxies)
-    return create_server(app, ident="mospay", **where,
-                         **srv.waitress_options(config.threads, config.max_body_bytes))
+    parts = Components.build(config, db)
+    app = TrustedProxies(create_app(config, db, parts=parts, schema_version=schema_version), config.trusted_proxies)
+    server = create_server(app, ident="mospay", **where, **srv.waitress_options(config.threads, config.max_body_bytes))
+    return server, parts.scheduler()
 
 
-def _start_background(config, db, primary: bool = True) -> list:
-    """The reconciler (+ webhook delivery) and api_logs pruning threads; with --workers only in worker 0
-    (several would be safe, SKIP LOCKED, but would only contend for the same rows)."""
-    from mospay import retention
-    from mospay.provider import Provider
-    from mospay.reconciler import Reconciler, ReconcilerThread
-    from mospay.webhooks import Deliverer
-
-    if not primary:
-        return []
-    threads = [retention.start_pruner(db, config.log_retention_days)]
-    if config.reconcile_interval_s > 0:
-        threads.append(ReconcilerThread(Reconciler(db, Provider(maxsize=4)), config.reconcile_interval_s,
-                                        jobs=[Deliverer(db, config.secret_key).deliver_due]).start())
-    return threads
-
-
-def _run(server, background: list, on_sigint: bool) -> int:
-    """Serve until SIGTERM (or Ctrl-C), then finish in-flight requests and stop the background threads."""
+def _run(server, scheduler, on_sigint: bool) -> int:
+    """Serve until SIGTERM (or Ctrl-C), then finish in-flight requests and the current job, and stop."""
     def stop(signum, frame):
         # Only raise here: taking locks inside a signal handler can deadlock. waitress's loop turns
         # SystemExit into a close of the listening socket; in-flight requests finish below.
@@ -123,13 +105,13 @@ def _run(server, background: list, on_sigint: bool) -> int:
         logging.getLogger("mospay").info("shutting down: finishing in-flight requests")
         server.close()
         server.task_dispatcher.shutdown(cancel_pending=False, timeout=10)
-        for thread in background:
-            thread.stop()
+        scheduler.stop(timeout=10)
     return 0
 
 
 def _serve_workers(runtime, workers) -> int:
-    """N forked processes accept on one pre-bound socket; each opens its own database pool."""
+    """N forked processes accept on one pre-bound socket; each opens its own database pool and runs a
+    scheduler (the leases in scheduler_jobs let one process at a time run a given job)."""
     from mospay import server as srv
     from mospay.db import Database
 
@@ -141,9 +123,8 @@ def _serve_workers(runtime, workers) -> int:
     def child(sock, index):
         db = Database(runtime.db.url, size=config.pool_size, timeout=config.pool_timeout_s)
         try:
-            return _run(_create_server(config, db, runtime.schema_version, sockets=[sock]),
-                        _start_background(config, db, index == 0),
-                        on_sigint=False)
+            server, scheduler = _create_server(config, db, runtime.schema_version, sockets=[sock])
+            return _run(server, scheduler.start(), on_sigint=False)
         finally:
             db.close()
 

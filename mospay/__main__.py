@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("service")
     p.add_argument("routes", nargs="+")
     sub.add_parser("reconcile", help="one reconciliation pass over the due transactions (for cron)")
+    sub.add_parser("jobs", help="the scheduler's jobs: last run, duration, last error, lease (all instances)")
     p = sub.add_parser("resolve", help="settle a stuck transaction by hand, with a reason (recorded with your user)")
     p.add_argument("transaction_id")
     p.add_argument("status", choices=("SUCCESSFUL", "FAILED"))
@@ -90,9 +91,12 @@ def run(args, runtime) -> object:
     if args.command == "assign":
         return catalogue.assign_service(db, args.app_id, {"service": args.service, "routes": args.routes})
     if args.command == "reconcile":
+        from .components import Components
         from .provider import Provider
-        from .reconciler import Reconciler
-        return Reconciler(db, Provider(maxsize=4)).run_once()
+        return Components.build(config, db, Provider(maxsize=4)).reconciler().run_once()
+    if args.command == "jobs":
+        from .scheduler import job_rows
+        return [{k: v for k, v in row.items() if not k.endswith("_epoch")} for row in job_rows(db)]
     if args.command in ("resolve", "stuck", "set-schedule"):
         from . import reconciler
         if args.command == "set-schedule":

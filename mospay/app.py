@@ -10,25 +10,27 @@ import time
 
 import falcon
 
-from . import __version__, admin as portal, errors, metrics, migrate
+from . import __version__, admin as portal, errors, migrate
 from .api import admin, callbacks as callback_api, docs, guard, health, limits, metrics as metrics_api
 from .api import payments as payment_api
 from .auth import Tokens
+from .components import Components
 from .observe import RequestObserver
 from .payments import PaymentGateway
 from .provider import Provider
-from .reconciler import Reconciler
 from .redact import mask
 from .security import RateLimiter
 
 log = logging.getLogger("mospay.app")
 
 
-def routes(config, db, provider, schema_version=None):
+def routes(parts: Components, schema_version: int | None = None):
+    config, db = parts.config, parts.db
     tokens = Tokens(config.jwt_secret_key, config.token_ttl_s)
     limiter = RateLimiter(config.rate_limit_per_minute, db)
-    gateway = PaymentGateway(db, provider, config.secret_key, callback_base=config.callback_base_url(),
-                             admit=limiter.admit_context)
+    gateway = PaymentGateway(db, parts.provider, config.secret_key, parts.breakers,
+                             callback_base=config.callback_base_url(), admit=limiter.admit_context,
+                             metrics=parts.metrics)
     item = payment_api.PaymentItem(gateway, tokens, config.max_body_bytes)
     return [
         ("/healthz", health.Health(__version__, schema_version, migrate.SCHEMA_VERSION), {}),
@@ -47,44 +49,30 @@ def routes(config, db, provider, schema_version=None):
         ("/api/v1/openapi.json", docs.OpenApiDocument(), {}),
         ("/docs", docs.DocsPage(), {}),
         ("/docs/docs.css", docs.DocsStyle(), {}),
-        ("/metrics", metrics_api.Metrics(config.metrics_token), {}),
+        ("/metrics", metrics_api.Metrics(config.metrics_token, parts.metrics), {}),
         ("/api/v1/callbacks/{service}",
-         callback_api.ProviderCallbacks(db, Reconciler(db, provider), config.max_body_bytes), {}),
+         callback_api.ProviderCallbacks(db, parts.reconciler(), config.max_body_bytes), {}),
     ]
 
 
-def create_app(config, db, provider: Provider | None = None, schema_version: int | None = None) -> falcon.App:
-    """schema_version: what start-up found in the database (runtime.Runtime), shown by /healthz."""
+def create_app(config, db, provider: Provider | None = None, *, parts: Components | None = None,
+               schema_version: int | None = None) -> falcon.App:
+    """The app. `parts` (breakers, metrics, jobs) is built here from the config unless the caller
+    (run.py) built it to share with the scheduler: either way with Components.build. schema_version:
+    what start-up found in the database (runtime.Runtime), shown by /healthz."""
+    parts = parts or Components.build(config, db, provider)
     # RequestObserver first: its timing and access log wrap everything, the api_logs insert included.
-    app = falcon.App(middleware=[RequestObserver(config.trusted_proxies), ApiLog(db),
+    app = falcon.App(middleware=[RequestObserver(config.trusted_proxies, parts.metrics), ApiLog(db),
                                  *guard.middleware(config, db)])
-    metrics.watch_pool(db)
-    _watch_operations(db)
     app.req_options.strip_url_path_trailing_slash = True
-    for uri, resource, kwargs in routes(config, db, provider or Provider(maxsize=config.threads), schema_version):
+    for uri, resource, kwargs in routes(parts, schema_version):
         app.add_route(uri, resource, **kwargs)
-    app.add_error_handler(Exception, _unexpected_error)
-    app.add_error_handler(falcon.HTTPError, _http_error)
-    app.add_error_handler(errors.MosPayError, _mospay_error)
-    portal.install(app, config, db, {Exception: _unexpected_error, falcon.HTTPError: _http_error,
-                                     errors.MosPayError: _mospay_error})
+    portal.install(app, parts)
+    # Registered once, here: under /admin they answer HTML, elsewhere the JSON bodies below.
+    for exception, handler in ((Exception, _unexpected_error), (falcon.HTTPError, _http_error),
+                               (errors.MosPayError, _mospay_error)):
+        app.add_error_handler(exception, portal.error_handler(handler))
     return app
-
-
-def _watch_operations(db) -> None:
-    """Gauges read at scrape time: circuit breakers (this process), reconciler backlog and webhook
-    deliveries (the database, shared by every process)."""
-    from . import breaker, reports
-
-    metrics.register_gauge(
-        "mospay_circuit_breaker_open", "1 while a service's circuit breaker is open or half-open (this process)",
-        lambda: {(name,): int(s["state"] != "closed") for name, s in breaker.snapshot().items()}, ("service",))
-    metrics.register_gauge(
-        "mospay_reconciler_backlog", "open transactions still checked by the reconciler, and stuck ones",
-        lambda: {(state,): n for state, n in reports.reconciler_backlog(db).items()}, ("state",))
-    metrics.register_gauge(
-        "mospay_webhook_events", "client webhook events by delivery state (PENDING, DELIVERED, GAVE_UP)",
-        lambda: {(r["state"],): r["n"] for r in db.query("webhook_backlog")}, ("state",))
 
 
 def _mospay_error(req, resp, exc, params):

@@ -1,5 +1,6 @@
 """Per-service circuit breakers: after N consecutive transport failures, fail fast for a cool-down
-instead of tying up a worker thread per request on a provider that is down. State is per process."""
+instead of tying up a worker thread per request on a provider that is down. State is per process: create_app
+builds one `Breakers` from the config, shared by the payment path and the reconciler."""
 
 from __future__ import annotations
 
@@ -84,11 +85,6 @@ class Breakers:
         self._lock = threading.Lock()
         self._by_service: dict[str, Breaker] = {}
 
-    def configure(self, failures: int, cooldown_s: float) -> None:
-        with self._lock:
-            self.failures, self.cooldown_s = failures, cooldown_s
-            self._by_service.clear()
-
     def get(self, service: str) -> Breaker:
         with self._lock:
             breaker = self._by_service.get(service)
@@ -97,16 +93,8 @@ class Breakers:
             return breaker
 
     def snapshot(self) -> dict:
+        """{service: {"state": "closed" | "open" | "half_open", "consecutive_failures", ...}}"""
         with self._lock:
             breakers = list(self._by_service.values())
         return {b.name: b.snapshot() for b in breakers}
 
-
-# The process's breakers: the payment path and the reconciler share them; the dashboard and metrics
-# read them through snapshot().
-BREAKERS = Breakers()
-
-
-def snapshot() -> dict:
-    """{service: {"state": "closed" | "open" | "half_open", "consecutive_failures", ...}}"""
-    return BREAKERS.snapshot()

@@ -56,6 +56,8 @@ SETTINGS = [
             "payments per client per minute per process (0 = off)"),
     Setting("cors_origins", "MOSPAY_CORS_ORIGINS", "list", "browser origins allowed to call the API"),
     Setting("reconcile_interval_s", "MOSPAY_RECONCILE_INTERVAL", "float", "seconds between reconciler runs (0 = off)"),
+    Setting("webhook_interval_s", "MOSPAY_WEBHOOK_INTERVAL", "float",
+            "seconds between webhook delivery passes (0 = off)"),
     Setting("breaker_failures", "MOSPAY_BREAKER_FAILURES", "int", "transport failures that open a breaker"),
     Setting("breaker_cooldown_s", "MOSPAY_BREAKER_COOLDOWN", "float", "seconds a breaker stays open"),
     Setting("public_url", "MOSPAY_PUBLIC_URL", "str", "where providers reach MosPay (callback URLs)"),
@@ -89,7 +91,8 @@ class Config:
     rate_limit_per_minute: int = 6000     # per client per process when clients.rate_limit_per_minute is NULL; 0 = off
     cors_origins: tuple = ()              # exact origins allowed to call the API from a browser; none by default
     # Money safety: reconciler, circuit breaker, callbacks.
-    reconcile_interval_s: float = 5.0   # 0: no reconciler thread in run.py (use `python -m mospay reconcile`)
+    reconcile_interval_s: float = 5.0   # 0: run.py's scheduler skips the job (use `python -m mospay reconcile`)
+    webhook_interval_s: float = 5.0     # 0: likewise for webhook delivery (`python -m mospay deliver-webhooks`)
     breaker_failures: int = 5           # consecutive transport failures that open a service's breaker
     breaker_cooldown_s: float = 30.0
     public_url: str | None = None       # where providers reach MosPay (callback URLs); default http://host:port
@@ -140,6 +143,8 @@ class Config:
             raise ConfigError("DATABASE_URL must start with postgresql://")
         if not 0 <= self.reconcile_interval_s <= 3600:
             raise ConfigError("MOSPAY_RECONCILE_INTERVAL must be between 0 (off) and 3600 seconds")
+        if not 0 <= self.webhook_interval_s <= 3600:
+            raise ConfigError("MOSPAY_WEBHOOK_INTERVAL must be between 0 (off) and 3600 seconds")
         if not 1 <= self.breaker_failures <= 1000:
             raise ConfigError("MOSPAY_BREAKER_FAILURES must be between 1 and 1000")
         if not 0.1 <= self.breaker_cooldown_s <= 3600:

@@ -16,6 +16,7 @@ import pg8000.native
 from pg8000.exceptions import DatabaseError, InterfaceError
 
 from . import errors
+from .config import ConfigError
 
 log = logging.getLogger("mospay.db")
 
@@ -52,7 +53,7 @@ def connect_params(url: str) -> dict:
     """Turn a libpq-style URL into pg8000 keyword arguments (TCP, unix socket, sslmode)."""
     parts = urlsplit(url)
     if parts.scheme not in ("postgresql", "postgres"):
-        raise errors.MosPayError("DATABASE_URL must start with postgresql://")
+        raise ConfigError("DATABASE_URL must start with postgresql://")  # an operator's fault, not a client's
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     # parse_qs has already decoded query values; only the URL's own parts need unquote.
     params = {

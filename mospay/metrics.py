@@ -1,13 +1,13 @@
-"""Process-wide metrics in the Prometheus text exposition format (0.0.4), stdlib only.
+"""Metrics in the Prometheus text exposition format (0.0.4), stdlib only. create_app builds one
+`Metrics` per app and passes it to what records into it: no module-level state.
 
 Counters and histograms are updated under one short lock each (a dict update and a bisect: the hot
-path pays well under a microsecond). Gauges are read from callbacks at scrape time, so the modules
-that own a number (the pool, a circuit breaker, the reconciler, webhook delivery) just register one:
+path pays well under a microsecond). Gauges are read from callbacks at scrape time, so whoever owns a
+number (the pool, a circuit breaker, the reconciler, the scheduler) just registers one:
 
-    metrics.register_gauge("mospay_reconciler_backlog", "UNKNOWN transactions waiting", lambda: n)
-    metrics.register_gauge("mospay_circuit_state", "0 closed, 1 half-open, 2 open",
-                           lambda: {("mtnmomorwa",): 0}, labelnames=("service",))
-    DELIVERIES = metrics.counter("mospay_webhook_deliveries_total", "webhook attempts", ("result",))
+    registry.register_gauge("mospay_reconciler_backlog", "UNKNOWN transactions waiting", lambda: n)
+    registry.register_gauge("mospay_circuit_state", "0 closed, 1 half-open, 2 open",
+                            lambda: {("mtnmomorwa",): 0}, labelnames=("service",))
 """
 
 from __future__ import annotations
@@ -21,10 +21,6 @@ log = logging.getLogger("mospay.metrics")
 
 # Seconds. Covers a 2 ms replay up to a provider at its 30 s default timeout.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
-
-_registry_lock = threading.Lock()
-_metrics: dict[str, "_Metric"] = {}
-
 
 def _escape(value) -> str:
     return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
@@ -152,111 +148,121 @@ class Gauge(_Metric):
         return self.header() + [f"{self.name}{_labels(self.labelnames, k)} {_number(float(v))}" for k, v in rows]
 
 
-def _get_or_create(name: str, factory, kind: type) -> _Metric:
-    with _registry_lock:
-        metric = _metrics.get(name)
-        if metric is None:
-            metric = _metrics[name] = factory()
-        elif not isinstance(metric, kind):
-            raise ValueError(f"metric {name} already registered as a {metric.kind}")
-        return metric
+class Registry:
+    """A set of named metrics rendered together. Counters and histograms are created on first use;
+    gauges are registered with the callback that reads them at scrape time."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._metrics: dict[str, _Metric] = {}
+
+    def _get_or_create(self, name: str, factory, kind: type) -> _Metric:
+        with self._lock:
+            metric = self._metrics.get(name)
+            if metric is None:
+                metric = self._metrics[name] = factory()
+            elif not isinstance(metric, kind):
+                raise ValueError(f"metric {name} already registered as a {metric.kind}")
+            return metric
+
+    def counter(self, name: str, help: str, labelnames=()) -> Counter:
+        """The counter with this name (created the first time)."""
+        return self._get_or_create(name, lambda: Counter(name, help, labelnames), Counter)
+
+    def histogram(self, name: str, help: str, labelnames=(), buckets=LATENCY_BUCKETS) -> Histogram:
+        return self._get_or_create(name, lambda: Histogram(name, help, labelnames, buckets), Histogram)
+
+    def register_gauge(self, name: str, help: str, callback, labelnames=(), kind: str = "gauge") -> None:
+        """Add (or replace) a value read from `callback` at scrape time. kind="counter" for a total
+        kept elsewhere (e.g. in the database) that only grows."""
+        gauge = Gauge(name, help, callback, labelnames)
+        gauge.kind = kind
+        with self._lock:
+            self._metrics[name] = gauge
+
+    def unregister(self, name: str) -> None:
+        with self._lock:
+            self._metrics.pop(name, None)
+
+    def render(self) -> str:
+        with self._lock:
+            metrics = sorted(self._metrics.values(), key=lambda m: m.name)
+        lines = []
+        for metric in metrics:
+            lines.extend(metric.render())
+        return "\n".join(lines) + "\n"
 
 
-def counter(name: str, help: str, labelnames=()) -> Counter:
-    """The counter with this name (created the first time): safe to call from any module at import."""
-    return _get_or_create(name, lambda: Counter(name, help, labelnames), Counter)
+class Metrics(Registry):
+    """One app's metrics: the registry plus the gateway's own series. Built by create_app, one per app,
+    and handed to what records into it. Labels are bounded: route templates (not raw paths), service
+    names that exist in the database, and final statuses."""
 
+    def __init__(self):
+        super().__init__()
+        self.requests = self.counter("mospay_http_requests_total",
+                                     "HTTP requests by route template, method and status",
+                                     ("route", "method", "status"))
+        self.request_seconds = self.histogram("mospay_http_request_duration_seconds",
+                                              "HTTP request latency by route template", ("route", "method"))
+        self.payments = self.counter("mospay_payments_total", "payments by service and final status",
+                                     ("service", "status"))
+        self.provider_seconds = self.histogram("mospay_provider_call_duration_seconds",
+                                               "microservice call latency by service", ("service",))
+        self.provider_errors = self.counter(
+            "mospay_provider_errors_total", "microservice calls without a usable answer, by service and reason "
+            "(timeout, connection, invalid_request, http_5xx)", ("service", "reason"))
 
-def histogram(name: str, help: str, labelnames=(), buckets=LATENCY_BUCKETS) -> Histogram:
-    return _get_or_create(name, lambda: Histogram(name, help, labelnames, buckets), Histogram)
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        self.requests.inc(route, method, status)
+        self.request_seconds.observe(seconds, route, method)
 
+    def observe_provider_call(self, service: str, status: int | None, failure: str | None,
+                              elapsed_ms: float) -> None:
+        if failure == "invalid_request":  # never sent: no latency to record
+            self.provider_errors.inc(service, failure)
+            return
+        self.provider_seconds.observe(elapsed_ms / 1000.0, service)
+        if failure:
+            self.provider_errors.inc(service, failure)
+        elif status is not None and status >= 500:
+            self.provider_errors.inc(service, "http_5xx")
 
-def register_gauge(name: str, help: str, callback, labelnames=()) -> None:
-    """Add (or replace: the newest app wins, e.g. in tests) a gauge read from `callback` at scrape time."""
-    with _registry_lock:
-        _metrics[name] = Gauge(name, help, callback, labelnames)
+    def observe_payment(self, service: str, status: str) -> None:
+        self.payments.inc(service, status)
 
+    def watch_pool(self, db) -> None:
+        """Pool gauges for this Database."""
+        self.register_gauge("mospay_db_pool_size", "database connections the pool may open", lambda: db.size)
+        self.register_gauge("mospay_db_pool_in_use", "database connections lent to requests",
+                            lambda: getattr(db, "in_use", 0))
+        self.register_gauge("mospay_db_pool_waiting", "requests waiting for a database connection",
+                            lambda: getattr(db, "waiting", 0))
 
-def unregister(name: str) -> None:
-    with _registry_lock:
-        _metrics.pop(name, None)
-
-
-def render() -> str:
-    with _registry_lock:
-        metrics = sorted(_metrics.values(), key=lambda m: m.name)
-    lines = []
-    for metric in metrics:
-        lines.extend(metric.render())
-    return "\n".join(lines) + "\n"
-
-
-# The gateway's own series. Labels are bounded: route templates (not raw paths), service names that
-# exist in the database, and final statuses.
-REQUESTS = counter("mospay_http_requests_total", "HTTP requests by route template, method and status",
-                   ("route", "method", "status"))
-REQUEST_SECONDS = histogram("mospay_http_request_duration_seconds", "HTTP request latency by route template",
-                            ("route", "method"))
-PAYMENTS = counter("mospay_payments_total", "payments by service and final status", ("service", "status"))
-PROVIDER_SECONDS = histogram("mospay_provider_call_duration_seconds", "microservice call latency by service",
-                             ("service",))
-PROVIDER_ERRORS = counter("mospay_provider_errors_total",
-                          "microservice calls without a usable answer, by service and reason "
-                          "(timeout, connection, invalid_request, http_5xx)", ("service", "reason"))
-
-
-def observe_request(route: str, method: str, status: int, seconds: float) -> None:
-    REQUESTS.inc(route, method, status)
-    REQUEST_SECONDS.observe(seconds, route, method)
-
-
-def observe_provider_call(service: str, status: int | None, failure: str | None, elapsed_ms: float) -> None:
-    if failure == "invalid_request":  # never sent: no latency to record
-        PROVIDER_ERRORS.inc(service, failure)
-        return
-    PROVIDER_SECONDS.observe(elapsed_ms / 1000.0, service)
-    if failure:
-        PROVIDER_ERRORS.inc(service, failure)
-    elif status is not None and status >= 500:
-        PROVIDER_ERRORS.inc(service, "http_5xx")
-
-
-def observe_payment(service: str, status: str) -> None:
-    PAYMENTS.inc(service, status)
-
-
-def watch_pool(db) -> None:
-    """Pool gauges for this Database (the newest registration wins)."""
-    register_gauge("mospay_db_pool_size", "database connections the pool may open", lambda: db.size)
-    register_gauge("mospay_db_pool_in_use", "database connections lent to requests",
-                   lambda: getattr(db, "in_use", 0))
-    register_gauge("mospay_db_pool_waiting", "requests waiting for a database connection",
-                   lambda: getattr(db, "waiting", 0))
-
-
-def snapshot() -> dict:
-    """The key numbers as plain values, for a Grafana-free view (the admin dashboard) or a status check."""
-    with REQUESTS._lock:
-        requests = dict(REQUESTS._values)
-    with PAYMENTS._lock:
-        payments = dict(PAYMENTS._values)
-    by_status: dict[str, float] = {}
-    for (_service, status), n in payments.items():
-        by_status[status] = by_status.get(status, 0) + n
-    with _registry_lock:
-        gauges = {name: m for name, m in _metrics.items() if isinstance(m, Gauge) and name.startswith("mospay_db_")}
-    pool = {}
-    for name, gauge in gauges.items():
-        try:
-            pool[name.removeprefix("mospay_db_pool_")] = gauge.callback()
-        except Exception:
-            pool[name.removeprefix("mospay_db_pool_")] = None
-    with PROVIDER_ERRORS._lock:
-        provider_errors = dict(PROVIDER_ERRORS._values)
-    by_reason: dict[str, float] = {}
-    for (_service, reason), n in provider_errors.items():
-        by_reason[reason] = by_reason.get(reason, 0) + n
-    return {"requests": sum(requests.values()),
-            "server_errors": sum(n for (_r, _m, status), n in requests.items() if int(status) >= 500),
-            "latency": REQUEST_SECONDS.summary(), "provider_errors": by_reason,
-            "payments": by_status, "pool": pool}
+    def snapshot(self) -> dict:
+        """The key numbers as plain values, for a Grafana-free view (the admin dashboard) or a status check."""
+        with self.requests._lock:
+            requests = dict(self.requests._values)
+        with self.payments._lock:
+            payments = dict(self.payments._values)
+        by_status: dict[str, float] = {}
+        for (_service, status), n in payments.items():
+            by_status[status] = by_status.get(status, 0) + n
+        with self._lock:
+            gauges = {name: m for name, m in self._metrics.items()
+                      if isinstance(m, Gauge) and name.startswith("mospay_db_pool_")}
+        pool = {}
+        for name, gauge in gauges.items():
+            try:
+                pool[name.removeprefix("mospay_db_pool_")] = gauge.callback()
+            except Exception:
+                pool[name.removeprefix("mospay_db_pool_")] = None
+        with self.provider_errors._lock:
+            provider_errors = dict(self.provider_errors._values)
+        by_reason: dict[str, float] = {}
+        for (_service, reason), n in provider_errors.items():
+            by_reason[reason] = by_reason.get(reason, 0) + n
+        return {"requests": sum(requests.values()),
+                "server_errors": sum(n for (_r, _m, status), n in requests.items() if int(status) >= 500),
+                "latency": self.request_seconds.summary(), "provider_errors": by_reason,
+                "payments": by_status, "pool": pool}

@@ -11,8 +11,8 @@ import re
 import secrets
 import time
 
-from . import metrics
 from .logs import ACCESS
+from .metrics import Metrics
 from .proxy import is_trusted, parse_networks
 
 access_log = logging.getLogger(ACCESS)
@@ -20,8 +20,9 @@ REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 class RequestObserver:
-    def __init__(self, trusted_proxies=()):
+    def __init__(self, trusted_proxies=(), metrics: Metrics | None = None):
         self._trusted = parse_networks(trusted_proxies)
+        self._metrics = metrics if metrics is not None else Metrics()
 
     def process_request(self, req, resp):
         req.context.observe_started = time.perf_counter()
@@ -42,7 +43,7 @@ class RequestObserver:
         seconds = time.perf_counter() - started
         route = req.uri_template or "unmatched"  # a template, never the raw path: bounded labels
         status = resp.status_code
-        metrics.observe_request(route, req.method, status, seconds)
+        self._metrics.observe_request(route, req.method, status, seconds)
         if access_log.isEnabledFor(logging.INFO):
             entry = getattr(req.context, "log", None) or {}
             app_id = entry.get("app_id") or "-"

@@ -15,10 +15,11 @@ import time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from . import errors, functions, metrics
+from . import errors, functions
 from .auth import BAD_CREDENTIALS, BasicCredentials, check_secret
-from .breaker import BREAKERS, Breakers
+from .breaker import Breakers
 from .db import Database, load_queries
+from .metrics import Metrics
 from .provider import Provider
 from .redact import MASK, mask
 
@@ -147,14 +148,17 @@ def request_hash(masked: dict, fields: list[dict]) -> str:
 
 
 class PaymentGateway:
-    def __init__(self, db: Database, provider: Provider, secret_key: str, breakers: Breakers = BREAKERS,
-                 callback_base: str | None = None, admit=None):
+    def __init__(self, db: Database, provider: Provider, secret_key: str, breakers: Breakers | None = None,
+                 callback_base: str | None = None, admit=None, metrics: Metrics | None = None):
+        """`breakers` and `metrics` come from create_app (shared with the reconciler and /metrics);
+        without them the gateway keeps private ones."""
         self._db = db
         self._callback_base = callback_base
         self._provider = provider
         self._secret_key = secret_key
         self._admit = admit  # per-client rate limit (mospay.security.RateLimiter.admit_context), or None
-        self._breakers = breakers
+        self._breakers = breakers if breakers is not None else Breakers()
+        self._metrics = metrics if metrics is not None else Metrics()
 
     def process(self, creds: ClientCredentials, body: dict, log: dict) -> Outcome:
         """One payment, top to bottom. `log` collects the API log fields as they become known."""
@@ -198,7 +202,7 @@ class PaymentGateway:
             answer = self._provider.call(
                 str(plan.get("method") or "POST").upper(), plan.get("serviceurl"), plan.get("headers"),
                 plan.get("servicepayload"), float(ctx["connect_timeout_s"]), float(ctx["timeout_s"]))
-            metrics.observe_provider_call(body["f000"], answer.status, answer.failure, answer.elapsed_ms)
+            self._metrics.observe_provider_call(body["f000"], answer.status, answer.failure, answer.elapsed_ms)
             breaker.record(transport_failure=answer.failure in ("timeout", "connection"))
             if not answer.answered:
                 result = _no_answer_result(answer.failure)
@@ -220,7 +224,7 @@ class PaymentGateway:
             output=json.dumps(mask(answer.body)) if answer else None,
             result=json.dumps(result) if result is not None else None, log=json.dumps(log, default=str))
         log["written"] = True
-        metrics.observe_payment(body["f000"], str((finished["o_response_body"] or {}).get("status", "UNKNOWN")))
+        self._metrics.observe_payment(body["f000"], str((finished["o_response_body"] or {}).get("status", "UNKNOWN")))
         return Outcome(finished["o_response_code"], finished["o_response_body"])
 
     def _function_input(self, body: dict) -> dict:

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 
 from . import errors, functions
-from .breaker import BREAKERS, Breakers
+from .breaker import Breakers
 from .db import Database
+from .metrics import Metrics
 from .payments import MONEY_QUERIES as Q
 from .provider import Provider
 from .redact import mask
@@ -20,10 +20,14 @@ FINAL = ("SUCCESSFUL", "FAILED")
 
 
 class Reconciler:
-    def __init__(self, db: Database, provider: Provider, breakers: Breakers = BREAKERS, batch: int = 20):
+    def __init__(self, db: Database, provider: Provider, breakers: Breakers | None = None, batch: int = 20,
+                 metrics: Metrics | None = None):
+        """`breakers` and `metrics` come from create_app (shared with the payment path and /metrics);
+        without them the reconciler keeps private ones (a one-off `python -m mospay reconcile`)."""
         self._db = db
         self._provider = provider
-        self._breakers = breakers
+        self._breakers = breakers if breakers is not None else Breakers()
+        self._metrics = metrics if metrics is not None else Metrics()
         self._batch = batch
 
     def run_once(self, ids: list[int] | None = None, cause: str = "reconciliation") -> dict:
@@ -68,38 +72,6 @@ class Reconciler:
             log.info("transaction %s: %s -> %s%s", row["o_public_id"], row["o_status"], result["o_status"],
                      " (stuck: needs an operator)" if result["o_stuck"] else "")
         return result["o_status"], result["o_stuck"]
-
-
-class ReconcilerThread:
-    """Runs Reconciler.run_once (and the other `jobs`, e.g. webhook delivery) every `interval_s`
-    inside `python run.py` until stop()."""
-
-    def __init__(self, reconciler: Reconciler, interval_s: float, jobs=()):
-        self._jobs = [reconciler.run_once, *jobs]
-        self._interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="mospay-reconciler", daemon=True)
-
-    def start(self) -> ReconcilerThread:
-        self._thread.start()
-        return self
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self._interval_s):
-            for job in self._jobs:
-                try:
-                    job()
-                except errors.ServiceUnavailable as exc:  # database down: try again next round
-                    log.warning("background %s: %s", job.__name__, exc.message)
-                except Exception:
-                    log.exception("background %s failed", job.__name__)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Finish the current check (bounded), then stop."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-        log.info("reconciler stopped")
 
 
 def resolve(db: Database, transaction_id: str, status: str, user_id: int, reason: str) -> dict:

@@ -6,11 +6,14 @@ from . import clients, dashboard, functions_pages as fn, operations as ops, reco
 from . import users
 from .web import ROOT, PortalGuard, error_handler
 
+__all__ = ["error_handler", "install", "portal_routes"]
 
-def portal_routes(config, db) -> list[tuple]:
+
+def portal_routes(parts) -> list[tuple]:
+    config, db = parts.config, parts.db
     return [
         ("/", sp.Home()),
-        ("/admin", dashboard.Dashboard(db)),
+        ("/admin", dashboard.Dashboard(db, parts.breakers, parts.metrics)),
         ("/admin/login", sp.Login(db, config)),
         ("/admin/logout", sp.Logout(db, config)),
         ("/admin/password", sp.Password(db)),
@@ -49,12 +52,10 @@ def portal_routes(config, db) -> list[tuple]:
     ]
 
 
-def install(app, config, db, api_error_handlers: dict) -> None:
-    """Routes, /static, the guard, and HTML errors under /admin; `api_error_handlers` (exception
-    class -> the app's JSON handler) keep answering everywhere else."""
-    for uri, resource in portal_routes(config, db):
+def install(app, parts) -> None:
+    """Routes, /static and the guard. The error handlers are create_app's: it wraps each in
+    `error_handler`, which answers HTML under /admin."""
+    for uri, resource in portal_routes(parts):
         app.add_route(uri, resource)
     app.add_static_route("/static", str(ROOT / "static"))
-    app.add_middleware(PortalGuard(db, config))
-    for exception, api_handler in api_error_handlers.items():
-        app.add_error_handler(exception, error_handler(api_handler))
+    app.add_middleware(PortalGuard(parts.db, parts.config))

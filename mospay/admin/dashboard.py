@@ -1,11 +1,11 @@
 """The dashboard: totals, a server-side SVG chart of the last 24 hours, recent activity, the stuck queue,
-circuit breakers and the key metrics (a Grafana-free view of /metrics)."""
+circuit breakers, the scheduler's jobs and the key metrics (a Grafana-free view of /metrics)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from .. import breaker, metrics, reconciler, reports
+from .. import breaker, reconciler, reports, scheduler
 from . import actions as ps
 from .web import render
 
@@ -50,12 +50,14 @@ def breaker_rows(services: list[dict], states: dict) -> list[dict]:
 
 
 class Dashboard:
-    def __init__(self, db):
+    def __init__(self, db, breakers: breaker.Breakers, metrics):
         self._db = db
+        self._breakers = breakers
+        self._metrics = metrics  # the app's mospay.metrics.Metrics
 
     def on_get(self, req, resp):
         data = reports.dashboard(self._db)
         render(req, resp, "admin/dashboard.html", partial="admin/_dashboard.html",
                chart=hourly_chart(data["hourly"]), queue=reconciler.stuck_queue(self._db, limit=10),
-               breakers=breaker_rows(ps.services(self._db), breaker.snapshot()), numbers=metrics.snapshot(),
-               **data)
+               breakers=breaker_rows(ps.services(self._db), self._breakers.snapshot()),
+               numbers=self._metrics.snapshot(), jobs=scheduler.job_rows(self._db), **data)

@@ -121,14 +121,17 @@ class PortalGuard:
             return
         user = req.context.user
         if user is None:
-            raise LoginRequired()
+            target = "/admin/login"
+            if req.method == "GET" and req.path != "/admin":
+                target += "?" + falcon.to_query_str({"next": req.relative_uri})[1:]
+            return redirect(req, resp, target)
         if unsafe:
             sent = req.get_header("X-CSRF-Token") or form(req).get("csrf_token") or ""
             if not hmac.compare_digest(sent.encode(), user["csrf_token"].encode()):  # str form: ASCII only
                 raise errors.Forbidden("the form expired or came from elsewhere; reload the page and retry",
                                        code="csrf_failed")
         if user["must_change_password"] and not getattr(resource, "allowed_before_password_change", False):
-            raise PasswordChangeRequired()
+            return redirect(req, resp, "/admin/password")
         roles = getattr(resource, "write_roles" if unsafe else "read_roles", EDITORS if unsafe else ALL_ROLES)
         if user["role"] not in roles:
             raise errors.Forbidden("your role does not allow this", code="insufficient_role")
@@ -155,33 +158,12 @@ def check_origin(req) -> None:
         raise errors.Forbidden("cross-site request refused", code="csrf_failed")
 
 
-class LoginRequired(errors.MosPayError):
-    status, code = 303, "login_required"
-
-    def __init__(self):
-        super().__init__("sign in first")
-
-
-class PasswordChangeRequired(errors.MosPayError):
-    status, code = 303, "password_change_required"
-
-    def __init__(self):
-        super().__init__("choose a new password first")
-
-
 def error_handler(api_handler):
-    """Portal errors as HTML (a login redirect, or an error page/fragment); API errors stay JSON."""
+    """Portal errors as an HTML page or fragment; everywhere else `api_handler` answers (JSON)."""
 
     def handle(req, resp, exc, params):
         if not req.path.startswith("/admin"):
             return api_handler(req, resp, exc, params)
-        if isinstance(exc, LoginRequired):
-            target = "/admin/login"
-            if req.method == "GET" and req.path != "/admin":
-                target += "?" + falcon.to_query_str({"next": req.relative_uri})[1:]
-            return _redirect(req, resp, target)
-        if isinstance(exc, PasswordChangeRequired):
-            return _redirect(req, resp, "/admin/password")
         if isinstance(exc, errors.MosPayError):
             error = {"status": exc.status, "code": exc.code, "message": exc.message}
         elif isinstance(exc, falcon.HTTPError):
@@ -199,7 +181,9 @@ def error_handler(api_handler):
     return handle
 
 
-def _redirect(req, resp, target: str) -> None:
+def redirect(req, resp, target: str) -> None:
+    """From the guard: answer 303 and skip the responder. A redirect is an answer, not an error."""
     if req.get_header("HX-Request") == "true":
         resp.set_header("HX-Redirect", target)  # htmx would otherwise swap the login page into a fragment
     see_other(resp, target)
+    resp.complete = True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 
-from .. import errors, metrics
+from .. import errors
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _LOOPBACK = ("127.", "::1", "::ffff:127.")
@@ -13,8 +13,9 @@ _PROXY_HEADERS = ("X-Forwarded-For", "Forwarded", "X-Real-IP")
 
 
 class Metrics:
-    def __init__(self, token: str | None):
+    def __init__(self, token: str | None, registry):
         self._token = token.encode() if token else None
+        self._registry = registry  # the app's mospay.metrics.Metrics
 
     def on_get(self, req, resp):
         if self._token is not None:
@@ -27,5 +28,5 @@ class Metrics:
             raise errors.Forbidden("metrics are served to loopback only; set MOSPAY_METRICS_TOKEN to scrape "
                                    "from elsewhere", code="metrics_forbidden")
         resp.content_type = CONTENT_TYPE
-        resp.data = metrics.render().encode()
+        resp.data = self._registry.render().encode()
         resp.cache_control = ["no-store"]

@@ -11,6 +11,7 @@ from falcon import testing
 
 from mospay import accounts, auth
 from mospay.app import create_app
+from mospay.components import Components
 from mospay.config import Config
 from mospay.db import Database
 
@@ -70,7 +71,8 @@ class Site:
         self.db = Database(db_url, size=4)
         self.config = Config(**KEYS)
         accounts.ensure_default_admin(self.db, "admin123")
-        self.app = create_app(self.config, self.db)
+        self.parts = Components.build(self.config, self.db)  # the app's breakers and metrics, for tests to read
+        self.app = create_app(self.config, self.db, parts=self.parts)
 
     def user(self, username, role="super_admin", must_change=False):
         self.db.one("insert_user", username=username, password_hash=password_hash(), role=role,

@@ -120,7 +120,7 @@ def test_sigterm_finishes_the_request_in_flight_then_stops_cleanly(fleet, simula
     assert resp.status == 200 and resp.json()["status"] == "SUCCESSFUL"  # in flight: finished
     assert proc.wait(10) == 0
     output = proc.stdout.read()
-    assert "reconciler stopped" in output and "database pool closed" in output, output
+    assert "scheduler stopped" in output and "database pool closed" in output, output
     assert "Traceback" not in output
     row = fleet.db.run("SELECT status FROM transactions WHERE f010 = :f", f=body["f010"])[0]
     assert row["status"] == "SUCCESSFUL"

@@ -20,8 +20,10 @@ from tests.support import ROOT, free_port, start_process, stop_process, wait_for
 def test_two_workers_answer_on_one_port_and_sigterm_stops_all(postgres, tmp_path):
     name = postgres.create_database()
     port = free_port()
-    env = {"DATABASE_URL": postgres.url_for(name), "MOSPAY_DATA_DIR": str(tmp_path), **TEST_KEYS}
+    env = {"DATABASE_URL": postgres.url_for(name), "MOSPAY_DATA_DIR": str(tmp_path), **TEST_KEYS,
+           "MOSPAY_RECONCILE_INTERVAL": "0.5"}
     proc = start_process(["run.py", "--port", str(port), "--workers", "2"], env)
+    db = dbmod.Database(postgres.url_for(name), size=1)
     try:
         wait_for_line(proc, r"MosPay listening on .*\(2 workers\)", timeout=60)
         children = _children(proc.pid, 2)  # the line is printed just before the parent forks
@@ -40,12 +42,28 @@ def test_two_workers_answer_on_one_port_and_sigterm_stops_all(postgres, tmp_path
         for conn in connections:
             conn.close()
         assert served_by == set(children), "both workers must answer on the shared port"
+        _assert_jobs_run_once_per_interval_across_workers(db, "reconcile", 0.5)
     finally:
+        db.close()
         code = stop_process(proc)
         postgres.drop_database(name)
     assert code == 0
     for pid in children:
         assert not _alive(pid), f"worker {pid} survived SIGTERM to the parent"
+
+
+def _assert_jobs_run_once_per_interval_across_workers(db, job: str, interval: float) -> None:
+    """Both workers run a scheduler; the job's lease lets one of them at a time run it, once per interval:
+    the starts the database records (its own clock) are never closer than the interval."""
+    starts, deadline = [], time.monotonic() + 30
+    while len(starts) < 5:
+        assert time.monotonic() < deadline, f"the scheduler ran {job} {len(starts)} times"
+        rows = db.run("SELECT last_started_at FROM scheduler_jobs WHERE name = :n", n=job)
+        if rows and rows[0]["last_started_at"] not in starts[-1:]:
+            starts.append(rows[0]["last_started_at"])
+        time.sleep(0.01)
+    gaps = [(b - a).total_seconds() for a, b in zip(starts, starts[1:])]
+    assert min(gaps) >= interval, gaps
 
 
 def _children(pid: int, expected: int) -> list[int]:
@@ -109,20 +127,6 @@ def test_prune_logs_deletes_only_rows_past_retention_in_batches(db):
     assert retention.prune_logs(db, 90, batch=3, pause_s=0) == 8
     assert sorted(_log_ages(db)) == [0, 0, 0, 89, 89]
     assert retention.prune_logs(db, 90, batch=3, pause_s=0) == 0
-
-
-def test_background_pruner_runs_and_stops(db):
-    _log_rows(db, 200, 5)
-    _log_rows(db, 1, 1)
-    pruner = retention.start_pruner(db, 90, interval_s=0.05)
-    try:
-        deadline = time.monotonic() + 10
-        while len(_log_ages(db)) > 1 and time.monotonic() < deadline:
-            time.sleep(0.05)
-    finally:
-        pruner.stop()
-    assert _log_ages(db) == [1]
-    assert not pruner._thread.is_alive()
 
 
 def test_prune_logs_command_uses_the_configured_retention(db, db_url):

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from mospay import accounts, breaker, catalogue, metrics, security, webhooks
+from mospay import accounts, catalogue, security, webhooks
 from tests.integration.portal_support import site  # noqa: F401  (fixture)
 
 HOOK = "http://127.0.0.1:9/hook"  # nothing listens on the discard port: every delivery attempt fails fast
@@ -132,14 +132,12 @@ def test_webhook_attempts_are_shown_and_an_admin_can_resend(shop):
 
 def test_dashboard_shows_breaker_states_and_key_numbers(shop):
     catalogue.create_service(shop.db, {"name": "brokenpsp", "service_url": "http://127.0.0.1:9"})
-    tripped = breaker.BREAKERS.get("brokenpsp")
-    try:
-        for _ in range(breaker.BREAKERS.failures):
-            tripped.record(transport_failure=True)
-        metrics.observe_provider_call("brokenpsp", None, "timeout", 5000.0)
-        page = shop.portal("watcher", "viewer").get("/admin", headers={"HX-Request": "true"}).text
-    finally:
-        tripped.record(transport_failure=False)  # the breakers are process-wide: leave it closed
+    breakers = shop.parts.breakers  # this app's own: another app's are untouched
+    tripped = breakers.get("brokenpsp")
+    for _ in range(breakers.failures):
+        tripped.record(transport_failure=True)
+    shop.parts.metrics.observe_provider_call("brokenpsp", None, "timeout", 5000.0)
+    page = shop.portal("watcher", "viewer").get("/admin", headers={"HX-Request": "true"}).text
     panel = page[page.index('id="breakers"'):page.index('id="metrics"')]
     assert re.search(r"brokenpsp</td><td><span class=\"badge failed\">open</span>", panel)
     assert re.search(r"momo</td><td><span class=\"badge successful\">closed</span>", panel)  # never called yet

@@ -255,7 +255,8 @@ def test_healthz_shows_the_versions_without_asking_the_database(postgres):
     try:
         migrate.apply(database)
         config = Config(database_url=url, **{k.lower(): v for k, v in KEYS.items()})
-        app = falcon.testing.TestClient(create_app(config, database, Provider(), migrate.current_version(database)))
+        app = falcon.testing.TestClient(create_app(config, database, Provider(),
+                                                         schema_version=migrate.current_version(database)))
         expected = {"status": "ok", "version": __version__, "schema_version": migrate.SCHEMA_VERSION,
                     "expected_schema_version": migrate.SCHEMA_VERSION}
         assert app.simulate_get("/healthz").json == expected

@@ -119,9 +119,11 @@ def test_connect_params_sslmode_require_gives_unverified_context():
     assert isinstance(context, ssl.SSLContext) and context.verify_mode == ssl.CERT_NONE
 
 
-def test_connect_params_rejects_other_schemes():
-    with pytest.raises(errors.MosPayError):
+def test_connect_params_rejects_other_schemes_as_a_configuration_fault():
+    db.connect_params("postgresql://u@h/db")  # the control: accepted
+    with pytest.raises(ConfigError) as raised:
         db.connect_params("mysql://u@h/db")
+    assert not isinstance(raised.value, errors.MosPayError)  # never a client-facing error
 
 def test_connect_params_ipv6_loopback_is_a_tcp_host():
     params = db.connect_params("postgresql://u@[::1]:5433/db")
@@ -243,3 +245,22 @@ def test_read_json_returns_dict_with_decimal_floats():
     body = read_json(FakeReq(b'{"f004": "1000.00", "n": 1.10, "i": 3, "nested": {"x": [0.1]}}'), 1024)
     assert body == {"f004": "1000.00", "n": Decimal("1.10"), "i": 3, "nested": {"x": [Decimal("0.1")]}}
     assert isinstance(body["n"], Decimal) and str(body["n"]) == "1.10"
+
+
+def test_every_mospay_error_is_an_error_status_and_a_config_fault_is_none_of_them():
+    """Redirects are answers, not raised errors; a configuration fault never becomes a client's error."""
+    import importlib
+    import pkgutil
+
+    import mospay
+    for module in pkgutil.walk_packages(mospay.__path__, "mospay."):
+        if not module.name.startswith(("mospay.bench", "mospay.__main__")):
+            importlib.import_module(module.name)
+    found, pending = [], [errors.MosPayError]
+    while pending:
+        cls = pending.pop()
+        found.append(cls)
+        pending.extend(cls.__subclasses__())
+    assert len(found) > 10  # the control: the walk reached the modules' own error classes
+    assert [c.__qualname__ for c in found if not 400 <= c.status <= 599] == []
+    assert not issubclass(ConfigError, errors.MosPayError)

@@ -23,56 +23,67 @@ def _sample(text: str, name: str, **labels) -> float | None:
 
 
 def test_counter_is_exact_under_concurrent_increments():
-    counter = metrics.counter("mospay_test_concurrent_total", "test", ("worker",))
+    registry = metrics.Registry()
+    counter = registry.counter("mospay_test_concurrent_total", "test", ("worker",))
     threads = [threading.Thread(target=lambda: [counter.inc("x") for _ in range(5000)]) for _ in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     assert counter.value("x") == 40000
-    metrics.unregister("mospay_test_concurrent_total")
 
 
 def test_histogram_buckets_are_cumulative_and_le_is_inclusive():
-    hist = metrics.histogram("mospay_test_seconds", "test", ("route",), buckets=(0.1, 1.0))
+    registry = metrics.Registry()
+    hist = registry.histogram("mospay_test_seconds", "test", ("route",), buckets=(0.1, 1.0))
     for value in (0.05, 0.1, 0.5, 3.0):
         hist.observe(value, "/a")
-    text = metrics.render()
+    text = registry.render()
     assert _sample(text, "mospay_test_seconds_bucket", route="/a", le="0.1") == 2
     assert _sample(text, "mospay_test_seconds_bucket", route="/a", le="1") == 3
     assert _sample(text, "mospay_test_seconds_bucket", route="/a", le="+Inf") == 4
     assert _sample(text, "mospay_test_seconds_count", route="/a") == 4
     assert _sample(text, "mospay_test_seconds_sum", route="/a") == pytest.approx(3.65)
     assert "# TYPE mospay_test_seconds histogram" in text
-    metrics.unregister("mospay_test_seconds")
 
 
 def test_registered_gauges_are_read_at_scrape_time_and_a_broken_one_is_skipped():
     state = {"backlog": 3}
-    metrics.register_gauge("mospay_test_backlog", "test backlog", lambda: state["backlog"])
-    metrics.register_gauge("mospay_test_circuit", "test circuit", lambda: {("mtn",): 2, ('we"ird',): 0},
-                           labelnames=("service",))
-    metrics.register_gauge("mospay_test_broken", "broken", lambda: 1 / 0)
+    registry = metrics.Registry()
+    registry.register_gauge("mospay_test_backlog", "test backlog", lambda: state["backlog"])
+    registry.register_gauge("mospay_test_circuit", "test circuit", lambda: {("mtn",): 2, ('we"ird',): 0},
+                            labelnames=("service",))
+    registry.register_gauge("mospay_test_broken", "broken", lambda: 1 / 0)
+    registry.register_gauge("mospay_test_runs_total", "kept elsewhere", lambda: 4, kind="counter")
     state["backlog"] = 7
-    text = metrics.render()
+    text = registry.render()
     assert _sample(text, "mospay_test_backlog") == 7
     assert _sample(text, "mospay_test_circuit", service="mtn") == 2
     assert 'mospay_test_circuit{service="we\\"ird"} 0' in text
     assert "mospay_test_broken" not in text
-    for name in ("mospay_test_backlog", "mospay_test_circuit", "mospay_test_broken"):
-        metrics.unregister(name)
+    assert "# TYPE mospay_test_runs_total counter" in text and _sample(text, "mospay_test_runs_total") == 4
+    registry.unregister("mospay_test_backlog")
+    assert "mospay_test_backlog" not in registry.render()
 
 
 def test_a_name_cannot_change_type():
-    metrics.counter("mospay_test_kind_total", "x")
+    registry = metrics.Registry()
+    registry.counter("mospay_test_kind_total", "x")
     with pytest.raises(ValueError):
-        metrics.histogram("mospay_test_kind_total", "x")
-    metrics.unregister("mospay_test_kind_total")
+        registry.histogram("mospay_test_kind_total", "x")
+
+
+def test_two_registries_count_independently():
+    first, second = metrics.Metrics(), metrics.Metrics()
+    first.observe_payment("svc", "SUCCESSFUL")
+    assert first.snapshot()["payments"] == {"SUCCESSFUL": 1} and second.snapshot()["payments"] == {}
+    assert 'mospay_payments_total{service="svc",status="SUCCESSFUL"} 1' in first.render()
+    assert "mospay_payments_total{" not in second.render()
 
 
 def _client(token):
     app = falcon.App()
-    app.add_route("/metrics", Metrics(token))
+    app.add_route("/metrics", Metrics(token, metrics.Metrics()))
     from mospay.app import _mospay_error
     from mospay import errors
     app.add_error_handler(errors.MosPayError, _mospay_error)
@@ -102,11 +113,12 @@ def test_with_token_metrics_require_that_bearer_token_from_anywhere():
 
 
 def test_snapshot_sums_requests_errors_and_payments():
-    before = metrics.snapshot()
-    metrics.observe_request("/x", "GET", 500, 0.01)
-    metrics.observe_request("/x", "GET", 200, 0.01)
-    metrics.observe_payment("svcsnap", "SUCCESSFUL")
-    after = metrics.snapshot()
+    registry = metrics.Metrics()
+    before = registry.snapshot()
+    registry.observe_request("/x", "GET", 500, 0.01)
+    registry.observe_request("/x", "GET", 200, 0.01)
+    registry.observe_payment("svcsnap", "SUCCESSFUL")
+    after = registry.snapshot()
     assert after["requests"] - before["requests"] == 2
     assert after["server_errors"] - before["server_errors"] == 1
     assert after["payments"]["SUCCESSFUL"] - before["payments"].get("SUCCESSFUL", 0) == 1
@@ -127,11 +139,12 @@ def test_histogram_summary_gives_count_mean_and_a_bucket_bound_for_the_quantile(
 
 
 def test_snapshot_counts_provider_errors_by_reason():
-    before = metrics.snapshot()["provider_errors"]
-    metrics.observe_provider_call("svcsnap", None, "connection", 3.0)
-    metrics.observe_provider_call("svcsnap", 503, None, 3.0)
-    after = metrics.snapshot()
+    registry = metrics.Metrics()
+    before = registry.snapshot()["provider_errors"]
+    registry.observe_provider_call("svcsnap", None, "connection", 3.0)
+    registry.observe_provider_call("svcsnap", 503, None, 3.0)
+    after = registry.snapshot()
     assert after["provider_errors"]["connection"] - before.get("connection", 0) == 1
     assert after["provider_errors"]["http_5xx"] - before.get("http_5xx", 0) == 1
-    metrics.observe_request("/y", "GET", 200, 0.002)
-    assert metrics.snapshot()["latency"]["count"] - after["latency"]["count"] == 1
+    registry.observe_request("/y", "GET", 200, 0.002)
+    assert registry.snapshot()["latency"]["count"] - after["latency"]["count"] == 1

@@ -1,0 +1,74 @@
+"""What one app builds from its configuration and shares between its resources and its periodic jobs:
+the circuit breakers, the metrics registry, the provider client, and the list of jobs. No Falcon here;
+create_app builds one (run.py, tests and the benchmark alike), so every app behaves the same."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+from . import reports, retention, scheduler
+from .breaker import Breakers
+from .config import Config, ConfigError
+from .db import Database
+from .metrics import Metrics
+from .provider import Provider
+from .reconciler import Reconciler
+from .webhooks import Deliverer
+
+
+@dataclasses.dataclass
+class Components:
+    config: Config
+    db: Database
+    provider: Provider
+    breakers: Breakers
+    metrics: Metrics
+
+    @classmethod
+    def build(cls, config: Config, db: Database, provider: Provider | None = None) -> Components:
+        """A Config built in code (tests, the benchmark) is checked as run.py's is: a fault is a
+        ConfigError here, at start-up, never a client-facing error later."""
+        config.validate()
+        if not config.secret_key or not config.jwt_secret_key:
+            raise ConfigError("SECRET_KEY and JWT_SECRET_KEY must be set (Config.with_keys fills them "
+                              "from the data directory)")
+        parts = cls(config, db, provider or Provider(maxsize=config.threads),
+                    Breakers(config.breaker_failures, config.breaker_cooldown_s), Metrics())
+        parts._register_gauges()
+        return parts
+
+    def reconciler(self) -> Reconciler:
+        return Reconciler(self.db, self.provider, self.breakers, metrics=self.metrics)
+
+    def jobs(self) -> list[scheduler.Job]:
+        """Every periodic job, one line each; an interval of 0 switches a job off."""
+        config, db = self.config, self.db
+        jobs = [
+            scheduler.Job("reconcile", config.reconcile_interval_s, self.reconciler().run_once),
+            scheduler.Job("deliver_webhooks", config.webhook_interval_s, Deliverer(db, config.secret_key).deliver_due),
+            scheduler.Job("prune_logs", retention.INTERVAL_S if config.log_retention_days > 0 else 0,
+                          functools.partial(retention.prune_logs, db, config.log_retention_days)),
+        ]
+        return [job for job in jobs if job.interval_s > 0]
+
+    def scheduler(self, **options) -> scheduler.Scheduler:
+        """Not started: run.py starts it, tests drive it with run_pending()."""
+        return scheduler.Scheduler(self.db, self.jobs(), **options)
+
+    def _register_gauges(self) -> None:
+        """Read at scrape time: the pool and breakers (this process), the reconciler backlog, webhook
+        deliveries and the scheduler's jobs (the database, shared by every process)."""
+        db, registry = self.db, self.metrics
+        registry.watch_pool(db)
+        registry.register_gauge(
+            "mospay_circuit_breaker_open", "1 while a service's circuit breaker is open or half-open (this process)",
+            lambda: {(name,): int(s["state"] != "closed") for name, s in self.breakers.snapshot().items()},
+            ("service",))
+        registry.register_gauge(
+            "mospay_reconciler_backlog", "open transactions still checked by the reconciler, and stuck ones",
+            lambda: {(state,): n for state, n in reports.reconciler_backlog(db).items()}, ("state",))
+        registry.register_gauge(
+            "mospay_webhook_events", "client webhook events by delivery state (PENDING, DELIVERED, GAVE_UP)",
+            lambda: {(r["state"],): r["n"] for r in db.query("webhook_backlog")}, ("state",))
+        scheduler.register_gauges(registry, db)
