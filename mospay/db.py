@@ -322,7 +322,11 @@ def apply_schema(db: Database, migrations_dir: Path = MIGRATIONS_DIR) -> list[st
     steps = []
     with db.transaction() as tx:
         tx.run("SELECT pg_advisory_xact_lock(:lock)", lock=_SCHEMA_LOCK)
-        tx._conn.run(SCHEMA_FILE.read_text(encoding="utf-8"))
+        # schema.sql is the baseline: applied to a database that has none. Re-running it on a migrated
+        # database would put back the definitions later migrations replaced (functions, indexes).
+        baseline = tx.run("SELECT to_regclass('schema_migrations') IS NOT NULL AS present")[0]["present"]
+        if not baseline or not tx.run("SELECT 1 AS one FROM schema_migrations WHERE version = :v", v=SCHEMA_VERSION):
+            tx._conn.run(SCHEMA_FILE.read_text(encoding="utf-8"))
         done = {r["version"] for r in tx.run("SELECT version FROM schema_migrations")}
         if SCHEMA_VERSION not in done:
             tx.run("INSERT INTO schema_migrations (version, name) VALUES (:v, 'baseline schema.sql')",

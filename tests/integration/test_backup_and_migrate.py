@@ -15,8 +15,12 @@ import pytest
 from mospay import accounts, catalogue
 from mospay.app import create_app
 from mospay.config import Config
-from mospay.db import Database, apply_schema
+from mospay.db import MIGRATIONS_DIR, Database, apply_schema
 from tests.support import ROOT
+
+# The repository's own migrations, applied after the baseline on every fresh database.
+MIGRATIONS = sorted(p.stem for p in MIGRATIONS_DIR.glob("[0-9][0-9][0-9]_*.sql"))
+LATEST = int(MIGRATIONS[-1][:3]) if MIGRATIONS else 1
 
 KEYS = {"SECRET_KEY": "b" * 40, "JWT_SECRET_KEY": "c" * 40}
 
@@ -85,7 +89,7 @@ def test_backup_then_restore_into_a_fresh_database_keeps_every_row(postgres, db_
         url = postgres.url_for(fresh)
         result = cli(url, "restore", str(dump))
         assert result.returncode == 0, result.stderr
-        assert "restore: 100%" in result.stderr and "migrate: up to date at version 001" in result.stderr
+        assert "restore: 100%" in result.stderr and f"migrate: up to date at version {LATEST:03d}" in result.stderr
         restored = Database(url, size=2)
         try:
             assert row_counts(restored) == before
@@ -119,7 +123,8 @@ def test_migrate_prints_each_step_and_a_second_run_is_a_no_op(postgres):
         first = cli(url, "migrate")
         assert first.returncode == 0, first.stderr
         assert "migrate: applied 001 baseline schema.sql" in first.stderr
-        assert json.loads(first.stdout) == {"schema_version": 1, "applied": ["001 baseline schema.sql"]}
+        assert json.loads(first.stdout) == {"schema_version": LATEST,
+                                            "applied": ["001 baseline schema.sql", *MIGRATIONS]}
         db = Database(url, size=2)
         try:
             shape = columns(db)
@@ -146,5 +151,5 @@ def test_an_older_database_gets_a_pending_migration_once(db, tmp_path):
     assert "ops_note" in {c[1] for c in columns(db) if c[0] == "clients"}
     assert apply_schema(db, migrations) == []
     versions = [r["version"] for r in db.run("SELECT version FROM schema_migrations ORDER BY version")]
-    assert versions == [1, 2]
+    assert versions == sorted({1, 2} | {int(m[:3]) for m in MIGRATIONS})
     assert db.run("SELECT count(*) AS n FROM services")[0]["n"] == 1  # data kept
