@@ -146,7 +146,7 @@ class ApiLog:
                 user_agent=meta.user_agent, request_body=_json(facts.request_body if facts else None),
                 response_body=_json(mask(resp.media)))
         except Exception:  # an unwritable log must not turn an answer into a 500
-            log.warning("could not write api_logs row for request %s", entry["request_id"], exc_info=True)
+            log.warning("could not write api_logs row for request %s", meta.request_id, exc_info=True)
 
 
 def _json(value):
