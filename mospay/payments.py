@@ -213,12 +213,11 @@ class PaymentGateway:
             raise
 
     def _process(self, creds: ClientCredentials, body: dict, request: RequestMeta, facts: LogFacts) -> Outcome:
-        ctx, masked, breaker, function, started = self._start(creds, body, facts)
+        ctx, started, breaker, function, masked_json, body_hash = self._start(creds, body, facts)
         if started["o_replay"]:
             breaker.release()
             wait_s = min(MAX_REPLAY_WAIT_S, float(ctx["connect_timeout_s"] + ctx["timeout_s"]) + 1)
-            return Outcome(*self._replay(started, request_hash(masked, ctx["fields"] or []),
-                                         time.monotonic() + wait_s), facts)
+            return Outcome(*self._replay(started, body_hash, time.monotonic() + wait_s), facts)
 
         plan = started["o_plan"]
         answer, result = None, None
@@ -241,7 +240,7 @@ class PaymentGateway:
         finished = self._db.one(
             "finish_payment", id=started["o_id"],
             function=functions.response_function_name_unchecked(function) if answer else None,
-            f010=body["f010"], data=json.dumps(masked), code=answer.status if answer else None,
+            f010=body["f010"], data=masked_json, code=answer.status if answer else None,
             output=json.dumps(mask(answer.body)) if answer else None,
             result=json.dumps(result) if result is not None else None,
             log=json.dumps(request.log_row(facts.client_id, creds.app_id)))
@@ -256,7 +255,7 @@ class PaymentGateway:
         ctx, cached, admitted = self._contexts.get(key), True, None
         for _attempt in range(3):  # a context changed under every attempt is not worth waiting for
             if ctx is None:
-                ctx, cached = self._read_context(key, body), False
+                ctx, cached = self._read_context(key), False
             try:
                 facts.client_id = None
                 authenticate(ctx, creds, self._secret_key)
@@ -276,18 +275,19 @@ class PaymentGateway:
             breaker = self._breakers.get(body["f000"])
             breaker.allow()  # a provider that keeps failing gets no new calls: 503 before anything is written
             function = functions.request_function_name(ctx["app_id"], body["f000"], body["f002"])
+            masked_json, body_hash = json.dumps(masked), request_hash(masked, fields)
             started = self._db.one(
                 "start_payment", app_id=creds.app_id, service=body["f000"], stamp=ctx["stamp"],
                 route=body["f002"], f010=body["f010"], amount=body.get("f004") or None, msisdn=body.get("f005"),
-                request=json.dumps(masked), request_hash=request_hash(masked, fields), function=function,
+                request=masked_json, request_hash=body_hash, function=function,
                 data=json.dumps(self._function_input(body)))
             if started["o_id"] is not None:
-                return ctx, masked, breaker, function, started
+                return ctx, started, breaker, function, masked_json, body_hash
             breaker.release()  # the context changed since it was cached: nothing was recorded
             ctx, cached = self._remember(key, started["o_context"]), False
         raise errors.ServiceUnavailable("the client's configuration is changing; retry shortly")
 
-    def _read_context(self, key: tuple[str, str], body: dict) -> dict | None:
+    def _read_context(self, key: tuple[str, str]) -> dict | None:
         """start_payment without a stamp records nothing and answers the current context."""
         row = self._db.one("start_payment", app_id=key[0], service=key[1], stamp=None, route=None, f010=None,
                            amount=None, msisdn=None, request=None, request_hash=None, function=None, data=None)
