@@ -16,7 +16,7 @@ from .api import payments as payment_api
 from .auth import Tokens
 from .components import Components
 from .observe import RequestObserver
-from .payments import PaymentGateway
+from .payments import PaymentGateway, RequestMeta
 from .provider import Provider
 from .redact import mask
 from .security import RateLimiter
@@ -76,6 +76,8 @@ def create_app(config, db, provider: Provider | None = None, *, parts: Component
 
 
 def _mospay_error(req, resp, exc, params):
+    if getattr(exc, "log_facts", None) is not None:  # a refused payment says what its log row should hold
+        req.context.log_facts = exc.log_facts
     resp.status = falcon.code_to_http_status(exc.status)
     resp.media = exc.to_dict()
     for name, value in exc.headers.items():
@@ -110,27 +112,30 @@ class ApiLog:
     def process_request(self, req, resp):
         # RequestObserver has already chosen the id (possibly a trusted proxy's).
         req.context.request_id = getattr(req.context, "request_id", None) or secrets.token_hex(8)
-        req.context.log = {"started": time.perf_counter(), "request_id": req.context.request_id,
-                           "endpoint": req.path[:200], "method": req.method,
-                           "app_id": (req.get_header("App-ID") or req.get_header("X-App-ID") or "")[:64] or None,
-                           "ip": req.remote_addr, "user_agent": (req.user_agent or "")[:300] or None}
+        req.context.request = RequestMeta(request_id=req.context.request_id, endpoint=req.path[:200],
+                                          method=req.method, ip=req.remote_addr,
+                                          user_agent=(req.user_agent or "")[:300] or None,
+                                          started=time.perf_counter())
+        # What API resources learn about the caller (client_id, a Bearer caller's app_id).
+        req.context.log = {"app_id": (req.get_header("App-ID") or req.get_header("X-App-ID") or "")[:64] or None}
 
     def process_response(self, req, resp, resource, req_succeeded):
         resp.set_header("X-Request-ID", req.context.request_id)
-        entry = req.context.log
-        if entry.get("written") or not req.path.startswith("/api/"):
+        # The payment domain reports what it learned (LogFacts): on its outcome, or on the refusal it raised.
+        facts = getattr(req.context, "log_facts", None)
+        if (facts is not None and facts.written) or not req.path.startswith("/api/"):
             return
-        started = entry.pop("started", None)
-        duration = round((time.perf_counter() - started) * 1000, 2) if started else entry.get("duration_ms")
+        meta, entry = req.context.request, req.context.log
+        client_id = facts.client_id if facts is not None and facts.client_id else entry.get("client_id")
         try:
             self._db.query(
-                "insert_api_log", request_id=entry["request_id"], client_id=entry.get("client_id"),
-                app_id=entry["app_id"], endpoint=entry["endpoint"], method=entry["method"],
-                status_code=int(resp.status_code), duration_ms=duration, ip=entry["ip"],
-                user_agent=entry["user_agent"],
-                request_body=_json(entry.get("request_body")), response_body=_json(mask(resp.media)))
+                "insert_api_log", request_id=meta.request_id, client_id=client_id, app_id=entry["app_id"],
+                endpoint=meta.endpoint, method=meta.method, status_code=int(resp.status_code),
+                duration_ms=round((time.perf_counter() - meta.started) * 1000, 2), ip=meta.ip,
+                user_agent=meta.user_agent, request_body=_json(facts.request_body if facts else None),
+                response_body=_json(mask(resp.media)))
         except Exception:  # an unwritable log must not turn an answer into a 500
-            log.warning("could not write api_logs row for request %s", entry["request_id"], exc_info=True)
+            log.warning("could not write api_logs row for request %s", meta.request_id, exc_info=True)
 
 
 def _json(value):

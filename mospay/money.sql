@@ -5,11 +5,15 @@
 SELECT response_code, response_body FROM transactions WHERE id = :id
 
 -- name: claim_checks
-SELECT o_id, o_public_id, o_f010, o_status, o_service, o_function, o_connect_timeout_s, o_timeout_s, o_plan
+SELECT o_id, o_public_id, o_f010, o_status, o_app_id, o_service, o_route, o_connect_timeout_s, o_timeout_s
   FROM mospay.claim_checks(:limit, CAST(:ids AS bigint[]))
 
+-- name: plan_checks
+-- The claimed batch's Status functions (named by functions.status_function_name), one statement per batch.
+SELECT o_id, o_plan FROM mospay.plan_checks(CAST(:ids AS bigint[]), CAST(:functions AS text[]))
+
 -- name: record_check
-SELECT o_status, o_stuck FROM mospay.record_check(:id, :code, CAST(:output AS jsonb), :cause)
+SELECT o_status, o_stuck FROM mospay.record_check(:id, :function, :code, CAST(:output AS jsonb), :cause)
 
 -- name: resolve_transaction
 SELECT o_id, o_status FROM mospay.resolve_transaction(:public_id, :status, :user_id, :reason)

@@ -1,8 +1,9 @@
 """The payment flow, free of HTTP: validate, record, ask the request function, call the provider,
 interpret the answer through the RESPONSE function, record the final state.
 
-Three database round trips in all: the context (client + service), start_payment (records the
-transaction and calls the request function), finish_payment (RESPONSE function, final state, API log).
+Two database round trips in all: start_payment (checks that the cached client + service context is
+current, records the transaction and calls the request function), finish_payment (RESPONSE function,
+final state, API log row).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from .auth import BAD_CREDENTIALS, BasicCredentials, check_secret
 from .breaker import Breakers
 from .db import Database, load_queries
 from .metrics import Metrics
-from .provider import Provider
+from .provider import Provider, call_planned
 from .redact import MASK, mask
 
 FIELD_CODE_RE = re.compile(r"f[0-9]{3}")
@@ -28,8 +29,8 @@ AMOUNT_RE = re.compile(r"[0-9]{1,15}(\.[0-9]{1,2})?")
 MSISDN_RE = re.compile(r"\+?[1-9][0-9]{6,14}")
 INTEGER_RE = re.compile(r"-?[0-9]{1,18}")
 F010_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
-HTTP_STATUS = {"SUCCESSFUL": 200, "FAILED": 402, "PENDING": 202, "UNKNOWN": 202, "RECEIVED": 202}
 MONEY_QUERIES = load_queries(Path(__file__).with_name("money.sql"))
+MAX_CACHED_CONTEXTS = 10_000  # (app id, service) pairs; the whole cache is dropped past this
 MAX_REPLAY_WAIT_S = 15.0  # a replay of an in-flight payment waits at most this long for its answer
 
 # The eleven standard fields every new service starts with (editable per service later).
@@ -58,9 +59,34 @@ class ClientCredentials:
 
 
 @dataclasses.dataclass(frozen=True)
+class RequestMeta:
+    """What the API log row says about the HTTP request itself, handed in by the API layer."""
+    request_id: str
+    endpoint: str
+    method: str
+    ip: str | None
+    user_agent: str | None
+    started: float  # time.perf_counter() when the request arrived
+
+    def log_row(self, client_id: int | None, app_id: str | None) -> dict:
+        return {"request_id": self.request_id, "client_id": client_id, "app_id": app_id,
+                "endpoint": self.endpoint, "method": self.method, "ip": self.ip, "user_agent": self.user_agent,
+                "duration_ms": round((time.perf_counter() - self.started) * 1000, 2)}
+
+
+@dataclasses.dataclass
+class LogFacts:
+    """What a payment call learned that belongs in its API log row, and whether it wrote the row itself."""
+    client_id: int | None = None
+    request_body: dict | None = None  # masked
+    written: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
 class Outcome:
     http_status: int
     body: dict
+    facts: LogFacts = dataclasses.field(default_factory=LogFacts)
 
 
 def authenticate(row: dict | None, creds: ClientCredentials, secret_key: str) -> dict:
@@ -75,6 +101,22 @@ def authenticate(row: dict | None, creds: ClientCredentials, secret_key: str) ->
     if not ok:
         raise errors.Unauthorized(BAD_CREDENTIALS)
     return row
+
+
+def authorise(ctx: dict, body: dict) -> list[dict]:
+    """What an authenticated client may ask for: its own app id, an assigned service and route, and
+    fields valid for that service. Returns the service's field definitions."""
+    if body["f003"] != ctx["app_id"]:
+        raise errors.Forbidden("f003 must be your App ID", field="f003", code="app_id_mismatch")
+    if ctx["service_id"] is None or not ctx["service_active"]:
+        raise errors.NotFound("unknown service", field="f000", code="service_not_found")
+    if not ctx["assignment_active"]:
+        raise errors.Forbidden("this service is not assigned to you", field="f000", code="service_not_assigned")
+    if body["f002"] not in (ctx["routes"] or []):
+        raise errors.Forbidden("this route is not assigned to you", field="f002", code="route_not_assigned")
+    fields = ctx["fields"] or []
+    validate_fields(body, fields)
+    return fields
 
 
 def check_shape(body: dict) -> dict:
@@ -159,73 +201,110 @@ class PaymentGateway:
         self._admit = admit  # per-client rate limit (mospay.security.RateLimiter.admit_context), or None
         self._breakers = breakers if breakers is not None else Breakers()
         self._metrics = metrics if metrics is not None else Metrics()
+        # (app_id, service) -> the payment context last read, stamp included: start_payment records
+        # only when the stamp is still current, so a stale entry costs one round trip, never a wrong decision.
+        self._contexts: dict[tuple[str, str], dict] = {}
 
-    def process(self, creds: ClientCredentials, body: dict, log: dict) -> Outcome:
-        """One payment, top to bottom. `log` collects the API log fields as they become known."""
+    def process(self, creds: ClientCredentials, body: dict, request: RequestMeta) -> Outcome:
+        """One payment, top to bottom: two database round trips around the provider call. A refusal
+        raised from here carries what the API log row should say (`exc.log_facts`)."""
         check_shape(body)
-        ctx = self._db.one("payment_context", app_id=creds.app_id, service=body["f000"])
-        authenticate(ctx, creds, self._secret_key)
-        log["client_id"] = ctx["client_id"]
-        if self._admit is not None:
-            self._admit(ctx)
-        if body["f003"] != ctx["app_id"]:
-            raise errors.Forbidden("f003 must be your App ID", field="f003", code="app_id_mismatch")
-        if ctx["service_id"] is None or not ctx["service_active"]:
-            raise errors.NotFound("unknown service", field="f000", code="service_not_found")
-        if not ctx["assignment_active"]:
-            raise errors.Forbidden("this service is not assigned to you", field="f000",
-                                   code="service_not_assigned")
-        if body["f002"] not in (ctx["routes"] or []):
-            raise errors.Forbidden("this route is not assigned to you", field="f002", code="route_not_assigned")
-        fields = ctx["fields"] or []
-        validate_fields(body, fields)
-        masked = masked_request(body, fields)
-        log["request_body"] = masked
-        breaker = self._breakers.get(body["f000"])
-        breaker.allow()  # a provider that keeps failing gets no new calls: 503 before anything is written
+        facts = LogFacts()
+        try:
+            return self._process(creds, body, request, facts)
+        except errors.MosPayError as exc:
+            exc.log_facts = facts
+            raise
 
-        function = functions.request_function_name(ctx["app_id"], body["f000"], body["f002"])
-        started = self._db.one(
-            "start_payment", client_id=ctx["client_id"], service_id=ctx["service_id"], route=body["f002"],
-            f010=body["f010"], amount=body.get("f004") or None, msisdn=body.get("f005"),
-            request=json.dumps(masked), request_hash=request_hash(masked, fields), function=function,
-            data=json.dumps(self._function_input(body)))
+    def _process(self, creds: ClientCredentials, body: dict, request: RequestMeta, facts: LogFacts) -> Outcome:
+        ctx, started, breaker, function, masked_json, body_hash = self._start(creds, body, facts)
         if started["o_replay"]:
             breaker.release()
             wait_s = min(MAX_REPLAY_WAIT_S, float(ctx["connect_timeout_s"] + ctx["timeout_s"]) + 1)
-            return self._replay(started, request_hash(masked, fields), time.monotonic() + wait_s)
+            return Outcome(*self._replay(started, body_hash, time.monotonic() + wait_s), facts)
 
         plan = started["o_plan"]
         answer, result = None, None
         action = plan.get("action") if isinstance(plan, dict) else None
         if action == "SERVICE":
-            answer = self._provider.call(
-                str(plan.get("method") or "POST").upper(), plan.get("serviceurl"), plan.get("headers"),
-                plan.get("servicepayload"), float(ctx["connect_timeout_s"]), float(ctx["timeout_s"]))
-            self._metrics.observe_provider_call(body["f000"], answer.status, answer.failure, answer.elapsed_ms)
-            breaker.record(transport_failure=answer.failure in ("timeout", "connection"))
+            answer = call_planned(self._provider, breaker, self._metrics, body["f000"], plan,
+                                  float(ctx["connect_timeout_s"]), float(ctx["timeout_s"]), default_method="POST")
             if not answer.answered:
                 result = _no_answer_result(answer.failure)
                 answer = None
         elif action == "OUTPUT":
+            breaker.release()
             result = {"status": str(plan.get("status") or "SUCCESSFUL"), "message": plan.get("message"),
                       "output": plan.get("servicepayload"), "reason": "request function output"}
         else:
+            breaker.release()
             result = {"status": "FAILED", "message": str(plan.get("message") if isinstance(plan, dict) else "")
                       or "refused by the request function", "reason": "request function error"}
-        if action != "SERVICE":
-            breaker.release()
 
-        log["duration_ms"] = round((time.perf_counter() - log.pop("started")) * 1000, 2)
         finished = self._db.one(
             "finish_payment", id=started["o_id"],
             function=functions.response_function_name_unchecked(function) if answer else None,
-            f010=body["f010"], data=json.dumps(masked), code=answer.status if answer else None,
+            f010=body["f010"], data=masked_json, code=answer.status if answer else None,
             output=json.dumps(mask(answer.body)) if answer else None,
-            result=json.dumps(result) if result is not None else None, log=json.dumps(log, default=str))
-        log["written"] = True
+            result=json.dumps(result) if result is not None else None,
+            log=json.dumps(request.log_row(facts.client_id, creds.app_id)))
+        facts.written = True  # finish_payment wrote the API log row in the same round trip
         self._metrics.observe_payment(body["f000"], str((finished["o_response_body"] or {}).get("status", "UNKNOWN")))
-        return Outcome(finished["o_response_code"], finished["o_response_body"])
+        return Outcome(finished["o_response_code"], finished["o_response_body"], facts)
+
+    def _start(self, creds: ClientCredentials, body: dict, facts: LogFacts):
+        """Round trip 1: decide on the context (cached, or read through start_payment itself), then
+        record. Every refusal taken on a cached context is taken again on a fresh one before it stands."""
+        key = (creds.app_id, body["f000"])
+        ctx, cached, admitted = self._contexts.get(key), True, None
+        for _attempt in range(3):  # a context changed under every attempt is not worth waiting for
+            if ctx is None:
+                ctx, cached = self._read_context(key), False
+            try:
+                facts.client_id = None
+                authenticate(ctx, creds, self._secret_key)
+                facts.client_id = ctx["client_id"]
+                if self._admit is not None and admitted != (ctx["client_id"], ctx["rate_limit_per_minute"]):
+                    self._admit(ctx)  # one token per payment, taken again only if the limit itself changed
+                admitted = (ctx["client_id"], ctx["rate_limit_per_minute"])
+                fields = authorise(ctx, body)
+            except errors.MosPayError:
+                if not cached:
+                    raise
+                self._contexts.pop(key, None)
+                ctx = None
+                continue
+            masked = masked_request(body, fields)
+            facts.request_body = masked
+            breaker = self._breakers.get(body["f000"])
+            breaker.allow()  # a provider that keeps failing gets no new calls: 503 before anything is written
+            function = functions.request_function_name(ctx["app_id"], body["f000"], body["f002"])
+            masked_json, body_hash = json.dumps(masked), request_hash(masked, fields)
+            started = self._db.one(
+                "start_payment", app_id=creds.app_id, service=body["f000"], stamp=ctx["stamp"],
+                route=body["f002"], f010=body["f010"], amount=body.get("f004") or None, msisdn=body.get("f005"),
+                request=masked_json, request_hash=body_hash, function=function,
+                data=json.dumps(self._function_input(body)))
+            if started["o_id"] is not None:
+                return ctx, started, breaker, function, masked_json, body_hash
+            breaker.release()  # the context changed since it was cached: nothing was recorded
+            ctx, cached = self._remember(key, started["o_context"]), False
+        raise errors.ServiceUnavailable("the client's configuration is changing; retry shortly")
+
+    def _read_context(self, key: tuple[str, str]) -> dict | None:
+        """start_payment without a stamp records nothing and answers the current context."""
+        row = self._db.one("start_payment", app_id=key[0], service=key[1], stamp=None, route=None, f010=None,
+                           amount=None, msisdn=None, request=None, request_hash=None, function=None, data=None)
+        return self._remember(key, row["o_context"])
+
+    def _remember(self, key: tuple[str, str], ctx: dict | None) -> dict | None:
+        if ctx is None:  # unknown app id: nothing to cache
+            self._contexts.pop(key, None)
+            return None
+        if len(self._contexts) >= MAX_CACHED_CONTEXTS:
+            self._contexts.clear()
+        self._contexts[key] = ctx
+        return ctx
 
     def _function_input(self, body: dict) -> dict:
         """What the request function receives: the fields, and where the provider may call back."""
@@ -233,7 +312,7 @@ class PaymentGateway:
             return body
         return {**body, "_callback_url": f"{self._callback_base}/api/v1/callbacks/{body['f000']}"}
 
-    def _replay(self, row: dict, body_hash: str, deadline: float) -> Outcome:
+    def _replay(self, row: dict, body_hash: str, deadline: float) -> tuple[int, dict]:
         """The first request's answer. While the first is still in flight (in any process), wait for
         it, bounded by the provider call's own timeouts; never call the provider a second time."""
         if row["o_request_hash"] != body_hash:
@@ -248,21 +327,26 @@ class PaymentGateway:
         if answer is None:
             raise errors.Conflict("a payment with this f010 is still in progress; retry shortly", field="f010",
                                   code="in_progress", headers={"Retry-After": "2"})
-        return Outcome(code, answer)
+        return code, answer
 
-    def lookup(self, creds: ClientCredentials, f010: str, log: dict) -> Outcome:
+    def lookup(self, creds: ClientCredentials, f010: str) -> Outcome:
         """The client's own transaction by f010 (other clients' f010s are simply not found)."""
-        client = authenticate(self._db.one("client_by_app_id", app_id=creds.app_id), creds, self._secret_key)
-        log["client_id"] = client["client_id"]
-        if not isinstance(f010, str) or not F010_RE.fullmatch(f010):
-            raise errors.InvalidField("must be 1-64 letters, digits or _.:-", field="f010")
-        row = self._db.one("transaction_by_f010", client_id=client["client_id"], f010=f010)
-        if row is None:
-            raise errors.NotFound("no transaction with this f010", field="f010", code="transaction_not_found")
+        facts = LogFacts()
+        try:
+            client = authenticate(self._db.one("client_by_app_id", app_id=creds.app_id), creds, self._secret_key)
+            facts.client_id = client["client_id"]
+            if not isinstance(f010, str) or not F010_RE.fullmatch(f010):
+                raise errors.InvalidField("must be 1-64 letters, digits or _.:-", field="f010")
+            row = self._db.one("transaction_by_f010", client_id=client["client_id"], f010=f010)
+            if row is None:
+                raise errors.NotFound("no transaction with this f010", field="f010", code="transaction_not_found")
+        except errors.MosPayError as exc:
+            exc.log_facts = facts
+            raise
         row["amount"] = str(row["amount"])
         for key in ("created_at", "updated_at"):
             row[key] = row[key].isoformat()
-        return Outcome(200, row)
+        return Outcome(200, row, facts)
 
 
 def _no_answer_result(failure: str | None) -> dict:

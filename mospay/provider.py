@@ -10,6 +10,7 @@ import time
 import urllib3
 from urllib3.exceptions import HTTPError, ReadTimeoutError, TimeoutError as Urllib3Timeout
 
+
 log = logging.getLogger("mospay.provider")
 MAX_RESPONSE_BYTES = 1024 * 1024
 
@@ -56,6 +57,18 @@ class Provider:
             log.warning("provider unreachable %s: %s", url, exc)
             return ProviderAnswer(None, failure="connection", elapsed_ms=_ms(started))
         return ProviderAnswer(response.status, _parse(raw), elapsed_ms=_ms(started))
+
+
+def call_planned(provider: Provider, breaker, metrics, service: str, plan: dict, connect_timeout_s: float,
+                 timeout_s: float, default_method: str) -> ProviderAnswer:
+    """Call the provider as a request or Status function planned it ({"serviceurl", "method", "headers",
+    "servicepayload"}), under the service's breaker (whose allow() the caller has passed): the call is
+    counted in `metrics` (the app's registry) and its transport failure, if any, in the breaker."""
+    answer = provider.call(str(plan.get("method") or default_method).upper(), plan.get("serviceurl"),
+                           plan.get("headers"), plan.get("servicepayload"), connect_timeout_s, timeout_s)
+    metrics.observe_provider_call(service, answer.status, answer.failure, answer.elapsed_ms)
+    breaker.record(transport_failure=answer.failure in ("timeout", "connection"))
+    return answer
 
 
 def _read_bounded(response, deadline: float) -> bytes:

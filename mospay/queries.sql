@@ -1,30 +1,18 @@
 -- Every statement MosPay runs, by name. Values are always parameters (:name).
 
--- name: payment_context
--- Round trip 1 of 3 on the payment path: the client (for authentication) and the service it asks for.
-SELECT c.id AS client_id, c.app_id, c.api_username, c.api_secret_hash, c.credential_version,
-       c.active AS client_active, c.rate_limit_per_minute,
-       s.id AS service_id, s.active AS service_active, s.connect_timeout_s, s.timeout_s,
-       cs.routes, cs.active AS assignment_active,
-       (SELECT json_agg(json_build_object('code', f.code, 'label', f.label, 'type', f.field_type,
-                                          'required', f.required, 'max_length', f.max_length,
-                                          'pattern', f.pattern, 'secret', f.secret) ORDER BY f.code)
-          FROM service_fields f WHERE f.service_id = s.id) AS fields
-  FROM clients c
-  LEFT JOIN services s ON s.name = :service
-  LEFT JOIN client_services cs ON cs.client_id = c.id AND cs.service_id = s.id
- WHERE c.app_id = :app_id
-
 -- name: client_by_app_id
 SELECT id AS client_id, app_id, api_username, api_secret_hash, credential_version, active AS client_active
   FROM clients WHERE app_id = :app_id
 
 -- name: start_payment
-SELECT o_id, o_public_id, o_replay, o_status, o_request_hash, o_response_code, o_response_body, o_plan
-  FROM mospay.start_payment(:client_id, :service_id, :route, :f010, CAST(:amount AS numeric), :msisdn,
+-- Round trip 1 of 2 on the payment path: check the cached context's stamp, record, plan (or answer the
+-- current context and record nothing).
+SELECT o_context, o_id, o_public_id, o_replay, o_status, o_request_hash, o_response_code, o_response_body, o_plan
+  FROM mospay.start_payment(:app_id, :service, :stamp, :route, :f010, CAST(:amount AS numeric), :msisdn,
                             CAST(:request AS jsonb), :request_hash, :function, CAST(:data AS jsonb))
 
 -- name: finish_payment
+-- Round trip 2 of 2: the RESPONSE function, the final state and the API log row (:log, request metadata).
 SELECT o_status, o_response_code, o_response_body
   FROM mospay.finish_payment(:id, :function, :f010, CAST(:data AS jsonb), :code, CAST(:output AS jsonb),
                              CAST(:result AS jsonb), CAST(:log AS jsonb))

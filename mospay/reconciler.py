@@ -12,7 +12,7 @@ from .breaker import Breakers
 from .db import Database
 from .metrics import Metrics
 from .payments import MONEY_QUERIES as Q
-from .provider import Provider
+from .provider import Provider, call_planned
 from .redact import mask
 
 log = logging.getLogger("mospay.reconciler")
@@ -36,16 +36,30 @@ class Reconciler:
         counts = {"checked": 0, "settled": 0, "stuck": 0}
         while True:
             claimed = self._db.run(Q["claim_checks"], limit=self._batch, ids=ids)
-            for row in claimed:
-                status, stuck = self._check(row, cause)
+            for row, plan in self._plan(claimed):
+                status, stuck = self._check(row, plan, cause)
                 counts["checked"] += 1
                 counts["settled"] += status in FINAL
                 counts["stuck"] += stuck
             if ids is not None or len(claimed) < self._batch:
                 return counts
 
-    def _check(self, row: dict, cause: str) -> tuple[str, bool]:
-        plan = row["o_plan"] if isinstance(row["o_plan"], dict) else {}
+    def _plan(self, claimed: list[dict]) -> list[tuple[dict, dict]]:
+        """Each claimed row with what its route's Status function plans: the names are built here,
+        by functions.status_function_name, and the batch is planned in one statement."""
+        if not claimed:
+            return []
+        for row in claimed:
+            try:
+                row["function"] = functions.status_function_name(row["o_app_id"], row["o_service"], row["o_route"])
+            except errors.InvalidField:  # no such function can exist: its plan is an error, its check is rescheduled
+                row["function"] = None
+        plans = {r["o_id"]: r["o_plan"] for r in self._db.run(
+            Q["plan_checks"], ids=[row["o_id"] for row in claimed], functions=[row["function"] for row in claimed])}
+        return [(row, plans.get(row["o_id"])) for row in claimed]
+
+    def _check(self, row: dict, plan, cause: str) -> tuple[str, bool]:
+        plan = plan if isinstance(plan, dict) else {}
         code = output = None
         if plan.get("action", "SERVICE") == "SERVICE":
             breaker = self._breakers.get(row["o_service"])
@@ -54,19 +68,17 @@ class Reconciler:
             except errors.ServiceUnavailable:
                 # Not asked, so not counted: the claim's lease brings it back after the cool-down.
                 return row["o_status"], False
-            answer = self._provider.call(str(plan.get("method") or "GET").upper(), plan.get("serviceurl"),
-                                         plan.get("headers"), plan.get("servicepayload"),
-                                         float(row["o_connect_timeout_s"]), float(row["o_timeout_s"]))
-            breaker.record(transport_failure=answer.failure in ("timeout", "connection"))
+            answer = call_planned(self._provider, breaker, self._metrics, row["o_service"], plan,
+                                  float(row["o_connect_timeout_s"]), float(row["o_timeout_s"]), default_method="GET")
             if answer.answered:
                 code, output = answer.status, mask(answer.body)
         else:
-            log.warning("status function %s planned no call for %s: %s", row["o_function"], row["o_public_id"],
+            log.warning("status function %s planned no call for %s: %s", row["function"], row["o_public_id"],
                         plan.get("message"))
         return self._record(row, code, output, cause)
 
     def _record(self, row, code, output, cause) -> tuple[str, bool]:
-        result = self._db.run(Q["record_check"], id=row["o_id"], code=code,
+        result = self._db.run(Q["record_check"], id=row["o_id"], function=row["function"], code=code,
                               output=None if output is None else json.dumps(output), cause=cause)[0]
         if result["o_status"] != row["o_status"] or result["o_stuck"]:
             log.info("transaction %s: %s -> %s%s", row["o_public_id"], row["o_status"], result["o_status"],

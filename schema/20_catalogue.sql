@@ -16,7 +16,10 @@ CREATE TABLE services (
     -- for up to 5 minutes, so the early checks are hints and the later ones settle; then hourly for a day.
     reconcile_schedule_s integer[] NOT NULL DEFAULT
         '{30,120,300,900,3600,7200,10800,14400,18000,21600,25200,28800,32400,36000,39600,43200,46800,50400,54000,57600,61200,64800,68400,72000,75600,79200,82800,86400}'
-        CHECK (cardinality(reconcile_schedule_s) BETWEEN 1 AND 100)
+        CHECK (cardinality(reconcile_schedule_s) BETWEEN 1 AND 100),
+    -- Bumped by every change to a service's fields, in whatever process makes it: start_payment compares
+    -- it (inside the context stamp) with the version a process validated against.
+    fields_version    bigint NOT NULL DEFAULT 1
 );
 
 CREATE TABLE service_fields (
@@ -31,6 +34,23 @@ CREATE TABLE service_fields (
     secret      boolean NOT NULL DEFAULT false,  -- masked before anything is stored or logged
     UNIQUE (service_id, code)
 );
+-- Any change to a service's fields bumps services.fields_version (the gateway's cached definitions).
+CREATE OR REPLACE FUNCTION mospay.bump_fields_version() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+BEGIN
+    UPDATE services SET fields_version = fields_version + 1
+     WHERE id IN (SELECT DISTINCT service_id FROM changed_fields);
+    RETURN NULL;
+END $$;
+CREATE TRIGGER service_fields_bump_version_ins AFTER INSERT ON service_fields
+    REFERENCING NEW TABLE AS changed_fields
+    FOR EACH STATEMENT EXECUTE FUNCTION mospay.bump_fields_version();
+CREATE TRIGGER service_fields_bump_version_upd AFTER UPDATE ON service_fields
+    REFERENCING NEW TABLE AS changed_fields
+    FOR EACH STATEMENT EXECUTE FUNCTION mospay.bump_fields_version();
+CREATE TRIGGER service_fields_bump_version_del AFTER DELETE ON service_fields
+    REFERENCING OLD TABLE AS changed_fields
+    FOR EACH STATEMENT EXECUTE FUNCTION mospay.bump_fields_version();
 
 CREATE TABLE client_services (
     id          bigserial PRIMARY KEY,

@@ -37,15 +37,13 @@ CREATE INDEX transactions_open_idx ON transactions (status, updated_at)
 CREATE INDEX transactions_due_idx ON transactions (next_check_at)
     WHERE status IN ('RECEIVED', 'PENDING', 'UNKNOWN') AND NOT stuck;
 CREATE INDEX transactions_stuck_idx ON transactions (updated_at) WHERE stuck;
--- Per-client daily amount limit (mospay.check_amount_limits).
-CREATE INDEX transactions_client_day_idx ON transactions (client_id, created_at);
 -- Transaction search by f010 or phone number in the portal, and per-client lists.
 CREATE INDEX transactions_f010_idx ON transactions (f010);
 CREATE INDEX transactions_msisdn_idx ON transactions (msisdn, created_at DESC);
 CREATE INDEX transactions_client_created_idx ON transactions (client_id, created_at DESC, id DESC);
 
 CREATE TABLE transaction_events (
-    id              bigserial PRIMARY KEY,
+    id              bigserial,
     transaction_id  bigint NOT NULL REFERENCES transactions (id) ON DELETE CASCADE,
     from_status     text,
     to_status       text NOT NULL,
@@ -53,9 +51,11 @@ CREATE TABLE transaction_events (
     created_at      timestamptz NOT NULL DEFAULT now(),
     -- Who changed a state by hand, and why (cause = 'operator').
     actor_user_id   bigint REFERENCES users (id),
-    note            text
+    note            text,
+    -- The history is read per transaction in id order: this key serves that and max(id) per
+    -- transaction, so each event row writes one index.
+    CONSTRAINT transaction_events_pkey PRIMARY KEY (transaction_id, id)
 );
-CREATE INDEX transaction_events_txn_idx ON transaction_events (transaction_id, id);
 
 -- A final state is final: no bug in the application can overwrite it.
 CREATE OR REPLACE FUNCTION mospay.guard_transaction_status() RETURNS trigger

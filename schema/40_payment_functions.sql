@@ -1,6 +1,19 @@
 -- The payment path's SQL functions: the two round trips around the provider call, and the calls
 -- into a client's generated request / RESPONSE functions (schema mospay_fn).
 
+-- The HTTP status of a payment's answer, by transaction status: only a final state is 200 or 402.
+CREATE OR REPLACE FUNCTION mospay.http_status_for(p_status text) RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE p_status WHEN 'SUCCESSFUL' THEN 200 WHEN 'FAILED' THEN 402 ELSE 202 END
+$$;
+
+-- The body of a payment's answer: the same shape wherever it is built (payment, reconciler, operator).
+CREATE OR REPLACE FUNCTION mospay.public_answer(p_public_id text, p_f010 text, p_status text, p_result jsonb)
+RETURNS jsonb LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT jsonb_build_object('transaction_id', p_public_id, 'f010', p_f010, 'status', p_status,
+                              'result', p_result)
+$$;
+
 -- Calls a generated function by name. format('%I') quotes the name, so nothing a client sends
 -- can become SQL; the name itself was validated before it got here.
 CREATE OR REPLACE FUNCTION mospay.call_request_function(p_name text, p_unique_id text, p_data jsonb)
@@ -23,13 +36,10 @@ BEGIN
     RETURN v_result;
 END $$;
 
--- Round trip 2 of the payment path: record the transaction, then (only if it is new) ask the
--- client's request function what to do. Both happen in one database transaction, so a failing
--- function leaves no row behind; a replay returns the stored row and calls nothing. A new row is
--- due for a status check once the provider call must be over: a crash mid-call is found, not lost.
-CREATE OR REPLACE FUNCTION mospay.start_payment(
+CREATE OR REPLACE FUNCTION mospay.record_payment(
     p_client_id bigint, p_service_id bigint, p_route text, p_f010 text, p_amount numeric,
-    p_msisdn text, p_request jsonb, p_request_hash text, p_function text, p_data jsonb)
+    p_msisdn text, p_request jsonb, p_request_hash text, p_function text, p_data jsonb,
+    p_check_after_s numeric)
 RETURNS TABLE (o_id bigint, o_public_id text, o_replay boolean, o_status text, o_request_hash text,
                o_response_code integer, o_response_body jsonb, o_plan jsonb)
 LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
@@ -39,9 +49,8 @@ DECLARE
 BEGIN
     INSERT INTO transactions AS t (client_id, service_id, route, f010, amount, msisdn, request,
                                    request_hash, status_reason, next_check_at)
-    SELECT p_client_id, p_service_id, p_route, p_f010, p_amount, p_msisdn, p_request, p_request_hash,
-           'received', now() + make_interval(secs => s.connect_timeout_s + s.timeout_s + 2)
-      FROM services s WHERE s.id = p_service_id
+    VALUES (p_client_id, p_service_id, p_route, p_f010, p_amount, p_msisdn, p_request, p_request_hash,
+            'received', now() + make_interval(secs => p_check_after_s))
     ON CONFLICT (client_id, f010) DO NOTHING
     RETURNING t.id, t.public_id INTO v_id, v_public_id;
 
@@ -57,12 +66,68 @@ BEGIN
                         NULL::jsonb, mospay.call_request_function(p_function, p_f010, p_data);
 END $$;
 
--- Round trip 3 of the payment path: interpret the provider's answer through the client's RESPONSE
--- function (or take the gateway's own result when there is no answer to interpret), record the
--- final state and the API log row, and return what the client is told. If the reconciler, a
--- callback or an operator moved the transaction meanwhile, the answer is applied only when it
--- settles a still-open transaction; otherwise the state they wrote stands and is what the client is told.
--- A final state enqueues the client's webhook (30_transactions.sql) in this same database transaction.
+-- Round trip 1 of 2 on the payment path. The gateway decides (credentials, rate limit, assignment,
+-- route, field validation) on a context it keeps in memory, identified by a stamp of every value it
+-- decided on. Here the stamp is computed again from the current rows: if it matches, the payment is
+-- recorded (record_payment); if not (or p_stamp is NULL: nothing cached yet), nothing is recorded and
+-- the current context is returned in o_context (JSON null for an unknown app id), for the gateway to
+-- decide again. A rotated secret, a deactivated client, a changed limit, route or field is therefore
+-- seen by every process on its next payment, without a round trip of its own.
+CREATE OR REPLACE FUNCTION mospay.start_payment(
+    p_app_id text, p_service text, p_stamp text, p_route text, p_f010 text, p_amount numeric,
+    p_msisdn text, p_request jsonb, p_request_hash text, p_function text, p_data jsonb)
+RETURNS TABLE (o_context jsonb, o_id bigint, o_public_id text, o_replay boolean, o_status text,
+               o_request_hash text, o_response_code integer, o_response_body jsonb, o_plan jsonb)
+LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+DECLARE
+    r record;
+    v_stamp text;
+BEGIN
+    SELECT c.id AS client_id, c.app_id, c.api_username, c.api_secret_hash, c.credential_version,
+           c.active AS client_active, c.rate_limit_per_minute,
+           s.id AS service_id, s.active AS service_active, s.connect_timeout_s, s.timeout_s, s.fields_version,
+           cs.routes, cs.active AS assignment_active
+      INTO r
+      FROM clients c
+      LEFT JOIN services s ON s.name = p_service
+      LEFT JOIN client_services cs ON cs.client_id = c.id AND cs.service_id = s.id
+     WHERE c.app_id = p_app_id;
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT 'null'::jsonb, NULL::bigint, NULL::text, NULL::boolean, NULL::text, NULL::text,
+                            NULL::integer, NULL::jsonb, NULL::jsonb;
+        RETURN;
+    END IF;
+    -- The secret's hash changes only with credential_version (rotation bumps it), so the version stands for both.
+    v_stamp := format('%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s', r.client_id, r.api_username, r.credential_version,
+                      r.client_active, r.rate_limit_per_minute, r.service_id, r.service_active, r.fields_version,
+                      r.connect_timeout_s, r.timeout_s, r.assignment_active, r.routes);
+    IF p_stamp IS DISTINCT FROM v_stamp THEN
+        RETURN QUERY SELECT jsonb_build_object(
+            'stamp', v_stamp, 'client_id', r.client_id, 'app_id', r.app_id, 'api_username', r.api_username,
+            'api_secret_hash', r.api_secret_hash, 'credential_version', r.credential_version,
+            'client_active', r.client_active, 'rate_limit_per_minute', r.rate_limit_per_minute,
+            'service_id', r.service_id, 'service_active', r.service_active,
+            'connect_timeout_s', r.connect_timeout_s, 'timeout_s', r.timeout_s,
+            'routes', r.routes, 'assignment_active', r.assignment_active,
+            'fields', (SELECT jsonb_agg(jsonb_build_object(
+                                'code', f.code, 'label', f.label, 'type', f.field_type, 'required', f.required,
+                                'max_length', f.max_length, 'pattern', f.pattern, 'secret', f.secret)
+                                ORDER BY f.code)
+                         FROM service_fields f WHERE f.service_id = r.service_id)),
+            NULL::bigint, NULL::text, NULL::boolean, NULL::text, NULL::text, NULL::integer, NULL::jsonb, NULL::jsonb;
+        RETURN;
+    END IF;
+    RETURN QUERY SELECT NULL::jsonb, p.*
+      FROM mospay.record_payment(r.client_id, r.service_id, p_route, p_f010, p_amount, p_msisdn, p_request,
+                                 p_request_hash, p_function, p_data, r.connect_timeout_s + r.timeout_s + 2) p;
+END $$;
+
+-- Round trip 2 of 2: interpret the provider's answer through the client's RESPONSE function (or take
+-- the gateway's own result when there is no answer to interpret), record the final state and the API
+-- log row (p_log: the request's metadata, written by the gateway's caller), and return what the client
+-- is told. If the reconciler, a callback or an operator moved the transaction meanwhile, the answer is
+-- applied only when it settles a still-open transaction; otherwise the state they wrote stands and is
+-- what the client is told. A final state enqueues the client's webhook (trigger) in this same transaction.
 CREATE OR REPLACE FUNCTION mospay.finish_payment(
     p_id bigint, p_function text, p_unique_id text, p_data jsonb, p_code integer,
     p_output jsonb, p_result jsonb, p_log jsonb)
@@ -74,7 +139,6 @@ DECLARE
     v_reason text;
     v_code integer;
     v_body jsonb;
-    v_current text;
 BEGIN
     IF p_function IS NOT NULL THEN
         BEGIN
@@ -99,33 +163,31 @@ BEGIN
         v_status := 'UNKNOWN';
     END IF;
     v_result := v_result || jsonb_build_object('status', v_status);
-    v_code := CASE v_status WHEN 'SUCCESSFUL' THEN 200 WHEN 'FAILED' THEN 402 ELSE 202 END;
+    v_code := mospay.http_status_for(v_status);
 
-    SELECT t.status INTO v_current FROM transactions t WHERE t.id = p_id FOR UPDATE;
-    IF v_current = 'RECEIVED'
-       OR (v_current IN ('PENDING', 'UNKNOWN') AND v_status IN ('SUCCESSFUL', 'FAILED')) THEN
+    -- One statement, one row lock: the answer is applied to a transaction still RECEIVED, or to one
+    -- that the reconciler left open when this answer settles it.
+    UPDATE transactions t
+       SET status = v_status,
+           status_reason = coalesce(v_reason, p_result ->> 'reason', 'gateway'),
+           provider_http_status = p_code,
+           provider_response = p_output,
+           result = v_result,
+           response_code = v_code,
+           response_body = mospay.public_answer(t.public_id, t.f010, v_status, v_result),
+           next_check_at = CASE WHEN v_status IN ('PENDING', 'UNKNOWN')
+                                THEN mospay.next_check_at(t.created_at, s.reconcile_schedule_s, 0) END,
+           updated_at = now()
+      FROM services s
+     WHERE t.id = p_id AND s.id = t.service_id
+       AND (t.status = 'RECEIVED'
+            OR (t.status IN ('PENDING', 'UNKNOWN') AND v_status IN ('SUCCESSFUL', 'FAILED')))
+     RETURNING t.response_body INTO v_body;
+    IF NOT FOUND THEN
         UPDATE transactions t
-           SET status = v_status,
-               status_reason = coalesce(v_reason, p_result ->> 'reason', 'gateway'),
-               provider_http_status = p_code,
-               provider_response = p_output,
-               result = v_result,
-               response_code = v_code,
-               response_body = jsonb_build_object('transaction_id', t.public_id, 'f010', t.f010,
-                                                  'status', v_status, 'result', v_result),
-               next_check_at = CASE WHEN v_status IN ('PENDING', 'UNKNOWN')
-                                    THEN mospay.next_check_at(t.created_at, s.reconcile_schedule_s, 0) END,
-               updated_at = now()
-          FROM services s
-         WHERE t.id = p_id AND s.id = t.service_id
-         RETURNING t.response_body INTO v_body;
-    ELSE
-        v_code := CASE v_current WHEN 'SUCCESSFUL' THEN 200 WHEN 'FAILED' THEN 402 ELSE 202 END;
-        UPDATE transactions t
-           SET response_code = coalesce(t.response_code, v_code),
-               response_body = coalesce(t.response_body, jsonb_build_object(
-                   'transaction_id', t.public_id, 'f010', t.f010, 'status', t.status,
-                   'result', coalesce(t.result, jsonb_build_object('status', t.status))))
+           SET response_code = coalesce(t.response_code, mospay.http_status_for(t.status)),
+               response_body = coalesce(t.response_body, mospay.public_answer(
+                   t.public_id, t.f010, t.status, coalesce(t.result, jsonb_build_object('status', t.status))))
          WHERE t.id = p_id
         RETURNING t.status, t.response_code, t.response_body INTO v_status, v_code, v_body;
     END IF;
@@ -134,7 +196,7 @@ BEGIN
                           ip, user_agent, request_body, response_body)
     VALUES (p_log ->> 'request_id', (p_log ->> 'client_id')::bigint, p_log ->> 'app_id',
             p_log ->> 'endpoint', p_log ->> 'method', v_code, (p_log ->> 'duration_ms')::numeric,
-            p_log ->> 'ip', p_log ->> 'user_agent', p_log -> 'request_body', v_body);
+            p_log ->> 'ip', p_log ->> 'user_agent', p_data, v_body);
 
     RETURN QUERY SELECT v_status, v_code, v_body;
 END $$;

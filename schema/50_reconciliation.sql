@@ -36,24 +36,13 @@ RETURNS timestamptz LANGUAGE sql IMMUTABLE AS $$
            END
 $$;
 
--- The reconciler's claim: due open transactions, locked with SKIP LOCKED so that several MosPay
--- processes never take the same one, leased (next_check_at pushed past the provider call) and
--- returned with the status call their status function plans. p_ids forces a check now (callbacks).
 CREATE OR REPLACE FUNCTION mospay.claim_checks(p_limit integer, p_ids bigint[] DEFAULT NULL)
-RETURNS TABLE (o_id bigint, o_public_id text, o_f010 text, o_status text, o_service text,
-               o_function text, o_connect_timeout_s numeric, o_timeout_s numeric, o_plan jsonb)
-LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
-DECLARE
-    r record;
-    v_plan jsonb;
-BEGIN
-    FOR r IN
-        SELECT t.id, t.public_id, t.f010, t.status, t.request, s.name AS service,
-               c.app_id || '_' || s.name || '_' || t.route || 'Status' AS function,
-               s.connect_timeout_s, s.timeout_s
+RETURNS TABLE (o_id bigint, o_public_id text, o_f010 text, o_status text, o_app_id text, o_service text,
+               o_route text, o_connect_timeout_s numeric, o_timeout_s numeric)
+LANGUAGE sql SET search_path = pg_catalog, public AS $$
+    WITH due AS (
+        SELECT t.id
           FROM transactions t
-          JOIN services s ON s.id = t.service_id
-          JOIN clients c ON c.id = t.client_id
          WHERE t.status IN ('RECEIVED', 'PENDING', 'UNKNOWN') AND NOT t.stuck
            -- A callback (p_ids) may hurry a check, but never into a provider call still in flight
            -- (RECEIVED before its lease): the provider may not know the reference yet.
@@ -61,26 +50,39 @@ BEGIN
                      ELSE t.id = ANY (p_ids) AND NOT (t.status = 'RECEIVED' AND t.next_check_at > now()) END)
          ORDER BY t.next_check_at NULLS FIRST
          LIMIT p_limit
-           FOR UPDATE OF t SKIP LOCKED
+           FOR UPDATE OF t SKIP LOCKED)
+    UPDATE transactions t
+       SET next_check_at = now() + make_interval(secs => s.connect_timeout_s + s.timeout_s + 10)
+      FROM due, services s, clients c
+     WHERE t.id = due.id AND s.id = t.service_id AND c.id = t.client_id
+    RETURNING t.id, t.public_id, t.f010, t.status, c.app_id, s.name, t.route, s.connect_timeout_s, s.timeout_s
+$$;
+
+-- What each claimed transaction's Status function plans (a provider call, or a message): one
+-- statement per claimed batch, p_functions[i] naming the function for p_ids[i].
+CREATE OR REPLACE FUNCTION mospay.plan_checks(p_ids bigint[], p_functions text[])
+RETURNS TABLE (o_id bigint, o_plan jsonb)
+LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+DECLARE
+    r record;
+    v_plan jsonb;
+BEGIN
+    FOR r IN
+        SELECT t.id, t.f010, t.request, x.function
+          FROM unnest(p_ids, p_functions) AS x (id, function)
+          JOIN transactions t ON t.id = x.id
     LOOP
-        UPDATE transactions
-           SET next_check_at = now() + make_interval(secs => r.connect_timeout_s + r.timeout_s + 10)
-         WHERE id = r.id;
         BEGIN
             v_plan := mospay.call_status_function(r.function, r.f010, r.request, NULL, NULL);
         EXCEPTION WHEN OTHERS THEN
             v_plan := jsonb_build_object('action', 'ERROR', 'message', left(SQLERRM, 200));
         END;
-        RETURN QUERY SELECT r.id, r.public_id, r.f010, r.status, r.service, r.function,
-                            r.connect_timeout_s, r.timeout_s, v_plan;
+        RETURN QUERY SELECT r.id, v_plan;
     END LOOP;
 END $$;
 
--- The reconciler's verdict on one status call: a final answer is written (cause 'reconciliation'
--- or 'callback'), anything else schedules the next check; when the schedule runs out the
--- transaction is UNKNOWN and stuck, waiting for an operator.
 CREATE OR REPLACE FUNCTION mospay.record_check(
-    p_id bigint, p_code integer, p_output jsonb, p_cause text)
+    p_id bigint, p_function text, p_code integer, p_output jsonb, p_cause text)
 RETURNS TABLE (o_status text, o_stuck boolean)
 LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
 DECLARE
@@ -89,10 +91,9 @@ DECLARE
     v_status text := 'UNKNOWN';
     v_next timestamptz;
 BEGIN
-    SELECT tr.*, s.reconcile_schedule_s AS schedule,
-           c.app_id || '_' || s.name || '_' || tr.route || 'Status' AS function
+    SELECT tr.*, s.reconcile_schedule_s AS schedule
       INTO t
-      FROM transactions tr JOIN services s ON s.id = tr.service_id JOIN clients c ON c.id = tr.client_id
+      FROM transactions tr JOIN services s ON s.id = tr.service_id
      WHERE tr.id = p_id
        FOR UPDATE OF tr;
     IF t.status NOT IN ('RECEIVED', 'PENDING', 'UNKNOWN') OR t.stuck THEN
@@ -101,7 +102,7 @@ BEGIN
     END IF;
     IF p_code IS NOT NULL THEN
         BEGIN
-            v_result := mospay.call_status_function(t.function, t.f010, t.request, p_code, p_output);
+            v_result := mospay.call_status_function(p_function, t.f010, t.request, p_code, p_output);
             v_status := upper(coalesce(v_result ->> 'status', ''));
         EXCEPTION WHEN OTHERS THEN
             v_status := 'UNKNOWN';
@@ -116,9 +117,8 @@ BEGIN
         UPDATE transactions tr
            SET status = v_status, status_reason = p_cause, result = v_result,
                provider_response = coalesce(p_output, tr.provider_response),
-               response_code = coalesce(tr.response_code, CASE v_status WHEN 'SUCCESSFUL' THEN 200 ELSE 402 END),
-               response_body = coalesce(tr.response_body, jsonb_build_object(
-                   'transaction_id', tr.public_id, 'f010', tr.f010, 'status', v_status, 'result', v_result)),
+               response_code = coalesce(tr.response_code, mospay.http_status_for(v_status)),
+               response_body = coalesce(tr.response_body, mospay.public_answer(tr.public_id, tr.f010, v_status, v_result)),
                check_attempts = tr.check_attempts + 1, next_check_at = NULL, updated_at = now()
          WHERE tr.id = p_id;
         RETURN QUERY SELECT v_status, false;
@@ -164,13 +164,13 @@ BEGIN
        SET status = p_status, status_reason = 'operator', stuck = false, next_check_at = NULL,
            result = coalesce(t.result, '{}'::jsonb) || jsonb_build_object('status', p_status,
                     'message', 'resolved by an operator'),
-           response_code = coalesce(t.response_code, CASE p_status WHEN 'SUCCESSFUL' THEN 200 ELSE 402 END),
-           response_body = coalesce(t.response_body, jsonb_build_object(
-               'transaction_id', t.public_id, 'f010', t.f010, 'status', p_status,
-               'result', jsonb_build_object('status', p_status, 'message', 'resolved by an operator'))),
+           response_code = coalesce(t.response_code, mospay.http_status_for(p_status)),
+           response_body = coalesce(t.response_body, mospay.public_answer(t.public_id, t.f010, p_status,
+               jsonb_build_object('status', p_status, 'message', 'resolved by an operator'))),
            updated_at = now()
      WHERE t.id = v_id;  -- the status trigger refuses anything but an open -> final change
     UPDATE transaction_events e SET actor_user_id = p_user_id, note = p_reason
-     WHERE e.id = (SELECT max(id) FROM transaction_events WHERE transaction_id = v_id);
+     WHERE e.transaction_id = v_id
+       AND e.id = (SELECT max(id) FROM transaction_events WHERE transaction_id = v_id);
     RETURN QUERY SELECT v_id, p_status;
 END $$;

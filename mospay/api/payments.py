@@ -40,7 +40,8 @@ class PaymentCollection:
     def on_post(self, req, resp):
         creds = client_credentials(req, self._tokens)
         body = read_json(req, self._max_body)
-        outcome = self._gateway.process(creds, body, req.context.log)
+        outcome = self._gateway.process(creds, body, req.context.request)
+        req.context.log_facts = outcome.facts  # ApiLog decides what to write from them
         resp.status = falcon.code_to_http_status(outcome.http_status)
         resp.media = outcome.body
 
@@ -55,9 +56,14 @@ class PaymentItem:
 
     def on_get(self, req, resp, f010):
         creds = client_credentials(req, self._tokens)
-        resp.media = self._gateway.lookup(creds, f010, req.context.log).body
+        self._answer(req, resp, self._gateway.lookup(creds, f010))
 
     def on_post_status(self, req, resp):
         creds = client_credentials(req, self._tokens)
         body = read_json(req, self._max_body)
-        resp.media = self._gateway.lookup(creds, body.get("f010"), req.context.log).body
+        self._answer(req, resp, self._gateway.lookup(creds, body.get("f010")))
+
+    @staticmethod
+    def _answer(req, resp, outcome):
+        req.context.log_facts = outcome.facts
+        resp.media = outcome.body

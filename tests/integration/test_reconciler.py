@@ -172,10 +172,10 @@ def test_a_service_schedule_can_be_set(db, shop):
 
 
 def _started(db, f010):
-    """Round trip 2 as the payment path runs it, for a payment whose answer has not come back yet."""
+    """start_payment's recording step as the payment path runs it, for a payment whose answer has not come back yet."""
     ids = db.run("SELECT c.id AS client_id, s.id AS service_id FROM clients c, services s")[0]
-    return db.run("SELECT o_id FROM mospay.start_payment(:c, :s, 'collection', :f, 5, '+250788123456', "
-                  "CAST(:r AS jsonb), 'h', 'shop_momo_collection', CAST(:r AS jsonb))",
+    return db.run("SELECT o_id FROM mospay.record_payment(:c, :s, 'collection', :f, 5, '+250788123456', "
+                  "CAST(:r AS jsonb), 'h', 'shop_momo_collection', CAST(:r AS jsonb), 10)",
                   c=ids["client_id"], s=ids["service_id"], f=f010, r='{"f004": "5.00"}')[0]["o_id"]
 
 

@@ -1,0 +1,372 @@
+-- The payment path: one rule for the client's answer, the context read folded into start_payment,
+-- Status function names passed in by the caller, and less index work per payment.
+
+-- == One rule for what the client is told ==
+-- The HTTP status of a payment's answer, by transaction status: only a final state is 200 or 402.
+CREATE OR REPLACE FUNCTION mospay.http_status_for(p_status text) RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE p_status WHEN 'SUCCESSFUL' THEN 200 WHEN 'FAILED' THEN 402 ELSE 202 END
+$$;
+
+-- The body of a payment's answer: the same shape wherever it is built (payment, reconciler, operator).
+CREATE OR REPLACE FUNCTION mospay.public_answer(p_public_id text, p_f010 text, p_status text, p_result jsonb)
+RETURNS jsonb LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT jsonb_build_object('transaction_id', p_public_id, 'f010', p_f010, 'status', p_status,
+                              'result', p_result)
+$$;
+
+-- == Field definitions cached by the gateway processes ==
+-- Bumped by every change to a service's fields, in whatever process makes it: start_payment compares
+-- it (inside the context stamp) with the version a process validated against.
+ALTER TABLE services ADD COLUMN IF NOT EXISTS fields_version bigint NOT NULL DEFAULT 1;
+
+CREATE OR REPLACE FUNCTION mospay.bump_fields_version() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+BEGIN
+    UPDATE services SET fields_version = fields_version + 1
+     WHERE id IN (SELECT DISTINCT service_id FROM changed_fields);
+    RETURN NULL;
+END $$;
+
+DROP TRIGGER IF EXISTS service_fields_bump_version_ins ON service_fields;
+CREATE TRIGGER service_fields_bump_version_ins AFTER INSERT ON service_fields
+    REFERENCING NEW TABLE AS changed_fields
+    FOR EACH STATEMENT EXECUTE FUNCTION mospay.bump_fields_version();
+DROP TRIGGER IF EXISTS service_fields_bump_version_upd ON service_fields;
+CREATE TRIGGER service_fields_bump_version_upd AFTER UPDATE ON service_fields
+    REFERENCING NEW TABLE AS changed_fields
+    FOR EACH STATEMENT EXECUTE FUNCTION mospay.bump_fields_version();
+DROP TRIGGER IF EXISTS service_fields_bump_version_del ON service_fields;
+CREATE TRIGGER service_fields_bump_version_del AFTER DELETE ON service_fields
+    REFERENCING OLD TABLE AS changed_fields
+    FOR EACH STATEMENT EXECUTE FUNCTION mospay.bump_fields_version();
+
+-- == Less index work per payment ==
+-- (client_id, created_at) duplicated transactions_client_created_idx (client_id, created_at DESC, id DESC),
+-- which serves the daily amount-limit sum as well: one index fewer to write on every INSERT and UPDATE.
+DROP INDEX IF EXISTS transactions_client_day_idx;
+-- The history is read per transaction in id order: a primary key on (transaction_id, id) serves that
+-- and max(id) per transaction, so each event row writes one index instead of two.
+ALTER TABLE transaction_events DROP CONSTRAINT IF EXISTS transaction_events_pkey;
+ALTER TABLE transaction_events ADD CONSTRAINT transaction_events_pkey PRIMARY KEY (transaction_id, id);
+DROP INDEX IF EXISTS transaction_events_txn_idx;
+
+-- == The payment path: two round trips ==
+-- The recording step (was start_payment): record the transaction, then (only if it is new) ask the
+-- client's request function what to do. Both happen in one database transaction, so a failing
+-- function leaves no row behind; a replay returns the stored row and calls nothing. A new row is
+-- due for a status check once the provider call must be over: a crash mid-call is found, not lost.
+DROP FUNCTION IF EXISTS mospay.start_payment(bigint, bigint, text, text, numeric, text, jsonb, text, text, jsonb);
+CREATE OR REPLACE FUNCTION mospay.record_payment(
+    p_client_id bigint, p_service_id bigint, p_route text, p_f010 text, p_amount numeric,
+    p_msisdn text, p_request jsonb, p_request_hash text, p_function text, p_data jsonb,
+    p_check_after_s numeric)
+RETURNS TABLE (o_id bigint, o_public_id text, o_replay boolean, o_status text, o_request_hash text,
+               o_response_code integer, o_response_body jsonb, o_plan jsonb)
+LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+DECLARE
+    v_id bigint;
+    v_public_id text;
+BEGIN
+    INSERT INTO transactions AS t (client_id, service_id, route, f010, amount, msisdn, request,
+                                   request_hash, status_reason, next_check_at)
+    VALUES (p_client_id, p_service_id, p_route, p_f010, p_amount, p_msisdn, p_request, p_request_hash,
+            'received', now() + make_interval(secs => p_check_after_s))
+    ON CONFLICT (client_id, f010) DO NOTHING
+    RETURNING t.id, t.public_id INTO v_id, v_public_id;
+
+    IF v_id IS NULL THEN
+        RETURN QUERY
+            SELECT t.id, t.public_id, true, t.status, t.request_hash, t.response_code, t.response_body,
+                   NULL::jsonb
+              FROM transactions t
+             WHERE t.client_id = p_client_id AND t.f010 = p_f010;
+        RETURN;
+    END IF;
+    RETURN QUERY SELECT v_id, v_public_id, false, 'RECEIVED'::text, p_request_hash, NULL::integer,
+                        NULL::jsonb, mospay.call_request_function(p_function, p_f010, p_data);
+END $$;
+
+-- Round trip 1 of 2 on the payment path. The gateway decides (credentials, rate limit, assignment,
+-- route, field validation) on a context it keeps in memory, identified by a stamp of every value it
+-- decided on. Here the stamp is computed again from the current rows: if it matches, the payment is
+-- recorded (record_payment); if not (or p_stamp is NULL: nothing cached yet), nothing is recorded and
+-- the current context is returned in o_context (JSON null for an unknown app id), for the gateway to
+-- decide again. A rotated secret, a deactivated client, a changed limit, route or field is therefore
+-- seen by every process on its next payment, without a round trip of its own.
+CREATE OR REPLACE FUNCTION mospay.start_payment(
+    p_app_id text, p_service text, p_stamp text, p_route text, p_f010 text, p_amount numeric,
+    p_msisdn text, p_request jsonb, p_request_hash text, p_function text, p_data jsonb)
+RETURNS TABLE (o_context jsonb, o_id bigint, o_public_id text, o_replay boolean, o_status text,
+               o_request_hash text, o_response_code integer, o_response_body jsonb, o_plan jsonb)
+LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+DECLARE
+    r record;
+    v_stamp text;
+BEGIN
+    SELECT c.id AS client_id, c.app_id, c.api_username, c.api_secret_hash, c.credential_version,
+           c.active AS client_active, c.rate_limit_per_minute,
+           s.id AS service_id, s.active AS service_active, s.connect_timeout_s, s.timeout_s, s.fields_version,
+           cs.routes, cs.active AS assignment_active
+      INTO r
+      FROM clients c
+      LEFT JOIN services s ON s.name = p_service
+      LEFT JOIN client_services cs ON cs.client_id = c.id AND cs.service_id = s.id
+     WHERE c.app_id = p_app_id;
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT 'null'::jsonb, NULL::bigint, NULL::text, NULL::boolean, NULL::text, NULL::text,
+                            NULL::integer, NULL::jsonb, NULL::jsonb;
+        RETURN;
+    END IF;
+    -- The secret's hash changes only with credential_version (rotation bumps it), so the version stands for both.
+    v_stamp := format('%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s', r.client_id, r.api_username, r.credential_version,
+                      r.client_active, r.rate_limit_per_minute, r.service_id, r.service_active, r.fields_version,
+                      r.connect_timeout_s, r.timeout_s, r.assignment_active, r.routes);
+    IF p_stamp IS DISTINCT FROM v_stamp THEN
+        RETURN QUERY SELECT jsonb_build_object(
+            'stamp', v_stamp, 'client_id', r.client_id, 'app_id', r.app_id, 'api_username', r.api_username,
+            'api_secret_hash', r.api_secret_hash, 'credential_version', r.credential_version,
+            'client_active', r.client_active, 'rate_limit_per_minute', r.rate_limit_per_minute,
+            'service_id', r.service_id, 'service_active', r.service_active,
+            'connect_timeout_s', r.connect_timeout_s, 'timeout_s', r.timeout_s,
+            'routes', r.routes, 'assignment_active', r.assignment_active,
+            'fields', (SELECT jsonb_agg(jsonb_build_object(
+                                'code', f.code, 'label', f.label, 'type', f.field_type, 'required', f.required,
+                                'max_length', f.max_length, 'pattern', f.pattern, 'secret', f.secret)
+                                ORDER BY f.code)
+                         FROM service_fields f WHERE f.service_id = r.service_id)),
+            NULL::bigint, NULL::text, NULL::boolean, NULL::text, NULL::text, NULL::integer, NULL::jsonb, NULL::jsonb;
+        RETURN;
+    END IF;
+    RETURN QUERY SELECT NULL::jsonb, p.*
+      FROM mospay.record_payment(r.client_id, r.service_id, p_route, p_f010, p_amount, p_msisdn, p_request,
+                                 p_request_hash, p_function, p_data, r.connect_timeout_s + r.timeout_s + 2) p;
+END $$;
+
+-- Round trip 2 of 2: interpret the provider's answer through the client's RESPONSE function (or take
+-- the gateway's own result when there is no answer to interpret), record the final state and the API
+-- log row (p_log: the request's metadata, written by the gateway's caller), and return what the client
+-- is told. If the reconciler, a callback or an operator moved the transaction meanwhile, the answer is
+-- applied only when it settles a still-open transaction; otherwise the state they wrote stands and is
+-- what the client is told. A final state enqueues the client's webhook (trigger) in this same transaction.
+CREATE OR REPLACE FUNCTION mospay.finish_payment(
+    p_id bigint, p_function text, p_unique_id text, p_data jsonb, p_code integer,
+    p_output jsonb, p_result jsonb, p_log jsonb)
+RETURNS TABLE (o_status text, o_response_code integer, o_response_body jsonb)
+LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+DECLARE
+    v_result jsonb := p_result;
+    v_status text;
+    v_reason text;
+    v_code integer;
+    v_body jsonb;
+BEGIN
+    IF p_function IS NOT NULL THEN
+        BEGIN
+            v_result := mospay.call_response_function(p_function, p_unique_id, p_data, p_code, p_output);
+            v_reason := 'provider response';
+        EXCEPTION WHEN OTHERS THEN
+            -- The provider was called: an answer we cannot interpret is UNKNOWN, never FAILED.
+            v_result := jsonb_build_object('status', 'UNKNOWN',
+                                           'message', 'the response function failed; outcome unknown');
+            v_reason := 'response function error: ' || left(SQLERRM, 200);
+        END;
+    END IF;
+    IF jsonb_typeof(v_result) IS DISTINCT FROM 'object' THEN
+        v_result := jsonb_build_object('status', 'UNKNOWN', 'message', 'the response function returned no object');
+    END IF;
+    v_status := upper(coalesce(v_result ->> 'status', ''));
+    IF v_status NOT IN ('SUCCESSFUL', 'FAILED', 'PENDING', 'UNKNOWN') THEN
+        v_status := 'UNKNOWN';
+    END IF;
+    -- A 5xx is not a decline: the money may have moved.
+    IF p_code >= 500 AND v_status = 'FAILED' THEN
+        v_status := 'UNKNOWN';
+    END IF;
+    v_result := v_result || jsonb_build_object('status', v_status);
+    v_code := mospay.http_status_for(v_status);
+
+    -- One statement, one row lock: the answer is applied to a transaction still RECEIVED, or to one
+    -- that the reconciler left open when this answer settles it.
+    UPDATE transactions t
+       SET status = v_status,
+           status_reason = coalesce(v_reason, p_result ->> 'reason', 'gateway'),
+           provider_http_status = p_code,
+           provider_response = p_output,
+           result = v_result,
+           response_code = v_code,
+           response_body = mospay.public_answer(t.public_id, t.f010, v_status, v_result),
+           next_check_at = CASE WHEN v_status IN ('PENDING', 'UNKNOWN')
+                                THEN mospay.next_check_at(t.created_at, s.reconcile_schedule_s, 0) END,
+           updated_at = now()
+      FROM services s
+     WHERE t.id = p_id AND s.id = t.service_id
+       AND (t.status = 'RECEIVED'
+            OR (t.status IN ('PENDING', 'UNKNOWN') AND v_status IN ('SUCCESSFUL', 'FAILED')))
+     RETURNING t.response_body INTO v_body;
+    IF NOT FOUND THEN
+        UPDATE transactions t
+           SET response_code = coalesce(t.response_code, mospay.http_status_for(t.status)),
+               response_body = coalesce(t.response_body, mospay.public_answer(
+                   t.public_id, t.f010, t.status, coalesce(t.result, jsonb_build_object('status', t.status))))
+         WHERE t.id = p_id
+        RETURNING t.status, t.response_code, t.response_body INTO v_status, v_code, v_body;
+    END IF;
+
+    INSERT INTO api_logs (request_id, client_id, app_id, endpoint, method, status_code, duration_ms,
+                          ip, user_agent, request_body, response_body)
+    VALUES (p_log ->> 'request_id', (p_log ->> 'client_id')::bigint, p_log ->> 'app_id',
+            p_log ->> 'endpoint', p_log ->> 'method', v_code, (p_log ->> 'duration_ms')::numeric,
+            p_log ->> 'ip', p_log ->> 'user_agent', p_data, v_body);
+
+    RETURN QUERY SELECT v_status, v_code, v_body;
+END $$;
+
+-- == The reconciler: Status function names come from the caller ==
+-- The claim: due open transactions, locked with SKIP LOCKED so that several MosPay processes never
+-- take the same one, and leased (next_check_at pushed past the provider call). Returns what the caller
+-- needs to name the route's Status function (functions.status_function_name) and call the provider.
+-- p_ids forces a check now (callbacks).
+DROP FUNCTION IF EXISTS mospay.claim_checks(integer, bigint[]);
+CREATE OR REPLACE FUNCTION mospay.claim_checks(p_limit integer, p_ids bigint[] DEFAULT NULL)
+RETURNS TABLE (o_id bigint, o_public_id text, o_f010 text, o_status text, o_app_id text, o_service text,
+               o_route text, o_connect_timeout_s numeric, o_timeout_s numeric)
+LANGUAGE sql SET search_path = pg_catalog, public AS $$
+    WITH due AS (
+        SELECT t.id
+          FROM transactions t
+         WHERE t.status IN ('RECEIVED', 'PENDING', 'UNKNOWN') AND NOT t.stuck
+           -- A callback (p_ids) may hurry a check, but never into a provider call still in flight
+           -- (RECEIVED before its lease): the provider may not know the reference yet.
+           AND (CASE WHEN p_ids IS NULL THEN t.next_check_at <= now()
+                     ELSE t.id = ANY (p_ids) AND NOT (t.status = 'RECEIVED' AND t.next_check_at > now()) END)
+         ORDER BY t.next_check_at NULLS FIRST
+         LIMIT p_limit
+           FOR UPDATE OF t SKIP LOCKED)
+    UPDATE transactions t
+       SET next_check_at = now() + make_interval(secs => s.connect_timeout_s + s.timeout_s + 10)
+      FROM due, services s, clients c
+     WHERE t.id = due.id AND s.id = t.service_id AND c.id = t.client_id
+    RETURNING t.id, t.public_id, t.f010, t.status, c.app_id, s.name, t.route, s.connect_timeout_s, s.timeout_s
+$$;
+
+-- What each claimed transaction's Status function plans (a provider call, or a message): one
+-- statement per claimed batch, p_functions[i] naming the function for p_ids[i].
+CREATE OR REPLACE FUNCTION mospay.plan_checks(p_ids bigint[], p_functions text[])
+RETURNS TABLE (o_id bigint, o_plan jsonb)
+LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+DECLARE
+    r record;
+    v_plan jsonb;
+BEGIN
+    FOR r IN
+        SELECT t.id, t.f010, t.request, x.function
+          FROM unnest(p_ids, p_functions) AS x (id, function)
+          JOIN transactions t ON t.id = x.id
+    LOOP
+        BEGIN
+            v_plan := mospay.call_status_function(r.function, r.f010, r.request, NULL, NULL);
+        EXCEPTION WHEN OTHERS THEN
+            v_plan := jsonb_build_object('action', 'ERROR', 'message', left(SQLERRM, 200));
+        END;
+        RETURN QUERY SELECT r.id, v_plan;
+    END LOOP;
+END $$;
+
+-- The reconciler's verdict on one status call (p_function: the route's Status function): a final
+-- answer is written (cause 'reconciliation' or 'callback'), anything else schedules the next check;
+-- when the schedule runs out the transaction is UNKNOWN and stuck, waiting for an operator.
+DROP FUNCTION IF EXISTS mospay.record_check(bigint, integer, jsonb, text);
+CREATE OR REPLACE FUNCTION mospay.record_check(
+    p_id bigint, p_function text, p_code integer, p_output jsonb, p_cause text)
+RETURNS TABLE (o_status text, o_stuck boolean)
+LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+DECLARE
+    t record;
+    v_result jsonb;
+    v_status text := 'UNKNOWN';
+    v_next timestamptz;
+BEGIN
+    SELECT tr.*, s.reconcile_schedule_s AS schedule
+      INTO t
+      FROM transactions tr JOIN services s ON s.id = tr.service_id
+     WHERE tr.id = p_id
+       FOR UPDATE OF tr;
+    IF t.status NOT IN ('RECEIVED', 'PENDING', 'UNKNOWN') OR t.stuck THEN
+        RETURN QUERY SELECT t.status, t.stuck;
+        RETURN;
+    END IF;
+    IF p_code IS NOT NULL THEN
+        BEGIN
+            v_result := mospay.call_status_function(p_function, t.f010, t.request, p_code, p_output);
+            v_status := upper(coalesce(v_result ->> 'status', ''));
+        EXCEPTION WHEN OTHERS THEN
+            v_status := 'UNKNOWN';
+        END;
+        IF v_status NOT IN ('SUCCESSFUL', 'FAILED', 'PENDING') OR (p_code >= 500 AND v_status = 'FAILED') THEN
+            v_status := 'UNKNOWN';
+        END IF;
+    END IF;
+
+    IF v_status IN ('SUCCESSFUL', 'FAILED') THEN
+        v_result := v_result || jsonb_build_object('status', v_status);
+        UPDATE transactions tr
+           SET status = v_status, status_reason = p_cause, result = v_result,
+               provider_response = coalesce(p_output, tr.provider_response),
+               response_code = coalesce(tr.response_code, mospay.http_status_for(v_status)),
+               response_body = coalesce(tr.response_body, mospay.public_answer(tr.public_id, tr.f010, v_status, v_result)),
+               check_attempts = tr.check_attempts + 1, next_check_at = NULL, updated_at = now()
+         WHERE tr.id = p_id;
+        RETURN QUERY SELECT v_status, false;
+        RETURN;
+    END IF;
+
+    v_next := mospay.next_check_at(t.created_at, t.schedule, t.check_attempts + 1);
+    -- PENDING within the schedule stays PENDING (the payer may still approve); a RECEIVED row whose
+    -- call never finished becomes PENDING or UNKNOWN; at the end of the schedule it is UNKNOWN.
+    v_status := CASE WHEN v_next IS NULL THEN 'UNKNOWN'
+                     WHEN t.status = 'UNKNOWN' THEN 'UNKNOWN'
+                     WHEN v_status = 'PENDING' THEN 'PENDING'
+                     WHEN t.status = 'PENDING' THEN 'PENDING'
+                     ELSE 'UNKNOWN' END;
+    UPDATE transactions tr
+       SET status = v_status,
+           status_reason = CASE WHEN v_status <> tr.status THEN p_cause ELSE tr.status_reason END,
+           check_attempts = tr.check_attempts + 1,
+           next_check_at = greatest(v_next, now()),
+           stuck = v_next IS NULL,
+           updated_at = now()
+     WHERE tr.id = p_id;
+    RETURN QUERY SELECT v_status, v_next IS NULL;
+END $$;
+
+-- An operator settles an open transaction by hand, with a reason; the history keeps who and why.
+CREATE OR REPLACE FUNCTION mospay.resolve_transaction(
+    p_public_id text, p_status text, p_user_id bigint, p_reason text)
+RETURNS TABLE (o_id bigint, o_status text)
+LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+DECLARE
+    v_id bigint;
+    v_old text;
+BEGIN
+    SELECT t.id, t.status INTO v_id, v_old FROM transactions t WHERE t.public_id = p_public_id FOR UPDATE;
+    IF v_id IS NULL THEN
+        RETURN;
+    END IF;
+    IF v_old NOT IN ('RECEIVED', 'PENDING', 'UNKNOWN') OR p_status NOT IN ('SUCCESSFUL', 'FAILED') THEN
+        RAISE EXCEPTION 'illegal transaction status change % -> %', v_old, p_status USING ERRCODE = 'MP001';
+    END IF;
+    UPDATE transactions t
+       SET status = p_status, status_reason = 'operator', stuck = false, next_check_at = NULL,
+           result = coalesce(t.result, '{}'::jsonb) || jsonb_build_object('status', p_status,
+                    'message', 'resolved by an operator'),
+           response_code = coalesce(t.response_code, mospay.http_status_for(p_status)),
+           response_body = coalesce(t.response_body, mospay.public_answer(t.public_id, t.f010, p_status,
+               jsonb_build_object('status', p_status, 'message', 'resolved by an operator'))),
+           updated_at = now()
+     WHERE t.id = v_id;  -- the status trigger refuses anything but an open -> final change
+    UPDATE transaction_events e SET actor_user_id = p_user_id, note = p_reason
+     WHERE e.transaction_id = v_id
+       AND e.id = (SELECT max(id) FROM transaction_events WHERE transaction_id = v_id);
+    RETURN QUERY SELECT v_id, p_status;
+END $$;
