@@ -127,7 +127,7 @@ def migrate(runtime) -> dict:
     for step in steps:
         say(f"applied {step}")
     accounts.ensure_default_admin(runtime.db, runtime.config.admin_password)
-    versions = [r["version"] for r in runtime.db.run(backup.QUERIES["schema_versions"])]
+    versions = [r["version"] for r in runtime.db.query("schema_versions")]
     say(f"up to date at version {max(versions):03d}" + ("" if steps else " (nothing to do)"))
     return {"schema_version": max(versions), "applied": steps}
 

@@ -13,12 +13,11 @@ import json
 import re
 import time
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 
 from . import errors, functions, metrics
 from .auth import BAD_CREDENTIALS, BasicCredentials, check_secret
 from .breaker import BREAKERS, Breakers
-from .db import Database, load_queries
+from .db import Database
 from .provider import Provider
 from .redact import MASK, mask
 
@@ -28,7 +27,6 @@ MSISDN_RE = re.compile(r"\+?[1-9][0-9]{6,14}")
 INTEGER_RE = re.compile(r"-?[0-9]{1,18}")
 F010_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 HTTP_STATUS = {"SUCCESSFUL": 200, "FAILED": 402, "PENDING": 202, "UNKNOWN": 202, "RECEIVED": 202}
-MONEY_QUERIES = load_queries(Path(__file__).with_name("money.sql"))
 MAX_REPLAY_WAIT_S = 15.0  # a replay of an in-flight payment waits at most this long for its answer
 
 # The eleven standard fields every new service starts with (editable per service later).
@@ -239,7 +237,7 @@ class PaymentGateway:
         while answer is None and time.monotonic() + pause < deadline:
             time.sleep(pause)
             pause = min(pause * 2, 0.25)
-            stored = self._db.run(MONEY_QUERIES["stored_answer"], id=row["o_id"])[0]
+            stored = self._db.query("stored_answer", id=row["o_id"])[0]
             code, answer = stored["response_code"], stored["response_body"]
         if answer is None:
             raise errors.Conflict("a payment with this f010 is still in progress; retry shortly", field="f010",

@@ -1,4 +1,4 @@
--- api_logs retention (issue 6). Batched so that no statement holds many row locks or runs long:
+-- api_logs retention. Batched so that no statement holds many row locks or runs long:
 -- payments keep inserting their log rows while old ones go.
 
 -- name: delete_expired_api_logs

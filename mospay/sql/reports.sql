@@ -1,4 +1,4 @@
--- Named read-only queries for the portal's dashboard, transaction and API-log lists. Parameters only.
+-- Read-only reports for the portal: dashboard figures, transaction, API-log and security-event lists.
 
 -- name: dashboard_totals
 SELECT (SELECT count(*) FROM clients) AS clients,
