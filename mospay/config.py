@@ -10,6 +10,8 @@ import secrets
 import tomllib
 from pathlib import Path
 
+from . import errors, validators
+
 
 class ConfigError(ValueError):
     """A setting is invalid; the message is one line a user can act on."""
@@ -154,6 +156,10 @@ class Config:
             raise ConfigError(f"MOSPAY_LOG_FORMAT must be text or json, got {self.log_format!r}")
         if self.metrics_token is not None and len(self.metrics_token) < 16:
             raise ConfigError("MOSPAY_METRICS_TOKEN must be at least 16 characters long")
+        try:  # the first admin's password follows the rule every other password does
+            validators.password(self.admin_password, "MOSPAY_ADMIN_PASSWORD")
+        except errors.InvalidField as exc:
+            raise ConfigError(f"MOSPAY_ADMIN_PASSWORD {exc.message}") from None
         for proxy in self.trusted_proxies:
             try:
                 ipaddress.ip_network(proxy, strict=False)

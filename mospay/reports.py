@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from . import errors, functions
+from . import errors, functions, validators
 from .db import Database
 from .redact import mask
 
@@ -23,7 +23,6 @@ SECURITY_KINDS = ("auth_failure", "admin_auth_failure", "auth_blocked", "rate_li
                   "portal_login_blocked")
 _KIND_RE = re.compile(r"[a-z_]{1,40}")
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_CURSOR_RE = re.compile(r"(\d{4}-\d{2}-\d{2}T[0-9:.]+[+-]\d{2}:\d{2})_(\d{1,18})")
 
 
 def _date(value: str | None, field: str) -> dt.datetime | None:
@@ -37,22 +36,6 @@ def _date(value: str | None, field: str) -> dt.datetime | None:
         raise errors.InvalidField("must be a date like 2026-01-31", field=field) from None
 
 
-def cursor_of(row: dict) -> str:
-    return f"{row['created_at'].isoformat()}_{row['id']}"
-
-
-def _cursor(value: str | None) -> tuple:
-    if not value:
-        return None, None
-    match = _CURSOR_RE.fullmatch(value)
-    if not match:
-        raise errors.InvalidField("is not a valid page cursor", field="after")
-    try:
-        return dt.datetime.fromisoformat(match.group(1)), int(match.group(2))
-    except ValueError:
-        raise errors.InvalidField("is not a valid page cursor", field="after") from None
-
-
 def _common(params: dict) -> dict:
     """Filters shared by both lists; the date range is [from, to] inclusive of whole days (UTC)."""
     app_id = params.get("client") or None
@@ -62,7 +45,7 @@ def _common(params: dict) -> dict:
     q = (params.get("q") or "").strip() or None
     if q is not None and (len(q) > 64 or "\x00" in q):  # NUL failed in PostgreSQL mid-way through a CSV stream
         raise errors.InvalidField("must be at most 64 characters", field="q")
-    after_at, after_id = _cursor(params.get("after"))
+    after_at, after_id = validators.cursor(params.get("after"))
     if date_to is not None and date_to.year == dt.MAXYEAR:
         raise errors.InvalidField("is too far in the future", field="to")
     return {"app_id": app_id, "date_from": _date(params.get("from"), "from"),
@@ -102,7 +85,7 @@ def _page(db: Database, name: str, filters: dict, limit: int) -> tuple[list[dict
     rows = db.query(name, **filters, limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
-    return rows, (cursor_of(rows[-1]) if more else None)
+    return rows, (validators.cursor_text(rows[-1]) if more else None)
 
 
 def transactions_page(db: Database, filters: dict, limit: int = PAGE_SIZE):

@@ -7,16 +7,13 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import threading
 import time
-from decimal import Decimal, InvalidOperation
 
-from . import errors, functions
+from . import errors, functions, validators
 from .db import Database
 
 log = logging.getLogger("mospay.security")
-AMOUNT_RE = re.compile(r"[0-9]{1,15}(\.[0-9]{1,2})?")
 _CACHE_MAX = 10_000  # blocked keys remembered per process; an attacker cannot grow it without bound
 
 
@@ -115,13 +112,7 @@ def _limit_amount(data: dict, key: str) -> str | None:
     if not isinstance(value, str):
         raise errors.InvalidField("must be a decimal string like \"50000.00\", or null", field=key,
                                   code="invalid_type")
-    if not AMOUNT_RE.fullmatch(value):
-        raise errors.InvalidField("must be a positive decimal with at most 2 places", field=key)
-    try:
-        if Decimal(value) <= 0:
-            raise errors.InvalidField("must be greater than zero", field=key)
-    except InvalidOperation:
-        raise errors.InvalidField("must be a decimal number", field=key) from None
+    validators.amount(value, key)
     return value
 
 

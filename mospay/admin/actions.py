@@ -13,7 +13,6 @@ from ..redact import SECRET_KEYS, mask
 
 AUDIT_SECRET_KEYS = SECRET_KEYS | {"api_secret_hash", "password_hash", "source_secret"}
 FIELD_TYPES = ("string", "amount", "msisdn", "integer")
-FIELD_CODE_RE = re.compile(r"f[0-9]{3}")
 # The routing fields the payment flow itself relies on: their definitions may be edited, not removed.
 CORE_FIELDS = frozenset(f"f{n:03d}" for n in range(11))
 
@@ -169,9 +168,7 @@ def service_fields(db: Database, name: str) -> list[dict]:
 def save_field(db: Database, actor: Actor, name: str, data: dict) -> dict:
     """Add or replace one field definition; the pattern must compile, as the payment path uses it."""
     service(db, name)
-    code = validators.text(data, "code", max_length=4)
-    if not FIELD_CODE_RE.fullmatch(code):
-        raise errors.InvalidField("must be f followed by three digits, like f011", field="code")
+    code = validators.field_code(validators.text(data, "code", max_length=4))
     field_type = data.get("field_type") or "string"
     if field_type not in FIELD_TYPES:
         raise errors.InvalidField(f"must be one of {', '.join(FIELD_TYPES)}", field="field_type")
@@ -208,16 +205,8 @@ def users(db: Database) -> list[dict]:
     return db.query("users_all")
 
 
-def check_password_text(password, field: str = "password") -> str:
-    """8-128 characters and no NUL (bcrypt refuses NUL bytes: that must be a 422, not a 500)."""
-    if not isinstance(password, str) or not 8 <= len(password) <= 128 or "\x00" in password:
-        raise errors.InvalidField("must be 8-128 characters", field=field)
-    return password
-
-
 def create_user(db: Database, actor: Actor, data: dict) -> dict:
     """New users get the password the super_admin typed and must change it at first login."""
-    check_password_text(data.get("password"))
     row = accounts.create_admin(db, data, must_change=True)
     audit(db, actor, "user.create", "user", row["username"], None,
           {"username": row["username"], "role": row["role"]})
@@ -247,7 +236,7 @@ def set_user_active(db: Database, actor: Actor, user_id: str, active: bool) -> N
 def reset_password(db: Database, actor: Actor, user_id: str, password) -> None:
     """A temporary password: the user must choose a new one at next login; their sessions end now."""
     user = _user(db, user_id)
-    check_password_text(password)
+    validators.password(password)
     db.query("user_reset_password", id=user["id"], password_hash=auth.hash_password(password))
     db.query("sessions_delete_user", user_id=user["id"], keep=None)
     audit(db, actor, "user.reset_password", "user", user["username"], None, {"password": password})
