@@ -12,17 +12,14 @@ import hashlib
 import json
 import re
 import time
-from decimal import Decimal, InvalidOperation
 
-from . import errors, functions, metrics
+from . import errors, functions, metrics, validators
 from .auth import BAD_CREDENTIALS, BasicCredentials, check_secret
 from .breaker import BREAKERS, Breakers
 from .db import Database
 from .provider import Provider
 from .redact import MASK, mask
 
-FIELD_CODE_RE = re.compile(r"f[0-9]{3}")
-AMOUNT_RE = re.compile(r"[0-9]{1,15}(\.[0-9]{1,2})?")
 MSISDN_RE = re.compile(r"\+?[1-9][0-9]{6,14}")
 INTEGER_RE = re.compile(r"-?[0-9]{1,18}")
 F010_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
@@ -77,7 +74,7 @@ def authenticate(row: dict | None, creds: ClientCredentials, secret_key: str) ->
 def check_shape(body: dict) -> dict:
     """Only f-codes, only strings, and the routing fields present: before anything touches the database."""
     for key, value in body.items():
-        if not FIELD_CODE_RE.fullmatch(key):
+        if not validators.is_field_code(key):
             raise errors.InvalidField(f"unknown field {key[:40]!r}; only f000-f999 are accepted",
                                       field=key[:40], code="unknown_field")
         if not isinstance(value, str):
@@ -110,25 +107,13 @@ def validate_fields(body: dict, fields: list[dict]) -> None:
             raise errors.InvalidField(f"is longer than {spec['max_length']} characters", field=code)
         kind = spec["type"]
         if kind == "amount":
-            _check_amount(value, code)
+            validators.amount(value, code)
         elif kind == "msisdn" and not MSISDN_RE.fullmatch(value):
             raise errors.InvalidField("must be a phone number like +250788123456", field=code)
         elif kind == "integer" and not INTEGER_RE.fullmatch(value):
             raise errors.InvalidField("must be a whole number", field=code)
         if spec["pattern"] and not re.fullmatch(spec["pattern"], value):
             raise errors.InvalidField("has an invalid format", field=code)
-
-
-def _check_amount(value: str, code: str) -> Decimal:
-    if not AMOUNT_RE.fullmatch(value):
-        raise errors.InvalidField("must be a positive decimal with at most 2 places, like 1000.00", field=code)
-    try:
-        amount = Decimal(value)
-    except InvalidOperation:
-        raise errors.InvalidField("must be a decimal number", field=code) from None
-    if amount <= 0:
-        raise errors.InvalidField("must be greater than zero", field=code)
-    return amount
 
 
 def masked_request(body: dict, fields: list[dict]) -> dict:
