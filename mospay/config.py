@@ -85,17 +85,17 @@ class Config:
     access_log: bool = True
     trusted_proxies: tuple = ()
     metrics_token: str | None = None
-    # Security (issue 5): throttling, rate limits, CORS.
+    # Security: throttling, rate limits, CORS.
     auth_failure_limit: int = 10          # failed authentications per key per window, then 429
     auth_failure_window_s: int = 60
     rate_limit_per_minute: int = 6000     # per client per process when clients.rate_limit_per_minute is NULL; 0 = off
     cors_origins: tuple = ()              # exact origins allowed to call the API from a browser; none by default
-    # Money safety (issue 4): reconciler, circuit breaker, callbacks.
+    # Money safety: reconciler, circuit breaker, callbacks.
     reconcile_interval_s: float = 5.0   # 0: no reconciler thread in run.py (use `python -m mospay reconcile`)
     breaker_failures: int = 5           # consecutive transport failures that open a service's breaker
     breaker_cooldown_s: float = 30.0
     public_url: str | None = None       # where providers reach MosPay (callback URLs); default http://host:port
-    # Performance (issue 6).
+    # api_logs retention.
     log_retention_days: int = 90  # api_logs older than this are deleted in batches; 0 keeps them forever
     sources: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
