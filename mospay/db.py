@@ -1,7 +1,7 @@
 """Connection pool over pg8000.native, transactions, named queries and driver-error translation.
 
 Named queries: every `-- name: x` block of every file in mospay/sql/ is loaded once, at import, into
-QUERIES (a name defined twice is an import error). Code runs them by name only, `db.query(name, ...)`,
+mospay.sql.QUERIES (a name defined twice is an import error). Code runs them by name only, `db.query(name, ...)`,
 `db.one(name, ...)`, `tx.query(...)`, `tx.one(...)`; no other module reads a .sql file. `db.run(sql)`
 is for one-off text (DDL built by functions.py, tests, the benchmark's own probes).
 
@@ -18,7 +18,6 @@ wherever it cannot (tests/integration/test_named_queries.py prepares every marke
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import queue
 import re
@@ -32,6 +31,7 @@ import pg8000.native
 from pg8000.exceptions import DatabaseError, InterfaceError
 
 from . import errors
+from .sql import QUERIES
 
 log = logging.getLogger("mospay.db")
 
@@ -40,53 +40,6 @@ SCHEMA_FILE = ROOT / "schema.sql"
 MIGRATIONS_DIR = ROOT / "migrations"
 SCHEMA_VERSION = 1
 _SCHEMA_LOCK = 7_271_001  # advisory lock id: one process migrates at a time
-
-
-SQL_DIR = Path(__file__).with_name("sql")
-_NAME_LINE = re.compile(r"--\s*name:\s*(\w+)\s*(\(prepared\))?\s*$")
-
-
-@dataclasses.dataclass(frozen=True)
-class Query:
-    name: str
-    text: str
-    prepared: bool  # `-- name: x (prepared)`: parsed and planned once per connection
-    source: str  # the file it came from, for error messages
-
-
-def parse_queries(text: str, source: str) -> list[Query]:
-    """The `-- name: x` blocks of one file, in order. Text before the first block is the file's header."""
-    found, current, lines = [], None, []
-    for line in text.splitlines():
-        match = _NAME_LINE.match(line)
-        if match is None and re.match(r"--\s*name:", line):
-            raise ValueError(f"{source}: malformed query header {line!r}")
-        if match:
-            if current:
-                found.append(Query(current[0], "\n".join(lines).strip(), current[1], source))
-            current, lines = (match.group(1), bool(match.group(2))), []
-        elif current:
-            lines.append(line)
-    if current:
-        found.append(Query(current[0], "\n".join(lines).strip(), current[1], source))
-    return found
-
-
-def load_queries(directory: Path = SQL_DIR) -> dict[str, Query]:
-    """Every named query of every .sql file in `directory`, in one namespace; a name used twice is an error."""
-    queries: dict[str, Query] = {}
-    for path in sorted(directory.glob("*.sql")):
-        for query in parse_queries(path.read_text(encoding="utf-8"), path.name):
-            if query.name in queries:
-                raise ValueError(f"query {query.name!r} is defined in both {queries[query.name].source} "
-                                 f"and {query.source}")
-            if not query.text:
-                raise ValueError(f"{query.source}: query {query.name!r} is empty")
-            queries[query.name] = query
-    return queries
-
-
-QUERIES = load_queries()
 _PREPARED_LIMIT = 200  # per connection: a bound on server-side memory, far above what MosPay marks
 _STALE_PLAN_STATES = ("0A000", "26000")  # cached plan changed result type; statement vanished
 

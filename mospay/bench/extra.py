@@ -10,7 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from mospay.db import QUERIES
+from mospay.sql import QUERIES
 
 from .stack import ROOT, free_port, wait_ready
 

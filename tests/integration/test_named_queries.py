@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from mospay import db as dbmod, errors
+from mospay import db as dbmod, errors, sql
 from mospay.reconciler import Reconciler
 
-MARKED = sorted(name for name, query in dbmod.QUERIES.items() if query.prepared)
+MARKED = sorted(name for name, query in sql.QUERIES.items() if query.prepared)
 
 
 def test_the_hot_paths_are_marked_for_preparation():
@@ -22,7 +22,7 @@ def test_the_hot_paths_are_marked_for_preparation():
 def test_every_marked_query_prepares_on_a_real_connection(db, name):
     """pg8000 sends no parameter types: the server must infer each one from the text, or Parse fails."""
     with db.connection() as conn:
-        statement = conn.prepare(dbmod.QUERIES[name].text)
+        statement = conn.prepare(sql.QUERIES[name].text)
         statement.close()
 
 
@@ -43,7 +43,7 @@ def test_named_queries_are_prepared_once_per_connection(db_url):
         for _ in range(3):
             assert database.one("client_by_app_id", app_id="nobody") is None
         assert database.query("clients_page", q=None, limit=1, offset=0) == []  # not marked: not prepared
-        expected = dbmod.QUERIES["client_by_app_id"].text.replace(":app_id", "$1")
+        expected = sql.QUERIES["client_by_app_id"].text.replace(":app_id", "$1")
         assert _prepared_statements(database) == [expected]
     finally:
         database.close()
@@ -60,7 +60,7 @@ def test_the_reconciler_runs_prepared_statements(db_url):
 
 
 def test_a_prepared_statement_survives_a_schema_change_under_it(db_url, monkeypatch):
-    monkeypatch.setitem(dbmod.QUERIES, "probe", dbmod.Query("probe", "SELECT * FROM prepared_probe", True, "test"))
+    monkeypatch.setitem(sql.QUERIES, "probe", sql.Query("probe", "SELECT * FROM prepared_probe", True, "test"))
     database = dbmod.Database(db_url, size=1)
     try:
         database.run("CREATE TABLE prepared_probe (a integer)")
