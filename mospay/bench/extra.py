@@ -14,6 +14,8 @@ from mospay.sql import QUERIES
 
 from .stack import ROOT, free_port, wait_ready
 
+SEED_SLICE = 100_000  # rows per seeding statement (--big-data)
+
 
 def startup_times() -> dict:
     """`python run.py` with its own embedded database: first run (initdb + schema) and warm restart."""
@@ -87,8 +89,12 @@ def big_data(transactions: int = 1_000_000, write_docs: bool = True) -> int:
         started = time.monotonic()
         with db.transaction() as tx:
             tx.run("SET LOCAL session_replication_role = replica")  # bulk seed: skip the audit triggers
-            tx.query("seed_transactions", n=transactions, **ids)
-            tx.query("seed_api_logs", n=logs, client_id=ids["client_id"])
+            # In slices: one statement per million rows can outlast the driver's 30 s socket timeout.
+            for first in range(1, transactions + 1, SEED_SLICE):
+                tx.query("seed_transactions", first=first, last=min(first + SEED_SLICE - 1, transactions), **ids)
+            for first in range(1, logs + 1, SEED_SLICE):
+                tx.query("seed_api_logs", first=first, last=min(first + SEED_SLICE - 1, logs),
+                         client_id=ids["client_id"])
         db.run("VACUUM ANALYZE transactions")
         db.run("VACUUM ANALYZE api_logs")
         seeded = time.monotonic() - started

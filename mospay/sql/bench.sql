@@ -10,7 +10,7 @@ SELECT CAST(:client_id AS bigint), CAST(:service_id AS bigint), 'collection', 'b
        jsonb_build_object('f004', (g % 50000 + 100)::text, 'f010', 'big-' || g), md5(g::text),
        CASE WHEN g % 20 < 17 THEN 'SUCCESSFUL' WHEN g % 20 < 19 THEN 'FAILED' ELSE 'UNKNOWN' END,
        'seeded', 200, now() - g * interval '5.184 seconds', now() - g * interval '5.184 seconds'
-  FROM generate_series(1, CAST(:n AS integer)) AS g
+  FROM generate_series(CAST(:first AS integer), CAST(:last AS integer)) AS g
 
 -- name: seed_api_logs
 -- 2,000,000 API log rows over the last 120 days (some older than the 90-day retention).
@@ -20,4 +20,4 @@ SELECT md5(g::text), CAST(:client_id AS bigint), 'bench', '/api/v1/payment/proce
        CASE WHEN g % 100 = 0 THEN 502 ELSE 200 END, (g % 300)::numeric / 10, '127.0.0.1',
        jsonb_build_object('f010', 'big-' || g), jsonb_build_object('status', 'SUCCESSFUL'),
        now() - g * interval '5.184 seconds'
-  FROM generate_series(1, CAST(:n AS integer)) AS g
+  FROM generate_series(CAST(:first AS integer), CAST(:last AS integer)) AS g
