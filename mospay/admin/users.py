@@ -64,4 +64,5 @@ class Audit:
             rows, error = [], f"{exc.field}: {exc.message}"
         after = validators.cursor_text(rows[49]) if len(rows) > 50 else None
         render(req, resp, "admin/audit.html", partial="admin/_audit_table.html", rows=rows[:50], q=q or "",
-               error=error, next_url="/admin/audit?" + falcon.to_query_str({"q": q or "", "after": after})[1:] if after else None)
+               error=error,
+               next_url="/admin/audit?" + falcon.to_query_str({"q": q or "", "after": after})[1:] if after else None)

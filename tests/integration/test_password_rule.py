@@ -98,4 +98,5 @@ def test_a_72_byte_password_is_accepted_on_every_path(site, db_url, monkeypatch,
     api = site.portal().client.simulate_post("/api/v1/admin/password", json={"new_password": GOOD},
                                              headers={"Authorization": f"Basic {basic}"})
     assert api.status_code == 204
-    Config(admin_password=GOOD, secret_key=TEST_KEYS["SECRET_KEY"], jwt_secret_key=TEST_KEYS["JWT_SECRET_KEY"]).validate()
+    Config(admin_password=GOOD, secret_key=TEST_KEYS["SECRET_KEY"],
+           jwt_secret_key=TEST_KEYS["JWT_SECRET_KEY"]).validate()
