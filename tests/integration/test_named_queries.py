@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from mospay import db as dbmod, errors, sql
+from mospay import accounts, catalogue, db as dbmod, errors, sql
 from mospay.reconciler import Reconciler
 
 MARKED = sorted(name for name, query in sql.QUERIES.items() if query.prepared)
@@ -94,3 +94,34 @@ def test_operator_sql_reports_the_servers_message_as_a_field_error(db):
     assert (caught.value.field, caught.value.code, caught.value.status) == ("source", "sql_error", 422)
     assert "nosuch_function(integer) does not exist" in caught.value.message
     assert db.run("SELECT 1 AS ok") == [{"ok": 1}]  # the pooled connection is usable again
+
+
+_STUCK_AS_ONE_OR = """
+SELECT t.public_id FROM transactions t
+ WHERE t.status IN ('PENDING', 'UNKNOWN') OR (t.status = 'RECEIVED' AND t.updated_at < now() - interval '5 minutes')
+ ORDER BY t.updated_at LIMIT 20"""
+
+
+def test_dashboard_stuck_lists_what_the_plain_or_would(db):
+    """The dashboard's stuck panel merges one index range per status; it must pick the rows that the
+    straightforward `WHERE ... OR ...` picks, in the same order."""
+    accounts.create_client(db, "k" * 32, {"app_id": "shop", "company_name": "Shop"})
+    catalogue.create_service(db, {"name": "svc", "service_url": "http://127.0.0.1:9"})
+    ids = db.run("SELECT c.id AS client_id, s.id AS service_id FROM clients c, services s")[0]
+    statuses = ["PENDING"] * 12 + ["UNKNOWN"] * 12 + ["RECEIVED"] * 12 + ["SUCCESSFUL"] * 12 + ["FAILED"] * 4
+    with db.transaction() as tx:
+        tx.run("SET LOCAL session_replication_role = replica")  # rows as they would be, without the triggers
+        for n, status in enumerate(statuses):
+            fresh = status == "RECEIVED" and n % 3 == 0  # in flight for under 5 minutes: not stuck
+            age_s = 10 + n if fresh else 600 + (n * 719) % 3000  # distinct ages: no ties in the order
+            tx.run("INSERT INTO transactions (client_id, service_id, route, f010, amount, msisdn, request,"
+                   " request_hash, status, created_at, updated_at) VALUES (:client_id, :service_id, 'r', :f010,"
+                   " 1, '+250788000000', '{}', 'h', :status, now() - make_interval(secs => :age),"
+                   " now() - make_interval(secs => :age))", f010=f"t{n}", status=status, age=age_s, **ids)
+    expected = [r["public_id"] for r in db.run(_STUCK_AS_ONE_OR)]
+    assert len(expected) == 20  # more open rows than the panel shows: each status's own LIMIT matters
+    assert [r["public_id"] for r in db.query("dashboard_stuck")] == expected
+    db.run("DELETE FROM transactions WHERE status IN ('PENDING', 'UNKNOWN') AND f010 NOT IN ('t0', 't12')")
+    expected = [r["public_id"] for r in db.run(_STUCK_AS_ONE_OR)]
+    assert len(expected) == 10  # fewer than 20 left: the fresh RECEIVED rows would show if not filtered
+    assert [r["public_id"] for r in db.query("dashboard_stuck")] == expected
