@@ -22,8 +22,7 @@ def seed(runtime, simulator_url: str, base_url: str) -> str:
         catalogue.create_service(db, {"name": DEMO_SERVICE, "service_url": simulator_url,
                                        "display_name": "MTN MoMo Rwanda (simulator)", "timeout_s": 10})
     except errors.Conflict:
-        db.run("UPDATE services SET service_url = :url, active = true WHERE name = :name",
-               url=simulator_url, name=DEMO_SERVICE)
+        db.query("service_point_at", url=simulator_url, name=DEMO_SERVICE)
     try:
         creds = accounts.create_client(db, key, {"company_name": "Demo Shop", "app_id": DEMO_APP_ID})
     except errors.Conflict:

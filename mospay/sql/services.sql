@@ -13,6 +13,10 @@ VALUES (:service_id, :code, :label, :field_type, :required, :max_length, :patter
 SELECT id, name, display_name, service_url, currency, connect_timeout_s, timeout_s, active, created_at
   FROM services WHERE name = :name
 
+-- name: service_point_at
+-- The demo's service, again at this run's simulator, and on.
+UPDATE services SET service_url = :url, active = true, updated_at = now() WHERE name = :name
+
 -- name: services_all
 SELECT s.id, s.name, s.display_name, s.service_url, s.currency, s.timeout_s, s.connect_timeout_s, s.active,
        s.created_at, (SELECT count(*) FROM client_services cs WHERE cs.service_id = s.id) AS clients
