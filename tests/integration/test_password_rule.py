@@ -12,12 +12,19 @@ import pytest
 from mospay import __main__ as cli, accounts, errors, validators
 from mospay.config import Config, ConfigError
 from tests.integration.conftest import TEST_KEYS
-from tests.integration.portal_support import PASSWORD, site  # noqa: F401  (fixture)
+from tests.integration.portal_support import PASSWORD, Site
 
 RULE = "must be 8-72 characters, at most 72 bytes in UTF-8, with no NUL character"
 BAD = {"100 characters": "p" * 100, "37 characters but 74 bytes": "é" * 37, "7 characters": "seven-7",
        "a NUL": "nul\x00password"}
 GOOD = "é" * 36  # 72 bytes: bcrypt's limit, and allowed
+
+
+@pytest.fixture
+def fresh_site(db_url):
+    site = Site(db_url)
+    yield site
+    site.db.close()
 
 
 def test_the_rule_itself():
@@ -34,7 +41,8 @@ def _state(site, username):
     return user["password_hash"], user["credential_version"], user["must_change_password"], sessions, audit
 
 
-def test_reset_password_with_100_characters_is_a_422_and_changes_nothing(site):
+def test_reset_password_with_100_characters_is_a_422_and_changes_nothing(fresh_site):
+    site = fresh_site
     root = site.portal("root", "super_admin")
     other = site.portal("other", "viewer")  # signed in: a real reset would end this session
     user_id = site.db.one("user_by_username", username="other")["id"]
@@ -48,8 +56,8 @@ def test_reset_password_with_100_characters_is_a_422_and_changes_nothing(site):
 
 
 @pytest.mark.parametrize("label", sorted(BAD))
-def test_every_path_gives_the_same_answer(site, db_url, monkeypatch, capsys, label):
-    bad = BAD[label]
+def test_every_path_gives_the_same_answer(fresh_site, db_url, monkeypatch, capsys, label):
+    site, bad = fresh_site, BAD[label]
     root = site.portal("root", "super_admin")
     created = root.post("/admin/users", {"username": "newbie", "role": "viewer", "password": bad})
     assert created.status_code == 422 and RULE in created.text
@@ -87,7 +95,8 @@ def test_every_path_gives_the_same_answer(site, db_url, monkeypatch, capsys, lab
                                                                            {"username": "root"}]
 
 
-def test_a_72_byte_password_is_accepted_on_every_path(site, db_url, monkeypatch, capsys):
+def test_a_72_byte_password_is_accepted_on_every_path(fresh_site, db_url, monkeypatch, capsys):
+    site = fresh_site
     root = site.portal("root", "super_admin")
     assert root.post("/admin/users", {"username": "newbie", "role": "viewer", "password": GOOD}).status_code == 303
     monkeypatch.setenv("DATABASE_URL", db_url)
