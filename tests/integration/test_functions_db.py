@@ -35,9 +35,9 @@ class CountingDatabase(Database):
     """Counts statements sent to PostgreSQL: the payment path's round-trip budget is part of its contract."""
     statements = 0
 
-    def run(self, sql, /, **params):
+    def _autocommit(self, sql, params, prepared):  # where run(), query() and one() all send their statement
         CountingDatabase.statements += 1
-        return super().run(sql, **params)
+        return super()._autocommit(sql, params, prepared)
 
 
 def app_client(db_url, database_cls=Database):
