@@ -15,9 +15,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 from . import errors
-from .db import load_queries
 
-QUERIES = load_queries(Path(__file__).with_name("ops_queries.sql"))
 
 
 class BackupError(errors.MosPayError):
@@ -110,7 +108,7 @@ def _run_with_progress(args: list[str], env: dict, progress: Progress, counts) -
 
 def _object_count(db) -> int:
     """How many data items pg_dump will report: the progress bar's denominator."""
-    return int(db.run(QUERIES["dumpable_relations"])[0]["n"])
+    return int(db.query("dumpable_relations")[0]["n"])
 
 
 def backup(url: str, db, path: Path, stream=None) -> dict:
@@ -146,7 +144,7 @@ def _toc_entries(path: Path, env: dict) -> int:
 
 
 def database_is_empty(db) -> bool:
-    return db.run(QUERIES["mospay_table_count"])[0]["n"] == 0
+    return db.query("mospay_table_count")[0]["n"] == 0
 
 
 def restore(url: str, db, path: Path, *, clean: bool = False, stream=None) -> dict:

@@ -10,6 +10,8 @@ import secrets
 import tomllib
 from pathlib import Path
 
+from . import errors, validators
+
 
 class ConfigError(ValueError):
     """A setting is invalid; the message is one line a user can act on."""
@@ -96,7 +98,7 @@ class Config:
     breaker_failures: int = 5           # consecutive transport failures that open a service's breaker
     breaker_cooldown_s: float = 30.0
     public_url: str | None = None       # where providers reach MosPay (callback URLs); default http://host:port
-    # Log retention.
+    # api_logs retention.
     log_retention_days: int = 90  # api_logs older than this are deleted in batches; 0 keeps them forever
     sources: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
@@ -159,6 +161,10 @@ class Config:
             raise ConfigError(f"MOSPAY_LOG_FORMAT must be text or json, got {self.log_format!r}")
         if self.metrics_token is not None and len(self.metrics_token) < 16:
             raise ConfigError("MOSPAY_METRICS_TOKEN must be at least 16 characters long")
+        try:  # the first admin's password follows the rule every other password does
+            validators.password(self.admin_password, "MOSPAY_ADMIN_PASSWORD")
+        except errors.InvalidField as exc:
+            raise ConfigError(f"MOSPAY_ADMIN_PASSWORD {exc.message}") from None
         for proxy in self.trusted_proxies:
             try:
                 ipaddress.ip_network(proxy, strict=False)

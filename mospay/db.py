@@ -1,4 +1,19 @@
-"""Connection pool over pg8000.native, transactions, named queries and driver-error translation."""
+"""Connection pool over pg8000.native, transactions, named queries and driver-error translation.
+
+Named queries: every `-- name: x` block of every file in mospay/sql/ is loaded once, at import, into
+mospay.sql.QUERIES (a name defined twice is an import error). Code runs them by name only, `db.query(name, ...)`,
+`db.one(name, ...)`, `tx.query(...)`, `tx.one(...)`; no other module reads a .sql file. `db.run(sql)`
+is for one-off text (DDL built by functions.py, tests, the benchmark's own probes).
+
+Which statements are prepared: exactly those whose header says so, `-- name: x (prepared)`. A prepared
+statement is parsed and planned once per connection (at most _PREPARED_LIMIT per connection), then each
+run is only Bind/Execute. Mark the hot ones: the payment path, the reconciler, webhook delivery, provider
+callbacks, the portal's per-page session check. Leave unmarked the rare statements and the portal's
+filtered lists (`CAST(:x AS text) IS NULL OR ...`), where PostgreSQL's generic plan for a prepared
+statement cannot drop the unused filters and a fresh plan per run is the better one. pg8000 prepares
+without parameter types, so the server must infer every parameter's type from the text: write a CAST
+wherever it cannot (tests/integration/test_named_queries.py prepares every marked query to prove it).
+"""
 
 from __future__ import annotations
 
@@ -17,36 +32,12 @@ from pg8000.exceptions import DatabaseError, InterfaceError
 
 from . import errors
 from .config import ConfigError
+from .sql import QUERIES
 
 log = logging.getLogger("mospay.db")
 
-def load_queries(path: Path) -> dict[str, str]:
-    """Parse `-- name: x` blocks once at import; every query the code runs is in that file."""
-    queries, name, lines = {}, None, []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        match = re.match(r"--\s*name:\s*(\w+)\s*$", line)
-        if match:
-            if name:
-                queries[name] = "\n".join(lines).strip()
-            name, lines = match.group(1), []
-        elif name:
-            lines.append(line)
-    if name:
-        queries[name] = "\n".join(lines).strip()
-    return queries
-
-
-QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
-# Named queries are prepared once per connection (parse + plan once, then only Bind/Execute): the
-# payment path's statements run thousands of times a second with the same text. Other modules add
-# their own hot query files' texts here with `prepare_texts`.
-PREPARED: set[str] = set(QUERIES.values())
-_PREPARED_LIMIT = 200  # per connection: a bound on server-side memory, far above what MosPay uses
+_PREPARED_LIMIT = 200  # per connection: a bound on server-side memory, far above what MosPay marks
 _STALE_PLAN_STATES = ("0A000", "26000")  # cached plan changed result type; statement vanished
-
-
-def prepare_texts(texts) -> None:
-    PREPARED.update(texts)
 
 
 def connect_params(url: str) -> dict:
@@ -213,24 +204,32 @@ class Database:
 
     def run(self, sql: str, /, **params) -> list[dict]:
         """One statement in autocommit; rows as dicts. Driver errors become domain errors."""
-        # Translated outside `connection()`, so that it sees the driver's error and can tell a dead
-        # connection (08xxx, 57Pxx: the server restarted) from a statement that merely failed.
-        try:
-            with self.connection() as conn:
-                return _execute(conn, sql, params)
-        except DatabaseError as exc:
-            raise translate(exc) from exc
+        return self._autocommit(sql, params, prepared=False)
 
     def query(self, name: str, /, **params) -> list[dict]:
-        return self.run(QUERIES[name], **params)
+        """The named query `name` (mospay/sql/) in autocommit; rows as dicts."""
+        query = QUERIES[name]
+        return self._autocommit(query.text, params, prepared=query.prepared)
 
     def one(self, name: str, /, **params) -> dict | None:
         rows = self.query(name, **params)
         return rows[0] if rows else None
 
+    def _autocommit(self, sql: str, params: dict, prepared: bool) -> list[dict]:
+        # Translated outside `connection()`, so that it sees the driver's error and can tell a dead
+        # connection (08xxx, 57Pxx: the server restarted) from a statement that merely failed.
+        try:
+            with self.connection() as conn:
+                return _execute(conn, sql, params, prepared)
+        except DatabaseError as exc:
+            raise translate(exc) from exc
+
     @contextlib.contextmanager
-    def transaction(self):
-        """BEGIN ... COMMIT on one connection; any exception rolls back and is translated (as in run())."""
+    def transaction(self, *, rollback: bool = False):
+        """BEGIN ... COMMIT on one connection; any exception rolls back and is translated (as in run()).
+
+        With rollback=True the block always ends in ROLLBACK, also when it succeeds: a rehearsal (the
+        function editor's dry run) that may run anything and must leave nothing behind."""
         try:
             with self.connection() as conn:
                 conn.run("BEGIN")
@@ -240,7 +239,7 @@ class Database:
                     with contextlib.suppress(Exception):
                         conn.run("ROLLBACK")
                     raise
-                conn.run("COMMIT")
+                conn.run("ROLLBACK" if rollback else "COMMIT")
         except DatabaseError as exc:
             raise translate(exc) from exc
 
@@ -262,14 +261,33 @@ class Transaction:
         self._conn = conn
 
     def run(self, sql: str, /, **params) -> list[dict]:
-        return _execute(self._conn, sql, params)
+        return _execute(self._conn, sql, params, prepared=False)
 
     def query(self, name: str, /, **params) -> list[dict]:
-        return self.run(QUERIES[name], **params)
+        query = QUERIES[name]
+        return _execute(self._conn, query.text, params, query.prepared)
 
     def one(self, name: str, /, **params) -> dict | None:
         rows = self.query(name, **params)
         return rows[0] if rows else None
+
+    def run_verbatim(self, sql: str) -> None:
+        """One statement sent exactly as written: no `:name` parameters are looked for (a function body's
+        text stays intact), and the extended protocol refuses a second statement in the text."""
+        self._conn.execute_unnamed(sql)
+
+    @contextlib.contextmanager
+    def operator_sql(self, field: str):
+        """Statements in this block run SQL an operator wrote (a function's source, a call into it): the
+        server's refusal is the operator's to fix, so it becomes a 422 on `field` that carries
+        PostgreSQL's own message, DETAIL and CONTEXT. A lost connection stays a 503."""
+        try:
+            yield
+        except DatabaseError as exc:
+            info = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
+            if info.get("C", "").startswith(("08", "57P", "53")):
+                raise
+            raise errors.InvalidField(_server_message(exc), field=field, code="sql_error") from None
 
 
 def _reason(exc: Exception) -> str:
@@ -279,9 +297,20 @@ def _reason(exc: Exception) -> str:
     return str(exc)
 
 
-def _execute(conn, sql: str, params: dict) -> list[dict]:
-    """Run one statement; a named query goes through the connection's cache of prepared statements."""
-    if sql not in PREPARED:
+def _server_message(exc: Exception) -> str:
+    """PostgreSQL's message with its DETAIL and CONTEXT lines, as psql would show them (bounded)."""
+    info = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
+    text = info.get("M") or str(exc)
+    if info.get("D"):
+        text += f"\nDETAIL: {info['D']}"
+    if info.get("W"):
+        text += f"\nCONTEXT: {info['W']}"
+    return text[:2000]
+
+
+def _execute(conn, sql: str, params: dict, prepared: bool) -> list[dict]:
+    """Run one statement; a prepared one goes through the connection's cache of prepared statements."""
+    if not prepared:
         return _as_dicts(conn.columns if (rows := conn.run(sql, **params)) else None, rows)
     cache = conn.__dict__.setdefault("_mospay_prepared", {})
     statement = cache.get(sql)

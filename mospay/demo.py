@@ -31,9 +31,8 @@ def seed(runtime, simulator_url: str, base_url: str) -> str:
         catalogue.create_service(db, {"name": DEMO_SERVICE, "service_url": simulator_url,
                                        "display_name": "MTN MoMo Rwanda (simulator)", **DEMO_TIMEOUTS})
     except errors.Conflict:  # a previous --demo on this database: point it at this simulator, same deadline
-        db.run("UPDATE services SET service_url = :url, active = true, connect_timeout_s = :connect, "
-               "timeout_s = :read WHERE name = :name", url=simulator_url, name=DEMO_SERVICE,
-               connect=DEMO_TIMEOUTS["connect_timeout_s"], read=DEMO_TIMEOUTS["timeout_s"])
+        db.query("service_point_at", url=simulator_url, name=DEMO_SERVICE,
+                 connect=DEMO_TIMEOUTS["connect_timeout_s"], read=DEMO_TIMEOUTS["timeout_s"])
     try:
         creds = accounts.create_client(db, key, {"company_name": "Demo Shop", "app_id": DEMO_APP_ID})
     except errors.Conflict:

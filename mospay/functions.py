@@ -57,10 +57,6 @@ def response_function_name_unchecked(request_name: str) -> str:
     return "RESPONSE_" + request_name
 
 
-def response_function_name(app_id: str, service: str, route: str) -> str:
-    return response_function_name_unchecked(request_function_name(app_id, service, route))
-
-
 def status_function_name(app_id: str, service: str, route: str) -> str:
     """The reconciler's function: {app_id}_{service}_{route}Status (shorter than the RESPONSE_ name)."""
     return request_function_name(app_id, service, route) + "Status"

@@ -13,23 +13,18 @@ import hashlib
 import json
 import re
 import time
-from decimal import Decimal, InvalidOperation
-from pathlib import Path
 
-from . import errors, functions
+from . import errors, functions, validators
 from .auth import BAD_CREDENTIALS, BasicCredentials, check_secret
 from .breaker import Breakers
-from .db import Database, load_queries
+from .db import Database
 from .metrics import Metrics
 from .provider import Provider, call_planned
 from .redact import MASK, mask
 
-FIELD_CODE_RE = re.compile(r"f[0-9]{3}")
-AMOUNT_RE = re.compile(r"[0-9]{1,15}(\.[0-9]{1,2})?")
 MSISDN_RE = re.compile(r"\+?[1-9][0-9]{6,14}")
 INTEGER_RE = re.compile(r"-?[0-9]{1,18}")
 F010_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
-MONEY_QUERIES = load_queries(Path(__file__).with_name("money.sql"))
 MAX_CACHED_CONTEXTS = 10_000  # (app id, service) pairs; the whole cache is dropped past this
 MAX_REPLAY_WAIT_S = 15.0  # a replay of an in-flight payment waits at most this long for its answer
 
@@ -122,7 +117,7 @@ def authorise(ctx: dict, body: dict) -> list[dict]:
 def check_shape(body: dict) -> dict:
     """Only f-codes, only strings, and the routing fields present: before anything touches the database."""
     for key, value in body.items():
-        if not FIELD_CODE_RE.fullmatch(key):
+        if not validators.is_field_code(key):
             raise errors.InvalidField(f"unknown field {key[:40]!r}; only f000-f999 are accepted",
                                       field=key[:40], code="unknown_field")
         if not isinstance(value, str):
@@ -155,25 +150,13 @@ def validate_fields(body: dict, fields: list[dict]) -> None:
             raise errors.InvalidField(f"is longer than {spec['max_length']} characters", field=code)
         kind = spec["type"]
         if kind == "amount":
-            _check_amount(value, code)
+            validators.amount(value, code)
         elif kind == "msisdn" and not MSISDN_RE.fullmatch(value):
             raise errors.InvalidField("must be a phone number like +250788123456", field=code)
         elif kind == "integer" and not INTEGER_RE.fullmatch(value):
             raise errors.InvalidField("must be a whole number", field=code)
         if spec["pattern"] and not re.fullmatch(spec["pattern"], value):
             raise errors.InvalidField("has an invalid format", field=code)
-
-
-def _check_amount(value: str, code: str) -> Decimal:
-    if not AMOUNT_RE.fullmatch(value):
-        raise errors.InvalidField("must be a positive decimal with at most 2 places, like 1000.00", field=code)
-    try:
-        amount = Decimal(value)
-    except InvalidOperation:
-        raise errors.InvalidField("must be a decimal number", field=code) from None
-    if amount <= 0:
-        raise errors.InvalidField("must be greater than zero", field=code)
-    return amount
 
 
 def masked_request(body: dict, fields: list[dict]) -> dict:
@@ -322,7 +305,7 @@ class PaymentGateway:
         while answer is None and time.monotonic() + pause < deadline:
             time.sleep(pause)
             pause = min(pause * 2, 0.25)
-            stored = self._db.run(MONEY_QUERIES["stored_answer"], id=row["o_id"])[0]
+            stored = self._db.query("stored_answer", id=row["o_id"])[0]
             code, answer = stored["response_code"], stored["response_body"]
         if answer is None:
             raise errors.Conflict("a payment with this f010 is still in progress; retry shortly", field="f010",

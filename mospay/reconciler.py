@@ -11,7 +11,6 @@ from . import errors, functions
 from .breaker import Breakers
 from .db import Database
 from .metrics import Metrics
-from .payments import MONEY_QUERIES as Q
 from .provider import Provider, call_planned
 from .redact import mask
 
@@ -35,7 +34,7 @@ class Reconciler:
         FOR UPDATE SKIP LOCKED and leased, so concurrent passes in other processes skip it."""
         counts = {"checked": 0, "settled": 0, "stuck": 0}
         while True:
-            claimed = self._db.run(Q["claim_checks"], limit=self._batch, ids=ids)
+            claimed = self._db.query("claim_checks", limit=self._batch, ids=ids)
             for row, plan in self._plan(claimed):
                 status, stuck = self._check(row, plan, cause)
                 counts["checked"] += 1
@@ -54,8 +53,8 @@ class Reconciler:
                 row["function"] = functions.status_function_name(row["o_app_id"], row["o_service"], row["o_route"])
             except errors.InvalidField:  # no such function can exist: its plan is an error, its check is rescheduled
                 row["function"] = None
-        plans = {r["o_id"]: r["o_plan"] for r in self._db.run(
-            Q["plan_checks"], ids=[row["o_id"] for row in claimed], functions=[row["function"] for row in claimed])}
+        plans = {r["o_id"]: r["o_plan"] for r in self._db.query(
+            "plan_checks", ids=[row["o_id"] for row in claimed], functions=[row["function"] for row in claimed])}
         return [(row, plans.get(row["o_id"])) for row in claimed]
 
     def _check(self, row: dict, plan, cause: str) -> tuple[str, bool]:
@@ -78,8 +77,8 @@ class Reconciler:
         return self._record(row, code, output, cause)
 
     def _record(self, row, code, output, cause) -> tuple[str, bool]:
-        result = self._db.run(Q["record_check"], id=row["o_id"], function=row["function"], code=code,
-                              output=None if output is None else json.dumps(output), cause=cause)[0]
+        result = self._db.query("record_check", id=row["o_id"], function=row["function"], code=code,
+                                output=None if output is None else json.dumps(output), cause=cause)[0]
         if result["o_status"] != row["o_status"] or result["o_stuck"]:
             log.info("transaction %s: %s -> %s%s", row["o_public_id"], row["o_status"], result["o_status"],
                      " (stuck: needs an operator)" if result["o_stuck"] else "")
@@ -96,8 +95,8 @@ def resolve(db: Database, transaction_id: str, status: str, user_id: int, reason
     if not isinstance(transaction_id, str) or len(transaction_id) > 64:
         raise errors.NotFound("no such transaction", field="transaction_id", code="transaction_not_found")
     try:
-        rows = db.run(Q["resolve_transaction"], public_id=transaction_id, status=status, user_id=user_id,
-                      reason=reason.strip())
+        rows = db.query("resolve_transaction", public_id=transaction_id, status=status, user_id=user_id,
+                        reason=reason.strip())
     except errors.Conflict:
         raise errors.Conflict("this transaction is already final", field="status",
                               code="already_final") from None
@@ -115,7 +114,7 @@ def set_schedule(db: Database, service: str, schedule_s: list[int]) -> dict:
             or any(a >= b for a, b in zip(schedule_s, schedule_s[1:]))):
         raise errors.InvalidField("must be 1-100 increasing whole seconds between 1 and 604800",
                                   field="reconcile_schedule_s")
-    rows = db.run(Q["set_reconcile_schedule"], name=service, schedule=schedule_s)
+    rows = db.query("set_reconcile_schedule", name=service, schedule=schedule_s)
     if not rows:
         raise errors.NotFound("no service with this name", field="service", code="service_not_found")
     return {"service": rows[0]["name"], "reconcile_schedule_s": rows[0]["reconcile_schedule_s"]}
@@ -123,8 +122,8 @@ def set_schedule(db: Database, service: str, schedule_s: list[int]) -> dict:
 
 def stuck_queue(db: Database, limit: int = 100) -> list[dict]:
     """Open transactions the schedule could not settle, oldest first: the portal's stuck queue."""
-    return db.run(Q["stuck_queue"], limit=limit)
+    return db.query("stuck_queue", limit=limit)
 
 
 def history(db: Database, transaction_id: str) -> list[dict]:
-    return db.run(Q["transaction_history"], public_id=transaction_id)
+    return db.query("transaction_history", public_id=transaction_id)

@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from pathlib import Path
 
-from . import errors, functions
-from .db import Database, load_queries
+from . import errors, functions, validators
+from .db import Database
 from .redact import mask
 
-Q = load_queries(Path(__file__).with_name("reports.sql"))
 STATUSES = ("RECEIVED", "PENDING", "SUCCESSFUL", "FAILED", "UNKNOWN")
 PAGE_SIZE = 50
 CSV_BATCH = 500
@@ -25,7 +23,6 @@ SECURITY_KINDS = ("auth_failure", "admin_auth_failure", "auth_blocked", "rate_li
                   "portal_login_blocked")
 _KIND_RE = re.compile(r"[a-z_]{1,40}")
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_CURSOR_RE = re.compile(r"(\d{4}-\d{2}-\d{2}T[0-9:.]+[+-]\d{2}:\d{2})_(\d{1,18})")
 
 
 def _date(value: str | None, field: str) -> dt.datetime | None:
@@ -39,22 +36,6 @@ def _date(value: str | None, field: str) -> dt.datetime | None:
         raise errors.InvalidField("must be a date like 2026-01-31", field=field) from None
 
 
-def cursor_of(row: dict) -> str:
-    return f"{row['created_at'].isoformat()}_{row['id']}"
-
-
-def _cursor(value: str | None) -> tuple:
-    if not value:
-        return None, None
-    match = _CURSOR_RE.fullmatch(value)
-    if not match:
-        raise errors.InvalidField("is not a valid page cursor", field="after")
-    try:
-        return dt.datetime.fromisoformat(match.group(1)), int(match.group(2))
-    except ValueError:
-        raise errors.InvalidField("is not a valid page cursor", field="after") from None
-
-
 def _common(params: dict) -> dict:
     """Filters shared by both lists; the date range is [from, to] inclusive of whole days (UTC)."""
     app_id = params.get("client") or None
@@ -64,7 +45,7 @@ def _common(params: dict) -> dict:
     q = (params.get("q") or "").strip() or None
     if q is not None and (len(q) > 64 or "\x00" in q):  # NUL failed in PostgreSQL mid-way through a CSV stream
         raise errors.InvalidField("must be at most 64 characters", field="q")
-    after_at, after_id = _cursor(params.get("after"))
+    after_at, after_id = validators.cursor(params.get("after"))
     if date_to is not None and date_to.year == dt.MAXYEAR:
         raise errors.InvalidField("is too far in the future", field="to")
     return {"app_id": app_id, "date_from": _date(params.get("from"), "from"),
@@ -101,10 +82,10 @@ def security_event_filters(params: dict) -> dict:
 
 
 def _page(db: Database, name: str, filters: dict, limit: int) -> tuple[list[dict], str | None]:
-    rows = db.run(Q[name], **filters, limit=limit + 1)
+    rows = db.query(name, **filters, limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
-    return rows, (cursor_of(rows[-1]) if more else None)
+    return rows, (validators.cursor_text(rows[-1]) if more else None)
 
 
 def transactions_page(db: Database, filters: dict, limit: int = PAGE_SIZE):
@@ -123,7 +104,7 @@ def transaction_rows(db: Database, filters: dict):
     """Every row matching the filters, fetched in keyset batches so memory stays flat for any size."""
     filters = dict(filters)
     while True:
-        rows = db.run(Q["transactions_page"], **filters, limit=CSV_BATCH)
+        rows = db.query("transactions_page", **filters, limit=CSV_BATCH)
         yield from rows
         if len(rows) < CSV_BATCH:
             return
@@ -133,21 +114,21 @@ def transaction_rows(db: Database, filters: dict):
 def transaction(db: Database, public_id: str) -> dict:
     if not re.fullmatch(r"txn_[0-9a-f]{1,64}", public_id or ""):
         raise errors.NotFound("no such transaction")
-    rows = db.run(Q["transaction_detail"], public_id=public_id)
+    rows = db.query("transaction_detail", public_id=public_id)
     if not rows:
         raise errors.NotFound("no such transaction")
     row = rows[0]
     # Stored masked already; masked again so nothing older or hand-inserted shows a secret.
     for key in ("request", "provider_response", "result", "response_body"):
         row[key] = mask(row[key])
-    row["events"] = db.run(Q["transaction_events"], transaction_id=row["id"])
+    row["events"] = db.query("transaction_events", transaction_id=row["id"])
     return row
 
 
 def api_log(db: Database, log_id: str) -> dict:
     if not re.fullmatch(r"\d{1,18}", log_id or ""):
         raise errors.NotFound("no such API log entry")
-    rows = db.run(Q["api_log_detail"], id=int(log_id))
+    rows = db.query("api_log_detail", id=int(log_id))
     if not rows:
         raise errors.NotFound("no such API log entry")
     row = rows[0]
@@ -156,24 +137,24 @@ def api_log(db: Database, log_id: str) -> dict:
 
 
 def client_recent(db: Database, client_id: int) -> list[dict]:
-    return db.run(Q["client_recent_transactions"], client_id=client_id)
+    return db.query("client_recent_transactions", client_id=client_id)
 
 
 def dashboard(db: Database) -> dict:
-    totals = db.run(Q["dashboard_totals"])[0]
+    totals = db.query("dashboard_totals")[0]
     settled = totals["today_settled"]
     totals["success_rate"] = round(100 * totals["today_successful"] / settled, 1) if settled else None
     hourly = {}
-    for row in db.run(Q["dashboard_hourly"]):
+    for row in db.query("dashboard_hourly"):
         hourly.setdefault(min(row["hours_ago"], 23), {}).setdefault(row["status"], 0)
         hourly[min(row["hours_ago"], 23)][row["status"]] += row["n"]
     no_filters = transaction_filters({})
-    return {"totals": totals, "volume": db.run(Q["dashboard_volume"]), "hourly": hourly,
+    return {"totals": totals, "volume": db.query("dashboard_volume"), "hourly": hourly,
             "recent": transactions_page(db, no_filters, 8)[0],
             "calls": api_logs_page(db, api_log_filters({}), 8)[0],
-            "stuck": db.run(Q["dashboard_stuck"]), "backlog": reconciler_backlog(db)}
+            "stuck": db.query("dashboard_stuck"), "backlog": reconciler_backlog(db)}
 
 
 def reconciler_backlog(db: Database) -> dict:
     """{"open": still being checked by the reconciler, "stuck": waiting for an operator}"""
-    return db.run(Q["reconciler_backlog"])[0]
+    return db.query("reconciler_backlog")[0]

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 
-from .db import Database, load_queries
+from .db import Database
 
 log = logging.getLogger("mospay.retention")
-QUERIES = load_queries(Path(__file__).with_name("retention.sql"))
 BATCH = 5000
 PAUSE_S = 0.05          # between batches: leaves room for payments' own writes
 INTERVAL_S = 3600.0     # the scheduler's prune_logs job
@@ -23,7 +21,7 @@ def prune_logs(db: Database, days: int, *, batch: int = BATCH, max_batches: int 
         return 0
     deleted = 0
     for _ in range(max_batches):
-        rows = db.run(QUERIES["delete_expired_api_logs"], days=days, batch=batch)
+        rows = db.query("delete_expired_api_logs", days=days, batch=batch)
         deleted += len(rows)
         if len(rows) < batch:
             break

@@ -7,18 +7,13 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import threading
 import time
-from decimal import Decimal, InvalidOperation
-from pathlib import Path
 
-from . import errors, functions
-from .db import Database, load_queries
+from . import errors, functions, validators
+from .db import Database
 
 log = logging.getLogger("mospay.security")
-QUERIES = load_queries(Path(__file__).with_name("security_queries.sql"))
-AMOUNT_RE = re.compile(r"[0-9]{1,15}(\.[0-9]{1,2})?")
 _CACHE_MAX = 10_000  # blocked keys remembered per process; an attacker cannot grow it without bound
 
 
@@ -49,8 +44,8 @@ class AuthThrottle:
     def record_failure(self, keys, *, kind: str, ip: str | None, app_id: str | None, username: str | None,
                        endpoint: str | None) -> None:
         """One round trip: the security event and the counters; remembers what is blocked now."""
-        rows = self._db.run(QUERIES["record_auth_failure"], kind=kind, ip=ip, app_id=app_id, username=username,
-                            endpoint=endpoint, keys=list(keys), limit=self.limit, window_s=self.window_s)
+        rows = self._db.query("record_auth_failure", kind=kind, ip=ip, app_id=app_id, username=username,
+                              endpoint=endpoint, keys=list(keys), limit=self.limit, window_s=self.window_s)
         if rows:
             now = time.monotonic()
             with self._lock:
@@ -117,13 +112,7 @@ def _limit_amount(data: dict, key: str) -> str | None:
     if not isinstance(value, str):
         raise errors.InvalidField("must be a decimal string like \"50000.00\", or null", field=key,
                                   code="invalid_type")
-    if not AMOUNT_RE.fullmatch(value):
-        raise errors.InvalidField("must be a positive decimal with at most 2 places", field=key)
-    try:
-        if Decimal(value) <= 0:
-            raise errors.InvalidField("must be greater than zero", field=key)
-    except InvalidOperation:
-        raise errors.InvalidField("must be a decimal number", field=key) from None
+    validators.amount(value, key)
     return value
 
 
@@ -138,9 +127,9 @@ def set_client_limits(db: Database, app_id: str, data: dict) -> dict:
     if rate is not None and (isinstance(rate, bool) or not isinstance(rate, int) or not 0 <= rate <= 10_000_000):
         raise errors.InvalidField("must be a whole number between 0 and 10000000, or null",
                                   field="rate_limit_per_minute")
-    rows = db.run(QUERIES["set_client_limits"], app_id=app_id, rate_limit_per_minute=rate,
-                  max_amount_per_transaction=_limit_amount(data, "max_amount_per_transaction"),
-                  max_amount_per_day=_limit_amount(data, "max_amount_per_day"))
+    rows = db.query("set_client_limits", app_id=app_id, rate_limit_per_minute=rate,
+                    max_amount_per_transaction=_limit_amount(data, "max_amount_per_transaction"),
+                    max_amount_per_day=_limit_amount(data, "max_amount_per_day"))
     if not rows:
         raise errors.NotFound("no client with this app_id", field="app_id", code="client_not_found")
     row = rows[0]
@@ -152,7 +141,7 @@ def set_client_limits(db: Database, app_id: str, data: dict) -> dict:
 def record_event(db: Database, kind: str, *, ip=None, app_id=None, username=None, endpoint=None) -> None:
     """A security event for the portal; never raises (an unwritable event must not fail the request)."""
     try:
-        db.run(QUERIES["insert_security_event"], kind=kind, ip=ip, app_id=app_id, username=username,
-               endpoint=endpoint)
+        db.query("insert_security_event", kind=kind, ip=ip, app_id=app_id, username=username,
+                 endpoint=endpoint)
     except Exception:
         log.warning("could not record security event %s", kind, exc_info=True)

@@ -16,7 +16,6 @@ import urllib3
 
 from . import errors, functions
 from .db import Database
-from .payments import MONEY_QUERIES as Q
 
 log = logging.getLogger("mospay.webhooks")
 FIRST_RETRY_S = 30
@@ -70,7 +69,7 @@ class Deliverer:
     def deliver_due(self) -> dict:
         """One pass over the due events; several processes may run it at once (SKIP LOCKED)."""
         counts = {"delivered": 0, "failed": 0}
-        for row in self._db.run(Q["claim_webhooks"], limit=self._batch):
+        for row in self._db.query("claim_webhooks", limit=self._batch):
             ok = self._deliver(row)
             counts["delivered" if ok else "failed"] += 1
         return counts
@@ -100,10 +99,10 @@ class Deliverer:
                 error = f"{type(exc).__name__}: {str(exc)[:200]}"
         duration = round((time.perf_counter() - started) * 1000, 2)
         if error is None:
-            self._db.run(Q["webhook_delivered"], id=row["id"], url=url, http_status=status, duration_ms=duration)
+            self._db.query("webhook_delivered", id=row["id"], url=url, http_status=status, duration_ms=duration)
             return True
-        state = self._db.run(Q["webhook_failed"], id=row["id"], url=url or "-", http_status=status, error=error,
-                             duration_ms=duration, delay_s=backoff_s(row["attempts"]))[0]["state"]
+        state = self._db.query("webhook_failed", id=row["id"], url=url or "-", http_status=status, error=error,
+                               duration_ms=duration, delay_s=backoff_s(row["attempts"]))[0]["state"]
         log.warning("webhook %s to %s failed (%s); %s", row["event_id"], url, error,
                     "gave up" if state == "GAVE_UP" else "will retry")
         return False
@@ -115,7 +114,7 @@ def rotate_secret(db: Database, secret_key: str, app_id: str, overlap_s: int = 8
     functions.check_app_id(app_id)
     if not isinstance(overlap_s, int) or not 0 <= overlap_s <= 7 * 86400:
         raise errors.InvalidField("must be 0-604800 seconds", field="overlap_s")
-    rows = db.run(Q["rotate_webhook_secret"], app_id=app_id, overlap_s=overlap_s)
+    rows = db.query("rotate_webhook_secret", app_id=app_id, overlap_s=overlap_s)
     if not rows:
         raise errors.NotFound("no client with this app_id", field="app_id", code="client_not_found")
     return {"app_id": app_id, "webhook_secret": webhook_secret(secret_key, app_id, rows[0]["webhook_secret_version"]),
@@ -124,15 +123,15 @@ def rotate_secret(db: Database, secret_key: str, app_id: str, overlap_s: int = 8
 
 def resend(db: Database, event_id: str) -> dict:
     """The portal's manual resend: the same event (same id) goes out again at the next pass."""
-    rows = db.run(Q["webhook_resend"], event_id=event_id) if isinstance(event_id, str) else []
+    rows = db.query("webhook_resend", event_id=event_id) if isinstance(event_id, str) else []
     if not rows:
         raise errors.NotFound("no such event", field="event_id", code="event_not_found")
     return rows[0]
 
 
 def events_of_transaction(db: Database, transaction_id: str) -> list[dict]:
-    return db.run(Q["webhook_events_of_transaction"], public_id=transaction_id)
+    return db.query("webhook_events_of_transaction", public_id=transaction_id)
 
 
 def attempts(db: Database, event_id: str) -> list[dict]:
-    return db.run(Q["webhook_attempts"], event_id=event_id)
+    return db.query("webhook_attempts", event_id=event_id)

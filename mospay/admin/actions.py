@@ -6,16 +6,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from pathlib import Path
 
 from .. import accounts, auth, catalogue, errors, functions, reconciler, reports, validators, webhooks
-from ..db import Database, load_queries
+from ..db import Database
 from ..redact import SECRET_KEYS, mask
 
-Q = load_queries(Path(__file__).with_name("portal.sql"))
 AUDIT_SECRET_KEYS = SECRET_KEYS | {"api_secret_hash", "password_hash", "source_secret"}
 FIELD_TYPES = ("string", "amount", "msisdn", "integer")
-FIELD_CODE_RE = re.compile(r"f[0-9]{3}")
 # The routing fields the payment flow itself relies on: their definitions may be edited, not removed.
 CORE_FIELDS = frozenset(f"f{n:03d}" for n in range(11))
 
@@ -31,9 +28,9 @@ class Actor:
 
 def audit(db, actor: Actor, action: str, target_type: str, target_id, before=None, after=None) -> None:
     """One audit row; before/after are masked here so no caller can forget."""
-    db.run(Q["audit_insert"], user_id=actor.id, username=actor.username, action=action,
-           target_type=target_type, target_id=None if target_id is None else str(target_id)[:200],
-           before=_json(before), after=_json(after), ip=actor.ip)
+    db.query("audit_insert", user_id=actor.id, username=actor.username, action=action,
+             target_type=target_type, target_id=None if target_id is None else str(target_id)[:200],
+             before=_json(before), after=_json(after), ip=actor.ip)
 
 
 def _json(value):
@@ -48,7 +45,7 @@ def _flag(data: dict, key: str) -> bool:
 
 def client(db: Database, app_id: str) -> dict:
     functions.check_app_id(app_id)
-    rows = db.run(Q["client_detail"], app_id=app_id)
+    rows = db.query("client_detail", app_id=app_id)
     if not rows:
         raise errors.NotFound("no client with this app_id", code="client_not_found")
     return rows[0]
@@ -70,14 +67,14 @@ def update_client(db: Database, actor: Actor, app_id: str, data: dict) -> None:
               "contact_email": validators.text(data, "contact_email", required=False, max_length=254),
               "callback_url": validators.url(data, "callback_url", required=False),
               "active": _flag(data, "active")}
-    db.run(Q["client_update"], app_id=app_id, **values)
+    db.query("client_update", app_id=app_id, **values)
     audit(db, actor, "client.update", "client", app_id, before, {"app_id": app_id, **values})
 
 
 def set_client_active(db: Database, actor: Actor, app_id: str, active: bool) -> None:
     """A deactivated client's credentials and tokens are refused at once (the payment path checks)."""
     before = client(db, app_id)
-    db.run(Q["client_set_active"], app_id=app_id, active=active)
+    db.query("client_set_active", app_id=app_id, active=active)
     audit(db, actor, "client.activate" if active else "client.deactivate", "client", app_id,
           {"active": before["active"]}, {"active": active})
 
@@ -89,11 +86,11 @@ def rotate_credentials(db: Database, actor: Actor, secret_key: str, app_id: str)
 
 
 def client_assignments(db: Database, client_id: int) -> list[dict]:
-    return db.run(Q["client_assignments"], client_id=client_id)
+    return db.query("client_assignments", client_id=client_id)
 
 
 def client_stats(db: Database, client_id: int) -> dict:
-    stats = db.run(Q["client_stats"], client_id=client_id)[0]
+    stats = db.query("client_stats", client_id=client_id)[0]
     stats["success_rate"] = (round(100 * stats["successful"] / stats["settled"], 1)
                              if stats["settled"] else None)
     return stats
@@ -111,7 +108,7 @@ def unassign_service(db: Database, actor: Actor, app_id: str, service: str) -> N
     functions.check_app_id(app_id)
     functions.check_name(service, "service")
     with db.transaction() as tx:
-        rows = tx.run(Q["assignment_delete"], app_id=app_id, service=service)
+        rows = tx.query("assignment_delete", app_id=app_id, service=service)
         if not rows:
             raise errors.NotFound("this service is not assigned to this client")
         for route in rows[0]["routes"]:
@@ -125,18 +122,18 @@ def unassign_route(db: Database, actor: Actor, app_id: str, service: str, route:
     """Remove one route and drop its two functions; removing the last route removes the assignment."""
     functions.request_function_name(app_id, service, route)  # validates all three names
     with db.transaction() as tx:
-        rows = tx.run(Q["assignment_remove_route"], app_id=app_id, service=service, route=route)
+        rows = tx.query("assignment_remove_route", app_id=app_id, service=service, route=route)
         if not rows:
             raise errors.NotFound("this route is not assigned to this client")
         if not rows[0]["routes"]:
-            tx.run(Q["assignment_delete"], app_id=app_id, service=service)
+            tx.query("assignment_delete", app_id=app_id, service=service)
         for statement in functions.drop_function_ddl(app_id, service, route):
             tx.run(statement)
         audit(tx, actor, "client.unassign_route", "client", app_id, {"service": service, "route": route}, None)
 
 
 def services(db: Database) -> list[dict]:
-    return db.run(Q["services_all"])
+    return db.query("services_all")
 
 
 def service(db: Database, name: str) -> dict:
@@ -160,20 +157,18 @@ def update_service(db: Database, actor: Actor, name: str, data: dict) -> None:
               "service_url": validators.url(data, "service_url", required=True),
               "timeout_s": validators.seconds(data, "timeout_s", 300) or row["timeout_s"],
               "active": _flag(data, "active")}
-    db.run(Q["service_update"], name=name, **values)
+    db.query("service_update", name=name, **values)
     audit(db, actor, "service.update", "service", name, before, values)
 
 
 def service_fields(db: Database, name: str) -> list[dict]:
-    return db.run(Q["service_fields"], service=name)
+    return db.query("service_fields", service=name)
 
 
 def save_field(db: Database, actor: Actor, name: str, data: dict) -> dict:
     """Add or replace one field definition; the pattern must compile, as the payment path uses it."""
     service(db, name)
-    code = validators.text(data, "code", max_length=4)
-    if not FIELD_CODE_RE.fullmatch(code):
-        raise errors.InvalidField("must be f followed by three digits, like f011", field="code")
+    code = validators.field_code(validators.text(data, "code", max_length=4))
     field_type = data.get("field_type") or "string"
     if field_type not in FIELD_TYPES:
         raise errors.InvalidField(f"must be one of {', '.join(FIELD_TYPES)}", field="field_type")
@@ -191,7 +186,7 @@ def save_field(db: Database, actor: Actor, name: str, data: dict) -> dict:
               "required": _flag(data, "required"), "max_length": int(max_length) if max_length else None,
               "pattern": pattern, "secret": _flag(data, "secret") or code in ("f007", "f008")}
     before = {f["code"]: f for f in service_fields(db, name)}.get(code)
-    db.run(Q["field_upsert"], service=name, **values)
+    db.query("field_upsert", service=name, **values)
     audit(db, actor, "service.field_save", "service", name,
           None if before is None else {k: before[k] for k in values}, values)
     return values
@@ -200,26 +195,18 @@ def save_field(db: Database, actor: Actor, name: str, data: dict) -> dict:
 def delete_field(db: Database, actor: Actor, name: str, code: str) -> None:
     if code in CORE_FIELDS:
         raise errors.InvalidField("the standard fields f000-f010 can be edited but not removed", field="code")
-    rows = db.run(Q["field_delete"], service=name, code=code)
+    rows = db.query("field_delete", service=name, code=code)
     if not rows:
         raise errors.NotFound("no such field")
     audit(db, actor, "service.field_delete", "service", name, rows[0], None)
 
 
 def users(db: Database) -> list[dict]:
-    return db.run(Q["users_all"])
-
-
-def check_password_text(password, field: str = "password") -> str:
-    """8-128 characters and no NUL (bcrypt refuses NUL bytes: that must be a 422, not a 500)."""
-    if not isinstance(password, str) or not 8 <= len(password) <= 128 or "\x00" in password:
-        raise errors.InvalidField("must be 8-128 characters", field=field)
-    return password
+    return db.query("users_all")
 
 
 def create_user(db: Database, actor: Actor, data: dict) -> dict:
     """New users get the password the super_admin typed and must change it at first login."""
-    check_password_text(data.get("password"))
     row = accounts.create_admin(db, data, must_change=True)
     audit(db, actor, "user.create", "user", row["username"], None,
           {"username": row["username"], "role": row["role"]})
@@ -229,7 +216,7 @@ def create_user(db: Database, actor: Actor, data: dict) -> dict:
 def _user(db: Database, user_id: str) -> dict:
     if not re.fullmatch(r"\d{1,18}", str(user_id)):
         raise errors.NotFound("no such user")
-    rows = db.run(Q["user_by_id"], id=int(user_id))
+    rows = db.query("user_by_id", id=int(user_id))
     if not rows:
         raise errors.NotFound("no such user")
     return rows[0]
@@ -239,9 +226,9 @@ def set_user_active(db: Database, actor: Actor, user_id: str, active: bool) -> N
     user = _user(db, user_id)
     if user["id"] == actor.id:
         raise errors.Forbidden("you cannot deactivate yourself", code="self_deactivation")
-    db.run(Q["user_set_active"], id=user["id"], active=active)
+    db.query("user_set_active", id=user["id"], active=active)
     if not active:
-        db.run(Q["sessions_delete_user"], user_id=user["id"], keep=None)
+        db.query("sessions_delete_user", user_id=user["id"], keep=None)
     audit(db, actor, "user.activate" if active else "user.deactivate", "user", user["username"],
           {"active": user["active"]}, {"active": active})
 
@@ -249,14 +236,14 @@ def set_user_active(db: Database, actor: Actor, user_id: str, active: bool) -> N
 def reset_password(db: Database, actor: Actor, user_id: str, password) -> None:
     """A temporary password: the user must choose a new one at next login; their sessions end now."""
     user = _user(db, user_id)
-    check_password_text(password)
-    db.run(Q["user_reset_password"], id=user["id"], password_hash=auth.hash_password(password))
-    db.run(Q["sessions_delete_user"], user_id=user["id"], keep=None)
+    validators.password(password)
+    db.query("user_reset_password", id=user["id"], password_hash=auth.hash_password(password))
+    db.query("sessions_delete_user", user_id=user["id"], keep=None)
     audit(db, actor, "user.reset_password", "user", user["username"], None, {"password": password})
 
 
 def audit_page(db: Database, q: str | None, before_at, before_id, limit: int = 50) -> list[dict]:
-    return db.run(Q["audit_page"], q=q, before_at=before_at, before_id=before_id, limit=limit)
+    return db.query("audit_page", q=q, before_at=before_at, before_id=before_id, limit=limit)
 
 
 def resolve_transaction(db: Database, actor: Actor, public_id: str, status, reason) -> dict:

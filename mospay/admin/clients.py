@@ -26,7 +26,7 @@ class Clients:
     def on_get(self, req, resp):
         q = (req.get_param("q") or "").strip()[:100] or None
         page = _page_number(req)
-        rows = self._db.run(ps.Q["clients_page"], q=q, limit=PAGE + 1, offset=(page - 1) * PAGE)
+        rows = self._db.query("clients_page", q=q, limit=PAGE + 1, offset=(page - 1) * PAGE)
         render(req, resp, "admin/clients.html", partial="admin/_clients_table.html", rows=rows[:PAGE],
                q=q or "", page=page, more=len(rows) > PAGE)
 

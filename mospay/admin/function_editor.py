@@ -9,15 +9,11 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
-
-from pg8000.exceptions import DatabaseError
 
 from .. import errors, functions
-from ..db import Database, load_queries
+from ..db import Database
 from .actions import Actor, audit
 
-Q = load_queries(Path(__file__).with_name("portal.sql"))
 MAX_SOURCE = 100_000
 SAMPLE_INPUT = {"f000": "mtnmomorwa", "f001": "collection", "f002": "collection", "f003": "app",
                 "f004": "1000.00", "f005": "+250788123456", "f006": "customer123", "f007": "***",
@@ -31,7 +27,7 @@ def is_response(name: str) -> bool:
 
 def catalogue(db: Database) -> list[dict]:
     """One row per client × service × route, with both function names."""
-    rows = db.run(Q["function_list"])
+    rows = db.query("function_list")
     for row in rows:
         row["request"] = functions.request_function_name(row["app_id"], row["service"], row["route"])
         row["response"] = functions.response_function_name_unchecked(row["request"])
@@ -47,7 +43,7 @@ def check_known(db: Database, name: str) -> dict:
 
 
 def definition(db: Database, name: str) -> str | None:
-    rows = db.run(Q["function_definition"], name=name)
+    rows = db.query("function_definition", name=name)
     return rows[0]["source"] if rows else None
 
 
@@ -76,14 +72,10 @@ def check_source(name: str, source) -> str:
     return source.replace("\r\n", "\n")
 
 
-def _pg_message(exc: DatabaseError) -> str:
-    info = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
-    text = info.get("M") or str(exc)
-    if info.get("D"):
-        text += f"\nDETAIL: {info['D']}"
-    if info.get("W"):
-        text += f"\nCONTEXT: {info['W']}"
-    return text[:2000]
+def describe(exc: errors.InvalidField) -> str:
+    """One wording for an editor error, whether a dry run or a save raised it: PostgreSQL's own message
+    for the source, the field's name first for any other input."""
+    return exc.message if exc.field == "source" else f"{exc.field}: {exc.message}"
 
 
 def _parse_json(value, field: str):
@@ -98,7 +90,9 @@ def _parse_json(value, field: str):
 def dry_run(db: Database, name: str, args: dict, source: str | None = None) -> dict:
     """Run the function (the edited source when given) on sample arguments, then roll everything back.
 
-    Returns {"ok": True, "result": <json>} or {"ok": False, "error": <PostgreSQL's message>}.
+    Returns {"ok": True, "result": <json>}. A source PostgreSQL refuses, or a function that fails on these
+    arguments, raises the same InvalidField (field "source", code "sql_error", PostgreSQL's message) that
+    save() raises for the same text.
     """
     data_input = _parse_json(args.get("data_input"), "data_input")
     unique_id = (args.get("unique_id") or "dryrun-1")[:64]
@@ -108,52 +102,38 @@ def dry_run(db: Database, name: str, args: dict, source: str | None = None) -> d
         if not re.fullmatch(r"[0-9]{3}", code) or not 100 <= int(code) <= 599:  # isdigit() took "²" (a 500)
             raise errors.InvalidField("must be an HTTP status from 100 to 599", field="code")
         params.update(code=int(code), output=json.dumps(_parse_json(args.get("data_output"), "data_output")))
-        call = Q["dry_run_response"]
+        call = "dry_run_response"
     else:
-        call = Q["dry_run_request"]
+        call = "dry_run_request"
     if source is not None:
         source = check_source(name, source)
-    with db.connection() as conn:
-        conn.run("BEGIN")
-        try:
-            conn.run(Q["dry_run_timeout"])
+    # Always rolled back: a dry run never leaves anything behind, whatever the function did.
+    with db.transaction(rollback=True) as tx:
+        tx.query("dry_run_timeout")
+        with tx.operator_sql(field="source"):
             if source is not None:
-                conn.execute_unnamed(source)
-            rows = conn.run(call, **params)
-            return {"ok": True, "result": rows[0][0]}
-        except DatabaseError as exc:
-            return {"ok": False, "error": _pg_message(exc)}
-        finally:
-            conn.run("ROLLBACK")  # a dry run never leaves anything behind, whatever the function did
+                tx.run_verbatim(source)
+            return {"ok": True, "result": tx.query(call, **params)[0]["result"]}
 
 
 def save(db: Database, actor: Actor, name: str, source: str, action: str = "function.save") -> int:
     """CREATE OR REPLACE the function, keeping the current source as a version. Returns the version id."""
     source = check_source(name, source)
     current = definition(db, name)
-    with db.connection() as conn:
-        conn.run("BEGIN")
-        try:
-            before = _fingerprints(conn)
-            conn.execute_unnamed(source)
-            after = _fingerprints(conn)
-            _check_only_changed(name, before, after)
-            version = conn.run(Q["function_version_insert"], name=name, source=current or "",
-                               created_by=actor.username)[0][0]
-            conn.run("COMMIT")
-        except DatabaseError as exc:
-            conn.run("ROLLBACK")
-            raise errors.InvalidField(_pg_message(exc), field="source", code="sql_error") from None
-        except BaseException:
-            conn.run("ROLLBACK")
-            raise
+    with db.transaction() as tx:
+        before = _fingerprints(tx)
+        with tx.operator_sql(field="source"):
+            tx.run_verbatim(source)
+        _check_only_changed(name, before, _fingerprints(tx))
+        version = tx.one("function_version_insert", name=name, source=current or "",
+                         created_by=actor.username)["id"]
     audit(db, actor, action, "function", name, {"source": current}, {"source": source})
     return version
 
 
-def _fingerprints(conn) -> dict:
-    rows = conn.run(Q["function_fingerprints"])
-    return {(r[1], r[2]): (r[0], r[3], r[4]) for r in rows}
+def _fingerprints(tx) -> dict:
+    return {(r["name"], r["arguments"]): (r["oid"], r["digest"], r["returns"])
+            for r in tx.query("function_fingerprints")}
 
 
 def _check_only_changed(name: str, before: dict, after: dict) -> None:
@@ -168,13 +148,13 @@ def _check_only_changed(name: str, before: dict, after: dict) -> None:
 
 
 def versions(db: Database, name: str) -> list[dict]:
-    return db.run(Q["function_versions"], name=name)
+    return db.query("function_versions", name=name)
 
 
 def version(db: Database, name: str, version_id: str) -> dict:
     if not re.fullmatch(r"\d{1,18}", version_id or ""):
         raise errors.NotFound("no such version")
-    rows = db.run(Q["function_version"], name=name, id=int(version_id))
+    rows = db.query("function_version", name=name, id=int(version_id))
     if not rows:
         raise errors.NotFound("no such version")
     return rows[0]

@@ -43,12 +43,14 @@ class FunctionItem:
             fe.save(self._db, actor(req), name, data.get("source"))
         except errors.InvalidField as exc:  # the editor again with the text kept and PostgreSQL's message
             return self.show(req, resp, name, status=falcon.HTTP_422, source=data.get("source") or "",
-                             error=exc.message, args=data)
+                             error=fe.describe(exc), args=data)
         see_other(resp, f"/admin/functions/{name}?saved=1")
 
 
 class FunctionDryRun(FunctionItem):
-    """Runs the edited source on the sample arguments and rolls back; HTMX gets only the result panel."""
+    """Runs the edited source on the sample arguments and rolls back; HTMX gets only the result panel.
+    An error is shown in that panel with the words a save would show, answered 200 because htmx swaps
+    only successful responses into the page."""
 
     def on_post(self, req, resp, name):
         row = fe.check_known(self._db, name)
@@ -57,7 +59,7 @@ class FunctionDryRun(FunctionItem):
         try:
             run = fe.dry_run(self._db, name, args, data.get("source") or None)
         except errors.InvalidField as exc:
-            run = {"ok": False, "error": f"{exc.field}: {exc.message}"}
+            run = {"ok": False, "error": fe.describe(exc)}
         if is_fragment(req):
             return render(req, resp, "admin/_dry_run.html", run=run)
         self.show(req, resp, name, source=data.get("source"), run=run, args=args)

@@ -8,12 +8,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from pathlib import Path
 
 from .. import accounts, errors
-from ..db import Database, load_queries
+from ..db import Database
 
-Q = load_queries(Path(__file__).with_name("portal.sql"))
 IDLE_S = 30 * 60            # signed out after 30 minutes without a request
 ABSOLUTE_S = 12 * 3600      # and after 12 hours whatever happens
 THROTTLE_WINDOW_S = 15 * 60
@@ -43,8 +41,8 @@ def unsign(cookie: str | None, key: str) -> str | None:
 def create(db: Database, user: dict, key: str, ip: str | None, user_agent: str | None) -> str:
     """A new session for `user`; returns the cookie value."""
     session_id = secrets.token_urlsafe(32)
-    db.run(Q["session_insert"], id_hash=_id_hash(session_id), user_id=user["id"],
-           csrf_token=secrets.token_urlsafe(32), ip=ip, user_agent=(user_agent or "")[:300] or None)
+    db.query("session_insert", id_hash=_id_hash(session_id), user_id=user["id"],
+             csrf_token=secrets.token_urlsafe(32), ip=ip, user_agent=(user_agent or "")[:300] or None)
     return f"{session_id}.{_signature(session_id, key)}"
 
 
@@ -56,8 +54,8 @@ def load(db: Database, cookie: str | None, key: str, *, activity: bool = True) -
     session_id = unsign(cookie, key)
     if session_id is None:
         return None
-    rows = db.run(Q["session_touch" if activity else "session_check"], id_hash=_id_hash(session_id),
-                  idle_s=IDLE_S, absolute_s=ABSOLUTE_S)
+    rows = db.query("session_touch" if activity else "session_check", id_hash=_id_hash(session_id),
+                    idle_s=IDLE_S, absolute_s=ABSOLUTE_S)
     if not rows:
         return None
     return {**rows[0], "session_hash": _id_hash(session_id)}
@@ -66,24 +64,24 @@ def load(db: Database, cookie: str | None, key: str, *, activity: bool = True) -
 def destroy(db: Database, cookie: str | None, key: str) -> None:
     session_id = unsign(cookie, key)
     if session_id is not None:
-        db.run(Q["session_delete"], id_hash=_id_hash(session_id))
+        db.query("session_delete", id_hash=_id_hash(session_id))
 
 
 def end_other_sessions(db: Database, user_id: int, keep_hash: str | None) -> None:
-    db.run(Q["sessions_delete_user"], user_id=user_id, keep=keep_hash)
+    db.query("sessions_delete_user", user_id=user_id, keep=keep_hash)
 
 
 def login(db: Database, username: str, password: str, ip: str) -> dict:
     """Authenticate, refusing early (429) when this account or this address failed too often lately."""
     username = (username or "")[:64]
-    counts = db.run(Q["login_failure_counts"], username=username, ip=ip, window_s=THROTTLE_WINDOW_S)[0]
+    counts = db.query("login_failure_counts", username=username, ip=ip, window_s=THROTTLE_WINDOW_S)[0]
     if counts["by_user"] >= MAX_FAILURES_PER_USER or counts["by_ip"] >= MAX_FAILURES_PER_IP:
         raise TooManyAttempts("too many failed sign-ins; wait 15 minutes and try again")
     try:
         user = accounts.authenticate_admin(db, username, password or "")
     except errors.Unauthorized:
-        db.run(Q["login_failure_insert"], username=username, ip=ip)
+        db.query("login_failure_insert", username=username, ip=ip)
         raise
-    db.run(Q["login_failures_clear"], username=username)
-    db.run(Q["sessions_purge"], idle_s=IDLE_S, absolute_s=ABSOLUTE_S)
+    db.query("login_failures_clear", username=username)
+    db.query("sessions_purge", idle_s=IDLE_S, absolute_s=ABSOLUTE_S)
     return user

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import re
 
 import falcon
 
-from .. import errors
+from .. import errors, validators
 from . import actions as ps
 from ..db import Database
 from .web import ALL_ROLES, SUPER, actor, form, render, see_other
@@ -53,26 +51,18 @@ class UserPassword(Users):
         see_other(resp, "/admin/users")
 
 
-_CURSOR = re.compile(r"(\d{4}-\d{2}-\d{2}T[0-9:.]+[+-]\d{2}:\d{2})_(\d{1,18})")
-
-
-def _cursor(value: str | None) -> tuple:
-    """A malformed cursor means "from the newest", never an error page."""
-    match = _CURSOR.fullmatch(value or "")
-    try:
-        return (dt.datetime.fromisoformat(match.group(1)), int(match.group(2))) if match else (None, None)
-    except ValueError:
-        return None, None
-
-
 class Audit:
     def __init__(self, db: Database):
         self._db = db
 
     def on_get(self, req, resp):
         q = (req.get_param("q") or "").strip()[:100] or None
-        before_at, before_id = _cursor(req.get_param("after"))
-        rows = ps.audit_page(self._db, q, before_at, before_id, 51)
-        after = f"{rows[49]['created_at'].isoformat()}_{rows[49]['id']}" if len(rows) > 50 else None
+        try:  # a bad cursor shows the list's message, as the other keyset-paged lists do
+            before_at, before_id = validators.cursor(req.get_param("after"))
+            rows, error = ps.audit_page(self._db, q, before_at, before_id, 51), None
+        except errors.InvalidField as exc:
+            rows, error = [], f"{exc.field}: {exc.message}"
+        after = validators.cursor_text(rows[49]) if len(rows) > 50 else None
         render(req, resp, "admin/audit.html", partial="admin/_audit_table.html", rows=rows[:50], q=q or "",
+               error=error,
                next_url="/admin/audit?" + falcon.to_query_str({"q": q or "", "after": after})[1:] if after else None)

@@ -36,9 +36,11 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=16, help="waitress threads (MosPay and the ceiling)")
     parser.add_argument("--builtin", action="store_true", help="use the built-in load generator even if wrk exists")
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md")
+    parser.add_argument("--rows", type=int, default=1_000_000,
+                        help="--big-data: transactions to seed (api_logs get twice as many)")
     args = parser.parse_args(argv)
     if args.big_data:
-        return extra.big_data()
+        return extra.big_data(args.rows, write_docs=not args.no_docs)
     if args.smoke:
         args.seconds = 1.0
     seconds, warmup = args.seconds, (0.0 if args.smoke else 2.0)

@@ -1,4 +1,4 @@
-"""Performance features that are not a number: --workers, api_logs retention, prepared statements, quiet logs."""
+"""Performance features that are not a number: --workers, api_logs retention, quiet logs."""
 
 from __future__ import annotations
 
@@ -138,29 +138,3 @@ def test_prune_logs_command_uses_the_configured_retention(db, db_url):
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"deleted": 2, "retention_days": 30}
     assert _log_ages(db) == [10]
-
-
-def test_named_queries_are_prepared_once_per_connection(db_url):
-    database = dbmod.Database(db_url, size=1)
-    try:
-        for _ in range(3):
-            assert database.one("client_by_app_id", app_id="nobody") is None
-        prepared = database.run("SELECT statement FROM pg_prepared_statements")
-        assert [r["statement"] for r in prepared] == [dbmod.QUERIES["client_by_app_id"].replace(":app_id", "$1")]
-    finally:
-        database.close()
-
-
-def test_a_prepared_statement_survives_a_schema_change_under_it(db_url):
-    database = dbmod.Database(db_url, size=1)
-    sql = "SELECT * FROM bench_prepared_probe"
-    dbmod.prepare_texts([sql])
-    try:
-        database.run("CREATE TABLE bench_prepared_probe (a integer)")
-        database.run("INSERT INTO bench_prepared_probe VALUES (1)")
-        assert database.run(sql) == [{"a": 1}]
-        database.run("ALTER TABLE bench_prepared_probe ADD COLUMN b text DEFAULT 'x'")
-        assert database.run(sql) == [{"a": 1, "b": "x"}]  # re-run, not "cached plan must not change"
-    finally:
-        dbmod.PREPARED.discard(sql)
-        database.close()

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from markupsafe import escape
 
+from mospay import errors
+from mospay.admin import function_editor as fe
+from mospay.admin.actions import Actor
 from tests.integration.portal_support import site  # noqa: F401  (fixture)
 
 NAME = "RESPONSE_akaliza_mtnmomorwa_collection"
@@ -92,3 +96,34 @@ def test_dry_run_of_an_endless_function_is_cut_off(site, editor):
     assert result.status_code == 200 and "statement timeout" in result.text
     assert "LOOP END LOOP" not in _source(site)
     assert editor.get("/admin/functions").status_code == 200  # the pooled connection is usable again
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda s: s.replace("BEGIN", "BEGIN nonsense here", 1),  # PostgreSQL refuses the CREATE
+    lambda s: s.rstrip().rstrip(";") + ";\nDROP TABLE clients;",  # two statements
+    lambda s: s.replace("RESPONSE_akaliza", "RESPONSE_other", 1),  # refused before the database
+])
+def test_dry_run_and_save_report_a_broken_source_the_same_way(site, editor, mutate):
+    broken = mutate(_source(site))
+    args = fe.sample_arguments(NAME, "akaliza", "mtnmomorwa", "collection")
+    with pytest.raises(errors.InvalidField) as dry:
+        fe.dry_run(site.db, NAME, args, broken)
+    with pytest.raises(errors.InvalidField) as saved:
+        fe.save(site.db, Actor(None, "root", "super_admin"), NAME, broken)
+    assert (dry.value.field, dry.value.code, dry.value.message) == (saved.value.field, saved.value.code,
+                                                                     saved.value.message)
+    shown = str(escape(fe.describe(saved.value)))
+    dry_page = editor.post(f"/admin/functions/{NAME}/dry-run", {"source": broken, "code": "200",
+                                                                "data_output": "{}"}, headers={"HX-Request": "true"})
+    save_page = editor.post(f"/admin/functions/{NAME}", {"source": broken})
+    assert shown in dry_page.text and shown in save_page.text
+    assert dry_page.status_code == 200 and save_page.status_code == 422  # htmx swaps only a 2xx answer
+    assert site.db.run("SELECT count(*) AS n FROM clients")[0]["n"] == 1
+
+
+def test_a_dry_run_that_succeeds_is_rolled_back_too(site, editor):
+    before = _source(site)
+    result = fe.dry_run(site.db, NAME, fe.sample_arguments(NAME, "akaliza", "mtnmomorwa", "collection"),
+                        _edited(site))
+    assert result["ok"] and result["result"]["message"] == "Paid, thank you"
+    assert _source(site) == before

@@ -4,11 +4,12 @@ import io
 import os
 import ssl
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from pg8000.exceptions import DatabaseError, InterfaceError
 
-from mospay import db, errors, provider, redact
+from mospay import db, errors, provider, redact, sql
 from mospay.api.common import read_json
 from mospay.config import Config, ConfigError
 
@@ -133,11 +134,34 @@ def test_connect_params_query_password_is_decoded_once():
     assert db.connect_params("postgresql://u@h/db?password=100%2541")["password"] == "100%41"
 
 
-def test_load_queries_parses_named_blocks(tmp_path):
-    path = tmp_path / "q.sql"
-    path.write_text("-- preamble ignored\nSELECT 0;\n-- name: first\nSELECT 1\n  FROM t;\n\n"
-                    "--name:  second   \n-- a comment\nSELECT 2;\n", encoding="utf-8")
-    assert db.load_queries(path) == {"first": "SELECT 1\n  FROM t;", "second": "-- a comment\nSELECT 2;"}
+def test_load_queries_parses_named_blocks_and_the_prepared_marker(tmp_path):
+    (tmp_path / "q.sql").write_text("-- preamble ignored\nSELECT 0;\n-- name: first (prepared)\nSELECT 1\n  FROM t;\n\n"
+                                    "--name:  second   \n-- a comment\nSELECT 2;\n", encoding="utf-8")
+    queries = sql.load_queries(tmp_path)
+    assert {n: (q.text, q.prepared) for n, q in queries.items()} == {
+        "first": ("SELECT 1\n  FROM t;", True), "second": ("-- a comment\nSELECT 2;", False)}
+
+
+def test_load_queries_refuses_a_name_defined_twice(tmp_path):
+    (tmp_path / "a.sql").write_text("-- name: same\nSELECT 1\n", encoding="utf-8")
+    (tmp_path / "b.sql").write_text("-- name: other\nSELECT 2\n", encoding="utf-8")
+    assert set(sql.load_queries(tmp_path)) == {"same", "other"}  # control: distinct names load
+    (tmp_path / "b.sql").write_text("-- name: same\nSELECT 2\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="'same' is defined in both a.sql and b.sql"):
+        sql.load_queries(tmp_path)
+
+
+def test_load_queries_refuses_a_misspelt_marker(tmp_path):
+    (tmp_path / "a.sql").write_text("-- name: hot (prepard)\nSELECT 1\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="malformed query header"):
+        sql.load_queries(tmp_path)
+
+
+def test_only_mospay_sql_holds_named_queries():
+    """No module keeps a query file of its own: every `-- name:` block is under mospay/sql/."""
+    root = Path(sql.__file__).parent.parent
+    outside = [p for p in root.rglob("*.sql") if p.parent != sql.SQL_DIR and "-- name:" in p.read_text()]
+    assert outside == [] and sql.QUERIES["start_payment"].source == "payments.sql"
 
 
 def pg_error(state, **info):

@@ -1,4 +1,4 @@
--- Queries of the operations commands (backup, restore, migrate). Named blocks, loaded with db.load_queries.
+-- The operations commands (backup, restore, migrate) and the /metrics gauges read from the database.
 
 -- name: dumpable_relations
 -- Tables whose contents pg_dump --verbose reports one by one: the progress bar's denominator.
@@ -12,3 +12,6 @@ SELECT count(*) AS n
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'r' AND n.nspname IN ('public', 'mospay', 'mospay_fn');
 
+-- name: webhook_backlog (prepared)
+-- Webhook events by delivery state (a /metrics gauge; GAVE_UP rows are the ones an operator must see).
+SELECT state, count(*) AS n FROM webhook_events GROUP BY state

@@ -1,18 +1,18 @@
--- Money safety: replays, reconciliation, operator resolutions, callbacks, webhooks.
+-- Money safety: replays, reconciliation, operator resolutions, provider callbacks, webhook delivery.
 
--- name: stored_answer
+-- name: stored_answer (prepared)
 -- A replay waiting for the first request of the same f010 (possibly in another process).
 SELECT response_code, response_body FROM transactions WHERE id = :id
 
--- name: claim_checks
+-- name: claim_checks (prepared)
 SELECT o_id, o_public_id, o_f010, o_status, o_app_id, o_service, o_route, o_connect_timeout_s, o_timeout_s
   FROM mospay.claim_checks(:limit, CAST(:ids AS bigint[]))
 
--- name: plan_checks
+-- name: plan_checks (prepared)
 -- The claimed batch's Status functions (named by functions.status_function_name), one statement per batch.
 SELECT o_id, o_plan FROM mospay.plan_checks(CAST(:ids AS bigint[]), CAST(:functions AS text[]))
 
--- name: record_check
+-- name: record_check (prepared)
 SELECT o_status, o_stuck FROM mospay.record_check(:id, :function, :code, CAST(:output AS jsonb), :cause)
 
 -- name: resolve_transaction
@@ -33,24 +33,24 @@ SELECT e.from_status, e.to_status, e.cause, e.actor_user_id, e.note, e.created_a
  WHERE t.public_id = :public_id
  ORDER BY e.id
 
--- name: service_exists
+-- name: service_exists (prepared)
 SELECT id FROM services WHERE name = :name
 
--- name: record_callback
+-- name: record_callback (prepared)
 -- Deduplicated on (service, body hash): a provider's retry or duplicate is counted, not processed again.
 INSERT INTO provider_callbacks (service, method, body_hash, body, external_id, outcome)
 VALUES (:service, :method, :body_hash, CAST(:body AS jsonb), :external_id, :outcome)
 ON CONFLICT (service, body_hash) DO UPDATE SET duplicates = provider_callbacks.duplicates + 1
 RETURNING id, (xmax = 0) AS first
 
--- name: set_callback_outcome
+-- name: set_callback_outcome (prepared)
 UPDATE provider_callbacks SET outcome = :outcome WHERE id = :id
 
--- name: callback_matches
+-- name: callback_matches (prepared)
 SELECT t.id, t.status FROM transactions t JOIN services s ON s.id = t.service_id
  WHERE s.name = :service AND t.f010 = :external_id
 
--- name: claim_webhooks
+-- name: claim_webhooks (prepared)
 -- Due outbox events, claimed with SKIP LOCKED and leased for two minutes: one sender per event.
 WITH due AS (
     SELECT e.id FROM webhook_events e
@@ -65,13 +65,13 @@ RETURNING e.id, e.event_id, e.event_type, e.payload, e.attempts, e.created_at, c
           c.webhook_secret_version, c.webhook_previous_version,
           (c.webhook_previous_expires_at > now()) AS previous_valid
 
--- name: webhook_delivered
+-- name: webhook_delivered (prepared)
 WITH attempt AS (
     INSERT INTO webhook_attempts (event_id, url, http_status, duration_ms) VALUES (:id, :url, :http_status, :duration_ms))
 UPDATE webhook_events SET state = 'DELIVERED', attempts = attempts + 1, delivered_at = now(), last_error = NULL
  WHERE id = :id
 
--- name: webhook_failed
+-- name: webhook_failed (prepared)
 -- Exponential backoff; an event still undelivered 3 days after it was created is given up.
 WITH attempt AS (
     INSERT INTO webhook_attempts (event_id, url, http_status, error, duration_ms)

@@ -1,6 +1,6 @@
 -- Security: throttling, security events and per-client limits. Values are always parameters.
 
--- name: record_auth_failure
+-- name: record_auth_failure (prepared)
 -- Only on a failed authentication: the event, the counters, and which keys are blocked now.
 SELECT o_key, o_retry_after
   FROM mospay.record_auth_failure(:kind, :ip, :app_id, :username, :endpoint, CAST(:keys AS text[]),

@@ -1,0 +1,41 @@
+-- API clients: creation, credentials, the portal's list, detail, edits and figures.
+
+-- name: insert_client
+INSERT INTO clients (app_id, company_name, contact_email, callback_url, api_username, api_secret_hash)
+VALUES (:app_id, :company_name, :contact_email, :callback_url, :api_username, :api_secret_hash)
+RETURNING id, app_id, company_name, api_username, active, created_at
+
+-- name: rotate_client_secret
+UPDATE clients SET api_secret_hash = :api_secret_hash, credential_version = credential_version + 1,
+                   updated_at = now()
+ WHERE app_id = :app_id
+RETURNING app_id, api_username, credential_version
+
+-- name: clients_page
+SELECT c.id, c.app_id, c.company_name, c.contact_email, c.active, c.created_at,
+       (SELECT count(*) FROM client_services cs WHERE cs.client_id = c.id) AS services
+  FROM clients c
+ WHERE CAST(:q AS text) IS NULL OR c.app_id ILIKE '%' || CAST(:q AS text) || '%'
+       OR c.company_name ILIKE '%' || CAST(:q AS text) || '%'
+       OR c.contact_email ILIKE '%' || CAST(:q AS text) || '%'
+ ORDER BY c.company_name, c.id
+ LIMIT :limit OFFSET :offset
+
+-- name: client_detail
+SELECT id, app_id, company_name, contact_email, callback_url, api_username, credential_version, active,
+       created_at, updated_at
+  FROM clients WHERE app_id = :app_id
+
+-- name: client_update
+UPDATE clients SET company_name = :company_name, contact_email = :contact_email,
+                   callback_url = :callback_url, active = :active, updated_at = now()
+ WHERE app_id = :app_id
+RETURNING app_id
+
+-- name: client_set_active
+UPDATE clients SET active = :active, updated_at = now() WHERE app_id = :app_id RETURNING app_id
+
+-- name: client_stats
+SELECT count(*) AS total, count(*) FILTER (WHERE status = 'SUCCESSFUL') AS successful,
+       count(*) FILTER (WHERE status IN ('SUCCESSFUL', 'FAILED')) AS settled
+  FROM transactions WHERE client_id = :client_id

@@ -1,0 +1,42 @@
+-- The per-client request/RESPONSE functions: catalogue, source, versions, the editor's dry run.
+
+-- name: function_list
+SELECT c.app_id, c.company_name, s.name AS service, r.route
+  FROM client_services cs
+  JOIN clients c ON c.id = cs.client_id
+  JOIN services s ON s.id = cs.service_id
+  CROSS JOIN LATERAL unnest(cs.routes) AS r(route)
+ ORDER BY c.app_id, s.name, r.route
+
+-- name: function_definition
+SELECT p.oid::bigint AS oid, pg_get_functiondef(p.oid) AS source,
+       pg_get_function_identity_arguments(p.oid) AS arguments
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname = 'mospay_fn' AND p.proname = :name
+
+-- name: function_fingerprints
+-- Everything in mospay_fn, to check that a save changed exactly one function and nothing else.
+SELECT p.oid::bigint AS oid, p.proname AS name, pg_get_function_identity_arguments(p.oid) AS arguments,
+       md5(pg_get_functiondef(p.oid)) AS digest, p.prorettype::regtype::text AS returns
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname = 'mospay_fn' ORDER BY p.oid
+
+-- name: function_version_insert
+INSERT INTO function_versions (name, source, created_by) VALUES (:name, :source, :created_by) RETURNING id
+
+-- name: function_versions
+SELECT id, name, created_by, created_at, length(source) AS size
+  FROM function_versions WHERE name = :name ORDER BY id DESC LIMIT 50
+
+-- name: function_version
+SELECT id, name, source, created_by, created_at FROM function_versions WHERE name = :name AND id = :id
+
+-- name: dry_run_timeout
+-- A dry run must not hang a pooled connection on an endless loop in someone's function.
+SET LOCAL statement_timeout = '5s'
+
+-- name: dry_run_request
+SELECT mospay.call_request_function(:name, :uid, CAST(:data AS jsonb)) AS result
+
+-- name: dry_run_response
+SELECT mospay.call_response_function(:name, :uid, CAST(:data AS jsonb), :code, CAST(:output AS jsonb)) AS result
