@@ -14,6 +14,8 @@ from mospay import accounts
 from mospay.db import Database
 from tests.support import free_port, start_process, stop_process, wait_for_line
 
+PORTAL_ADMIN_PASSWORD = "admin123"  # the default admin of every portal test's database (portal_support.Site)
+
 TEST_KEYS = {"SECRET_KEY": "s" * 16 + secrets.token_hex(16), "JWT_SECRET_KEY": "j" * 16 + secrets.token_hex(16)}
 
 
@@ -138,3 +140,14 @@ def _drain(proc, lines: list) -> None:
 @pytest.fixture(scope="session")
 def client(gateway):
     return gateway.onboard()
+
+
+@pytest.fixture(scope="session")
+def portal_template(postgres, template_db):
+    """The schema plus the default admin that every Site starts with: its bcrypt hash is made once."""
+    name = postgres.create_database(template=template_db)
+    db = Database(postgres.url_for(name), size=1)
+    accounts.ensure_default_admin(db, PORTAL_ADMIN_PASSWORD)
+    db.close()
+    yield name
+    postgres.drop_database(name)
