@@ -35,6 +35,7 @@ def with_database(url: str, name: str) -> str:
 EMBEDDED_URL = "MOSPAY_TEST_EMBEDDED_URL"
 # Safe only because the cluster is the suite's own and thrown away: a crash may lose recent commits.
 FAST_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+SPARES = 2  # copies of each template made ahead: a run of quick tests still finds one ready
 
 
 class PostgresForTests:
@@ -62,7 +63,8 @@ class PostgresForTests:
         self.prefix = f"mospay_t{os.getpid()}_{secrets.token_hex(3)}"
         self._count = 0
         self._lock = threading.Lock()
-        self._spares: dict[str | None, list[str]] = {}
+        self._spares: dict[str, list[str]] = {}
+        self._closing = False
         self._jobs: queue.Queue = queue.Queue()
         self._worker = threading.Thread(target=self._work, name="test-databases", daemon=True)
         self._worker.start()
@@ -93,7 +95,8 @@ class PostgresForTests:
             spares = self._spares.get(template)
             name = spares.pop() if spares else None
         name = name or self._create(template)
-        self._jobs.put(("spare", template))
+        if template is not None:  # empty databases are rare: not worth keeping one around
+            self._jobs.put(("spare", template))
         return name
 
     def drop_database(self, name: str, wait: bool = False) -> None:
@@ -115,9 +118,10 @@ class PostgresForTests:
                 if kind == "drop":
                     self.admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
                 else:
-                    with self._lock:
-                        have = len(self._spares.get(name, []))
-                    if have == 0:
+                    while not self._closing:
+                        with self._lock:
+                            if len(self._spares.get(name, [])) >= SPARES:
+                                break
                         spare = self._create(name)
                         with self._lock:
                             self._spares.setdefault(name, []).append(spare)
@@ -126,13 +130,13 @@ class PostgresForTests:
         return with_database(self.url, name)
 
     def close(self) -> None:
-        with self._lock:
-            spares = [name for names in self._spares.values() for name in names]
-            self._spares.clear()
-        for name in spares:
-            self._jobs.put(("drop", name))
+        self._closing = True  # queued drops still run; no more copies are made ahead
         self._jobs.put(None)
         self._worker.join(120)
+        for name in [name for names in self._spares.values() for name in names]:
+            with contextlib.suppress(Exception):
+                self.admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        self._spares.clear()
         if self._server is not None:
             stop_embedded(self._server)
         if self._tmp:

@@ -19,6 +19,17 @@ PORTAL_ADMIN_PASSWORD = "admin123"  # the default admin of every portal test's d
 TEST_KEYS = {"SECRET_KEY": "s" * 16 + secrets.token_hex(16), "JWT_SECRET_KEY": "j" * 16 + secrets.token_hex(16)}
 
 
+def pytest_collection_modifyitems(items):
+    """schemathesis names each operation's test "test[POST /path]", but pytest 9.2 builds the node id
+    without that part, so every operation of one test had the same id: xdist needs them distinct (it ran
+    one operation and dropped the rest), and a report must say which operation failed."""
+    for item in items:
+        label = getattr(item, "operation_label", None)
+        node_id = getattr(item, "_id", None)
+        if label and node_id is not None and hasattr(node_id, "with_params") and not node_id.params:
+            item._id = node_id.with_params(label)
+
+
 @dataclass
 class Gateway:
     url: str
