@@ -7,7 +7,6 @@ import base64
 import csv
 import io
 import os
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -15,11 +14,9 @@ import urllib3
 
 pytestmark = pytest.mark.browser
 
-# Screenshots go to a temp folder unless MOSPAY_UPDATE_SCREENSHOTS=1 (then to docs/screenshots,
-# the README's pictures): an ordinary test run must not rewrite tracked files.
-SHOTS = (Path(__file__).resolve().parent.parent.parent / "docs" / "screenshots"
-         if os.environ.get("MOSPAY_UPDATE_SCREENSHOTS") == "1"
-         else Path(tempfile.gettempdir()) / "mospay-screenshots")
+# Screenshots go to the test's tmp_path unless MOSPAY_UPDATE_SCREENSHOTS=1 (then to docs/screenshots,
+# the README's pictures): an ordinary test run must not rewrite tracked files, nor leave any behind.
+DOCS_SHOTS = Path(__file__).resolve().parent.parent.parent / "docs" / "screenshots"
 NEW_PASSWORD = "a-much-better-password"
 RESPONSE_FN = "RESPONSE_akaliza_mtnmomorwa_collection"
 
@@ -43,10 +40,10 @@ def _token_status(live, creds):
                                          headers={"Authorization": f"Basic {basic}", "App-ID": "akaliza"}).status
 
 
-def _shot(page, name):
-    SHOTS.mkdir(parents=True, exist_ok=True)
+def _shot(page, name, folder):
+    folder.mkdir(parents=True, exist_ok=True)
     page.evaluate("window.scrollTo(0, 0)")  # a full-page shot of a scrolled page paints the sticky bar mid-page
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
 
 
 def test_newcomer_onboards_a_client_and_watches_its_payments(browser, live, tmp_path):
@@ -58,11 +55,12 @@ def test_newcomer_onboards_a_client_and_watches_its_payments(browser, live, tmp_
     not_found = []  # e.g. /favicon.ico, which a browser fetches on every page that links no icon
     page.on("console", lambda m: m.type == "error" and "status of 404" in m.text and not_found.append(m.location))
     base = live["url"]
+    shots = DOCS_SHOTS if os.environ.get("MOSPAY_UPDATE_SCREENSHOTS") == "1" else tmp_path / "screenshots"
 
     # Sign in as the default admin: forced to choose a new password first.
     page.goto(base + "/admin")
     assert page.url.endswith("/admin/login")
-    _shot(page, "login")
+    _shot(page, "login", shots)
     page.fill("input[name=username]", "admin")
     page.fill("input[name=password]", "admin123")
     page.click("button:has-text('Sign in')")
@@ -89,7 +87,7 @@ def test_newcomer_onboards_a_client_and_watches_its_payments(browser, live, tmp_
     page.uncheck("#fields input[name=required]")
     page.click("#fields button:has-text('Save field')")  # HTMX: only the field table is replaced
     page.wait_for_selector("#fields td:has-text('Narration')")
-    _shot(page, "service")
+    _shot(page, "service", shots)
 
     # A client: the secret is on the response page, once.
     page.click("nav.main-nav >> text=Clients")
@@ -118,7 +116,7 @@ def test_newcomer_onboards_a_client_and_watches_its_payments(browser, live, tmp_
         _pay(live, creds, f"order-100{n}")
 
     page.goto(base + "/admin/clients/akaliza")
-    _shot(page, "client")
+    _shot(page, "client", shots)
     # A full load before typing: after a boosted click htmx wires the new content up a moment later.
     page.goto(base + "/admin/clients")
     page.fill("input[name=q]", "akal")  # live search, as you type
@@ -127,13 +125,13 @@ def test_newcomer_onboards_a_client_and_watches_its_payments(browser, live, tmp_
     page.wait_for_selector("#clients-table >> text=No clients")
     page.fill("input[name=q]", "")
     page.wait_for_selector("#clients-table >> text=Akaliza Ltd")
-    _shot(page, "clients")
+    _shot(page, "clients", shots)
 
     page.click("nav.main-nav >> text=Dashboard")
     page.wait_for_selector("#dashboard >> text=order-1001")
     assert page.is_visible("text=order-1003")  # PENDING at first; the simulator settles it a second later
     assert page.locator("svg rect.bar.successful").count() >= 1
-    _shot(page, "dashboard")
+    _shot(page, "dashboard", shots)
     # Every table fits its card at this width: no column (the "When (UTC)" one was) is cut off.
     cut = page.evaluate("() => [...document.querySelectorAll('#dashboard .table-wrap')]"
                         ".filter(w => w.scrollWidth > w.clientWidth).map(w => w.closest('section').querySelector('h2').textContent.trim())")
@@ -151,7 +149,7 @@ def test_newcomer_onboards_a_client_and_watches_its_payments(browser, live, tmp_
     assert rows[0][0] == "public_id" and [r[6] for r in rows[1:]] == ["order-1002"]
     page.select_option("select[name=status]", "")
     page.wait_for_selector("#transactions-table >> text=order-1001")
-    _shot(page, "transactions")
+    _shot(page, "transactions", shots)
     with page.expect_download() as download:
         page.click("#export-csv")
     rows = list(csv.reader(io.StringIO(Path(download.value.path()).read_text())))
@@ -160,7 +158,7 @@ def test_newcomer_onboards_a_client_and_watches_its_payments(browser, live, tmp_
     page.click("#transactions-table >> text=order-1001")
     page.wait_for_selector("text=Status history")
     assert "pwd-secret" not in page.content() and "***" in page.content()
-    _shot(page, "transaction")
+    _shot(page, "transaction", shots)
 
     # An unknown outcome (provider 500) settled by hand, before the reconciler's first check at 30 s.
     status, body = _pay(live, creds, "order-1008", "+250788120003")
@@ -179,7 +177,7 @@ def test_newcomer_onboards_a_client_and_watches_its_payments(browser, live, tmp_
     page.fill("textarea[name=source]", source.replace("'Payment completed'", "'Paid through MosPay'"))
     page.click("#dry-run-button")
     page.wait_for_selector("#dry-run >> text=Paid through MosPay")
-    _shot(page, "function")
+    _shot(page, "function", shots)
     page.click("#save-button")
     page.wait_for_selector("text=Previous versions")
     page.wait_for_selector("td:has-text('admin')")
@@ -191,7 +189,7 @@ def test_newcomer_onboards_a_client_and_watches_its_payments(browser, live, tmp_
     mobile = phone.new_page()
     mobile.goto(base + "/admin")
     assert mobile.is_visible("summary:has-text('Menu')") and not mobile.is_visible("nav.main-nav")
-    _shot(mobile, "dashboard-mobile")
+    _shot(mobile, "dashboard-mobile", shots)
     phone.close()
 
     # Deactivate asks first (htmx hx-confirm); declining changes nothing, accepting deactivates.

@@ -14,7 +14,20 @@ from mospay import accounts
 from mospay.db import Database
 from tests.support import free_port, start_process, stop_process, wait_for_line
 
+PORTAL_ADMIN_PASSWORD = "admin123"  # the default admin of every portal test's database (portal_support.Site)
+
 TEST_KEYS = {"SECRET_KEY": "s" * 16 + secrets.token_hex(16), "JWT_SECRET_KEY": "j" * 16 + secrets.token_hex(16)}
+
+
+def pytest_collection_modifyitems(items):
+    """schemathesis names each operation's test "test[POST /path]", but pytest 9.2 builds the node id
+    without that part, so every operation of one test had the same id: xdist needs them distinct (it ran
+    one operation and dropped the rest), and a report must say which operation failed."""
+    for item in items:
+        label = getattr(item, "operation_label", None)
+        node_id = getattr(item, "_id", None)
+        if label and node_id is not None and hasattr(node_id, "with_params") and not node_id.params:
+            item._id = node_id.with_params(label)
 
 
 @dataclass
@@ -138,3 +151,14 @@ def _drain(proc, lines: list) -> None:
 @pytest.fixture(scope="session")
 def client(gateway):
     return gateway.onboard()
+
+
+@pytest.fixture(scope="session")
+def portal_template(postgres, template_db):
+    """The schema plus the default admin that every Site starts with: its bcrypt hash is made once."""
+    name = postgres.create_database(template=template_db)
+    db = Database(postgres.url_for(name), size=1)
+    accounts.ensure_default_admin(db, PORTAL_ADMIN_PASSWORD)
+    db.close()
+    yield name
+    postgres.drop_database(name)

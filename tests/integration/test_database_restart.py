@@ -15,7 +15,7 @@ import urllib3
 from mospay import accounts, catalogue
 from mospay.db import Database
 from tests.integration.conftest import TEST_KEYS
-from tests.support import free_port, start_process, stop_process, wait_for_line
+from tests.support import free_port, start_process, stop_embedded, stop_process, wait_for_line
 
 pgserver = pytest.importorskip("pgserver")
 from pgserver._commands import pg_ctl  # noqa: E402  (pgserver's own wrapper: runs as its system user)
@@ -39,7 +39,7 @@ class PrivateCluster:
 
     def close(self):
         try:
-            self.server._cleanup()
+            stop_embedded(self.server)
         finally:
             shutil.rmtree(self.tmp, ignore_errors=True)
 

@@ -16,7 +16,7 @@ PASSWORD = "p@ss w:rd/%é"
 @pytest.fixture
 def scram_database(postgres):
     """A role that must log in with SCRAM, on the test's own embedded cluster (never the shared server)."""
-    if postgres._server is None:
+    if not postgres.embedded:
         pytest.skip("needs the embedded test cluster: the shared server's pg_hba.conf is not ours to edit")
     admin = Database(postgres.url, size=1)
     hba = admin.run("SHOW hba_file")[0]["hba_file"]
@@ -32,7 +32,7 @@ def scram_database(postgres):
     name = postgres.create_database()
     admin.run(f"ALTER DATABASE {name} OWNER TO mospay_scram")
     yield postgres, name
-    postgres.drop_database(name)
+    postgres.drop_database(name, wait=True)  # before its owner role goes
     with open(hba, "w", encoding="utf-8") as f:
         f.write(original)
     admin.run("SELECT pg_reload_conf()")

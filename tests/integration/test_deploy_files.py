@@ -14,7 +14,7 @@ import sys
 import pytest
 import yaml
 
-from tests.support import ROOT, free_port, start_process, stop_process, wait_for_line
+from tests.support import ROOT, free_port, stop_process, wait_for_line
 
 COMPOSE_ENV = {"POSTGRES_PASSWORD": "pg-secret-1", "SECRET_KEY": "s" * 40, "JWT_SECRET_KEY": "j" * 40}
 

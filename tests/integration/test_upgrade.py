@@ -260,7 +260,7 @@ def test_healthz_shows_the_versions_without_asking_the_database(postgres):
         expected = {"status": "ok", "version": __version__, "schema_version": migrate.SCHEMA_VERSION,
                     "expected_schema_version": migrate.SCHEMA_VERSION}
         assert app.simulate_get("/healthz").json == expected
-        postgres.drop_database(name)  # the database is gone: readiness says so, liveness answers as before
+        postgres.drop_database(name, wait=True)  # the database is gone: readiness says so, liveness answers as before
         assert app.simulate_get("/readyz").status_code == 503
         assert app.simulate_get("/healthz").json == expected
     finally:
