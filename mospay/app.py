@@ -45,7 +45,7 @@ def routes(parts: Components, schema_version: int | None = None):
         ("/api/v1/admin/clients", admin.Clients(db, tokens, config), {}),
         ("/api/v1/admin/clients/{app_id}/services", admin.Assignments(db, tokens, config), {}),
         ("/api/v1/admin/clients/{app_id}/limits", limits.ClientLimits(db, tokens, config), {}),
-        # Operations (issue 7): the API reference.
+        # The API reference and operations endpoints.
         ("/api/v1/openapi.json", docs.OpenApiDocument(), {}),
         ("/docs", docs.DocsPage(), {}),
         ("/docs/docs.css", docs.DocsStyle(), {}),
