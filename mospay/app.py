@@ -129,11 +129,8 @@ class ApiLog:
         client_id = facts.client_id if facts is not None and facts.client_id else entry.get("client_id")
         try:
             self._db.query(
-                "insert_api_log", request_id=meta.request_id, client_id=client_id, app_id=entry["app_id"],
-                endpoint=meta.endpoint, method=meta.method, status_code=int(resp.status_code),
-                duration_ms=round((time.perf_counter() - meta.started) * 1000, 2), ip=meta.ip,
-                user_agent=meta.user_agent, request_body=_json(facts.request_body if facts else None),
-                response_body=_json(mask(resp.media)))
+                "insert_api_log", **meta.log_row(client_id, entry["app_id"]), status_code=int(resp.status_code),
+                request_body=_json(facts.request_body if facts else None), response_body=_json(mask(resp.media)))
         except Exception:  # an unwritable log must not turn an answer into a 500
             log.warning("could not write api_logs row for request %s", meta.request_id, exc_info=True)
 

@@ -126,7 +126,7 @@ class Database:
         try:
             conn = pg8000.native.Connection(**self._params)
         except (InterfaceError, OSError, DatabaseError) as exc:
-            detail = _reason(exc)
+            detail = reason(exc)
             if self._connected_once:  # at start-up the caller reports it, once
                 log.warning("database connection failed: %s", detail)
             err = errors.ServiceUnavailable("the database is unavailable; try again shortly")
@@ -290,7 +290,7 @@ class Transaction:
             raise errors.InvalidField(_server_message(exc), field=field, code="sql_error") from None
 
 
-def _reason(exc: Exception) -> str:
+def reason(exc: Exception) -> str:
     """The server's own message (e.g. password authentication failed), never the URL or password."""
     if isinstance(exc, DatabaseError) and exc.args and isinstance(exc.args[0], dict):
         return exc.args[0].get("M", "database error")

@@ -14,7 +14,7 @@ from pathlib import Path
 from pg8000.exceptions import DatabaseError
 
 from . import errors
-from .db import Database
+from .db import Database, reason
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_DIR = ROOT / "schema"
@@ -139,8 +139,7 @@ def _run(tx, name: str, sql: str) -> None:
     try:
         tx.run(sql)
     except DatabaseError as exc:
-        info = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
-        raise SchemaError(f"{name} failed and was rolled back: {info.get('M', exc)}",
+        raise SchemaError(f"{name} failed and was rolled back: {reason(exc)}",
                           code="migration_failed") from exc
 
 
