@@ -201,3 +201,35 @@ def test_api_log_rows_come_from_the_payments_facts(db, gateways):
     assert rows[replay.headers["X-Request-ID"]]["request_body"]["f008"] == "***"
     assert rows[refused.headers["X-Request-ID"]]["status_code"] == 403
     assert len(rows) == 3
+
+
+def test_one_clients_cached_context_never_decides_another_clients_payment(db, gateways):
+    """The context cache is per (app id, service) in one process. With the first client's context warm,
+    a second client on the same service and route gets its own transactions (the same f010 included),
+    and the second client's credentials presented under the first client's App ID are refused."""
+    gateway = gateways()
+    assert gateway.pay("shared-1").status_code == 200  # warms Shop9X's context in this process
+    other = accounts.create_client(db, KEYS["secret_key"], {"company_name": "Other", "app_id": "Other7"})
+    catalogue.assign_service(db, "Other7", {"service": SERVICE, "routes": [ROUTE]})
+    raw = base64.b64encode(f"{other['api_username']}:{other['api_secret']}".encode()).decode()
+    body = {"f000": SERVICE, "f001": "collection", "f002": ROUTE, "f004": "700.00", "f005": "+250788120009",
+            "f006": "customer2", "f007": "e", "f008": "p", "f009": "d", "f010": "shared-1"}
+
+    # Control: the other client pays with the same f010 under its own App ID: a new transaction, not a replay.
+    own = gateway.client.simulate_post("/api/v1/payment/process", json={**body, "f003": "Other7"},
+                                       headers={"Authorization": f"Basic {raw}", "App-ID": "Other7"})
+    assert own.status_code == 200 and own.json["transaction_id"] != gateway.pay("shared-1").json["transaction_id"]
+
+    # Its credentials under the first client's App ID, against that client's warm context: 401.
+    posed = gateway.client.simulate_post("/api/v1/payment/process", json={**body, "f003": APP_ID, "f010": "posed-1"},
+                                         headers={"Authorization": f"Basic {raw}", "App-ID": APP_ID})
+    assert posed.status_code == 401
+    # Its own App ID but the first client's f003: 403, nothing recorded.
+    mixed = gateway.client.simulate_post("/api/v1/payment/process", json={**body, "f003": APP_ID, "f010": "mixed-1"},
+                                         headers={"Authorization": f"Basic {raw}", "App-ID": "Other7"})
+    assert mixed.status_code == 403 and mixed.json["error"]["code"] == "app_id_mismatch"
+    rows = db.run("SELECT c.app_id, t.f010, t.amount FROM transactions t JOIN clients c ON c.id = t.client_id "
+                  "ORDER BY c.app_id, t.f010")
+    assert [(r["app_id"], r["f010"], str(r["amount"])) for r in rows] == [
+        ("Other7", "shared-1", "700.00"), ("Shop9X", "shared-1", "500.00")]
+    assert gateway.pay("shared-2").status_code == 200  # the first client is still served as before
