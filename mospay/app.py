@@ -19,7 +19,7 @@ from .observe import RequestObserver
 from .payments import PaymentGateway, RequestMeta
 from .provider import Provider
 from .redact import mask
-from .security import RateLimiter
+from .security import RateLimits
 
 log = logging.getLogger("mospay.app")
 
@@ -27,15 +27,15 @@ log = logging.getLogger("mospay.app")
 def routes(parts: Components, schema_version: int | None = None):
     config, db = parts.config, parts.db
     tokens = Tokens(config.jwt_secret_key, config.token_ttl_s)
-    limiter = RateLimiter(config.rate_limit_per_minute, db)
+    rate_limits = RateLimits(config.rate_limit_per_minute, db)
     gateway = PaymentGateway(db, parts.provider, config.secret_key, parts.breakers,
-                             callback_base=config.callback_base_url(), admit=limiter.admit_context,
+                             callback_base=config.callback_base_url(), limits=rate_limits,
                              metrics=parts.metrics)
     item = payment_api.PaymentItem(gateway, tokens, config.max_body_bytes)
     return [
         ("/healthz", health.Health(__version__, schema_version, migrate.SCHEMA_VERSION), {}),
         ("/readyz", health.Ready(db), {}),
-        ("/api/v1/auth/token", payment_api.TokenResource(db, tokens, config.secret_key), {}),
+        ("/api/v1/auth/token", payment_api.TokenResource(db, tokens, config.secret_key, rate_limits), {}),
         ("/api/v1/payment/process", payment_api.PaymentCollection(gateway, tokens, config.max_body_bytes), {}),
         ("/api/v1/payment/status", item, {"suffix": "status"}),
         ("/api/v1/payment/{f010}", item, {}),

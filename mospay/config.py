@@ -90,7 +90,7 @@ class Config:
     # Security: throttling, rate limits, CORS.
     auth_failure_limit: int = 10          # failed authentications per key per window, then 429
     auth_failure_window_s: int = 60
-    rate_limit_per_minute: int = 6000     # per client per process when clients.rate_limit_per_minute is NULL; 0 = off
+    rate_limit_per_minute: int = 6000     # per client (all processes) when clients.rate_limit_per_minute is NULL; 0 = off
     cors_origins: tuple = ()              # exact origins allowed to call the API from a browser; none by default
     # Money safety: reconciler, circuit breaker, callbacks.
     reconcile_interval_s: float = 5.0   # 0: run.py's scheduler skips the job (use `python -m mospay reconcile`)

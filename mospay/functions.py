@@ -69,7 +69,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, public
 AS $mospay$
 -- Request function: client {app_id}, service {service}, route {route}.
--- unique_id is f010; data_input holds the request fields f000..f010 (f007/f008 in clear: never store them)
+-- unique_id is the provider reference (one per transaction); data_input holds the request fields f000..f010 (f007/f008 in clear: never store them)
 -- and _callback_url, where the provider may send its asynchronous result.
 -- Return {{"action": "SERVICE" | "OUTPUT" | "ERROR", "serviceurl", "method", "headers", "servicepayload"}};
 -- OUTPUT answers the client directly with "status"/"message", ERROR refuses with "message".

@@ -21,6 +21,7 @@ from .db import Database
 from .metrics import Metrics
 from .provider import Provider, call_planned
 from .redact import MASK, mask
+from .security import RateLimits
 
 MSISDN_RE = re.compile(r"\+?[1-9][0-9]{6,14}")
 INTEGER_RE = re.compile(r"-?[0-9]{1,18}")
@@ -174,14 +175,15 @@ def request_hash(masked: dict, fields: list[dict]) -> str:
 
 class PaymentGateway:
     def __init__(self, db: Database, provider: Provider, secret_key: str, breakers: Breakers | None = None,
-                 callback_base: str | None = None, admit=None, metrics: Metrics | None = None):
+                 callback_base: str | None = None, limits: RateLimits | None = None, metrics: Metrics | None = None):
         """`breakers` and `metrics` come from create_app (shared with the reconciler and /metrics);
-        without them the gateway keeps private ones."""
+        without them the gateway keeps private ones. Without `limits`, no per-client rate limit."""
         self._db = db
         self._callback_base = callback_base
         self._provider = provider
         self._secret_key = secret_key
-        self._admit = admit  # per-client rate limit (mospay.security.RateLimiter.admit_context), or None
+        self._limits = limits
+        self._rate_default = limits.default_per_minute if limits is not None else 0
         self._breakers = breakers if breakers is not None else Breakers()
         self._metrics = metrics if metrics is not None else Metrics()
         # (app_id, service) -> the payment context last read, stamp included: start_payment records
@@ -227,7 +229,7 @@ class PaymentGateway:
         finished = self._db.one(
             "finish_payment", id=started["o_id"],
             function=functions.response_function_name_unchecked(function) if answer else None,
-            f010=body["f010"], data=masked_json, code=answer.status if answer else None,
+            reference=started["o_reference"], data=masked_json, code=answer.status if answer else None,
             output=json.dumps(mask(answer.body)) if answer else None,
             result=json.dumps(result) if result is not None else None,
             log=json.dumps(request.log_row(facts.client_id, creds.app_id)))
@@ -239,7 +241,7 @@ class PaymentGateway:
         """Round trip 1: decide on the context (cached, or read through start_payment itself), then
         record. Every refusal taken on a cached context is taken again on a fresh one before it stands."""
         key = (creds.app_id, body["f000"])
-        ctx, cached, admitted = self._contexts.get(key), True, None
+        ctx, cached = self._contexts.get(key), True
         for _attempt in range(3):  # a context changed under every attempt is not worth waiting for
             if ctx is None:
                 ctx, cached = self._read_context(key), False
@@ -247,9 +249,6 @@ class PaymentGateway:
                 facts.client_id = None
                 authenticate(ctx, creds, self._secret_key)
                 facts.client_id = ctx["client_id"]
-                if self._admit is not None and admitted != (ctx["client_id"], ctx["rate_limit_per_minute"]):
-                    self._admit(ctx)  # one token per payment, taken again only if the limit itself changed
-                admitted = (ctx["client_id"], ctx["rate_limit_per_minute"])
                 fields = authorise(ctx, body)
             except errors.MosPayError:
                 if not cached:
@@ -267,17 +266,20 @@ class PaymentGateway:
                 "start_payment", app_id=creds.app_id, service=body["f000"], stamp=ctx["stamp"],
                 route=body["f002"], f010=body["f010"], amount=body.get("f004") or None, msisdn=body.get("f005"),
                 request=masked_json, request_hash=body_hash, function=function,
-                data=json.dumps(self._function_input(body)))
+                data=json.dumps(self._function_input(body)), rate_default=self._rate_default)
             if started["o_id"] is not None:
                 return ctx, started, breaker, function, masked_json, body_hash
-            breaker.release()  # the context changed since it was cached: nothing was recorded
+            breaker.release()  # nothing was recorded: over the rate limit, or the context changed since cached
+            if started["o_retry_after"]:
+                self._limits.check(ctx, "payment", started["o_retry_after"])
             ctx, cached = self._remember(key, started["o_context"]), False
         raise errors.ServiceUnavailable("the client's configuration is changing; retry shortly")
 
     def _read_context(self, key: tuple[str, str]) -> dict | None:
         """start_payment without a stamp records nothing and answers the current context."""
         row = self._db.one("start_payment", app_id=key[0], service=key[1], stamp=None, route=None, f010=None,
-                           amount=None, msisdn=None, request=None, request_hash=None, function=None, data=None)
+                           amount=None, msisdn=None, request=None, request_hash=None, function=None, data=None,
+                           rate_default=self._rate_default)
         return self._remember(key, row["o_context"])
 
     def _remember(self, key: tuple[str, str], ctx: dict | None) -> dict | None:
@@ -320,8 +322,12 @@ class PaymentGateway:
             facts.client_id = client["client_id"]
             if not isinstance(f010, str) or not F010_RE.fullmatch(f010):
                 raise errors.InvalidField("must be 1-64 letters, digits or _.:-", field="f010")
-            row = self._db.one("transaction_by_f010", client_id=client["client_id"], f010=f010)
-            if row is None:
+            per_minute = self._limits.per_minute(client) if self._limits is not None else 0
+            row = self._db.one("transaction_by_f010", client_id=client["client_id"], f010=f010, per_minute=per_minute)
+            if row["retry_after"]:
+                self._limits.check(client, "status", row.pop("retry_after"))
+            row.pop("retry_after")
+            if row["transaction_id"] is None:
                 raise errors.NotFound("no transaction with this f010", field="f010", code="transaction_not_found")
         except errors.MosPayError as exc:
             exc.log_facts = facts

@@ -56,53 +56,50 @@ class AuthThrottle:
                         self._blocked[row["o_key"]] = now + row["o_retry_after"]
 
 
-class RateLimiter:
-    """A token bucket per client, in this process: `per_minute` requests in a burst, refilled evenly.
-
-    With N processes a client can reach N x its limit; set the limit per process (limit / N) or put
-    the buckets in a shared store if that matters (docs/decisions.md).
+class RateLimits:
+    """Per-client request rates. The buckets live in PostgreSQL (mospay.take_rate_token, one per client
+    and kind: payment, token, status), taken in the statement each request already runs, so a limit holds
+    across processes and instances. This object knows the server default and turns a refusal into a 429.
     """
+
+    KINDS = {"payment": "/api/v1/payment/process", "token": "/api/v1/auth/token", "status": "/api/v1/payment/status"}
 
     def __init__(self, default_per_minute: int, db: Database | None = None):
         self.default_per_minute = default_per_minute
         self._db = db
         self._noted: dict[int, float] = {}  # client_id -> when the next rate_limited event may be written
-        self._buckets: dict[int, tuple[float, float]] = {}  # client_id -> (tokens, last refill)
         self._lock = threading.Lock()
 
-    def admit(self, client_id: int, per_minute: int | None) -> None:
-        """Take one token for this client, or 429 with the seconds until the next one."""
-        rate = self.default_per_minute if per_minute is None else per_minute
-        if rate <= 0:
+    def per_minute(self, client: dict) -> int:
+        """The client's own limit, or the server default (0 = no limit)."""
+        own = client.get("rate_limit_per_minute")
+        return self.default_per_minute if own is None else own
+
+    def take(self, client: dict, kind: str) -> None:
+        """One round trip: a token of this kind, or 429 (for requests with no statement to carry it)."""
+        wait = self._db.one("take_rate_token", client_id=client["client_id"], kind=kind,
+                            per_minute=self.per_minute(client))["retry_after"]
+        self.check(client, kind, wait)
+
+    def check(self, client: dict, kind: str, retry_after) -> None:
+        """Raise the 429 for a refusal PostgreSQL answered (retry_after > 0), noting it for the portal."""
+        if not retry_after:
             return
-        now = time.monotonic()
-        with self._lock:
-            tokens, last = self._buckets.get(client_id, (float(rate), now))
-            tokens = min(float(rate), tokens + (now - last) * rate / 60.0)
-            if tokens < 1.0:
-                self._buckets[client_id] = (tokens, now)
-                wait = math.ceil((1.0 - tokens) * 60.0 / rate)
-                raise errors.TooManyRequests(f"over your limit of {rate} payment requests per minute",
-                                             code="rate_limited", headers={"Retry-After": str(max(1, wait))})
-            self._buckets[client_id] = (tokens - 1.0, now)
+        self._note(client["client_id"], client["app_id"], self.KINDS[kind])
+        rate = self.per_minute(client)
+        raise errors.TooManyRequests(f"over your limit of {rate} {kind} requests per minute", code="rate_limited",
+                                     headers={"Retry-After": str(max(1, math.ceil(float(retry_after))))})
 
-    def admit_context(self, ctx: dict) -> None:
-        """The hook PaymentGateway calls with the payment context row, right after authentication."""
-        try:
-            self.admit(ctx["client_id"], ctx.get("rate_limit_per_minute"))
-        except errors.TooManyRequests:
-            self._note(ctx["client_id"], ctx["app_id"])
-            raise
-
-    def _note(self, client_id: int, app_id: str) -> None:
+    def _note(self, client_id: int, app_id: str, endpoint: str) -> None:
         # One security event per client per minute per process: a client in a loop must not flood the table.
         now = time.monotonic()
-        if self._db is None or self._noted.get(client_id, 0.0) > now:
-            return
-        if len(self._noted) > _CACHE_MAX:
-            self._noted.clear()
-        self._noted[client_id] = now + 60
-        record_event(self._db, "rate_limited", app_id=app_id, endpoint="/api/v1/payment/process")
+        with self._lock:
+            if self._db is None or self._noted.get(client_id, 0.0) > now:
+                return
+            if len(self._noted) > _CACHE_MAX:
+                self._noted.clear()
+            self._noted[client_id] = now + 60
+        record_event(self._db, "rate_limited", app_id=app_id, endpoint=endpoint)
 
 
 def _limit_amount(data: dict, key: str) -> str | None:

@@ -28,6 +28,9 @@ CREATE TABLE transactions (
     next_check_at        timestamptz,
     -- The schedule ran out without a final answer: an operator must resolve it (the portal's stuck queue).
     stuck                boolean NOT NULL DEFAULT false,
+    -- The reference sent to the provider, when it is not the one derived from public_id
+    -- (mospay.provider_reference): rows recorded before schema version 4 were sent their f010.
+    provider_ref         text,
     -- The idempotency key: holds across threads, processes and machines.
     UNIQUE (client_id, f010)
 );
@@ -56,6 +59,23 @@ CREATE TABLE transaction_events (
     -- transaction, so each event row writes one index.
     CONSTRAINT transaction_events_pkey PRIMARY KEY (transaction_id, id)
 );
+
+-- What the provider is told, and what its callbacks and status answers are matched on: unique per
+-- transaction across all clients (a client's f010 is only unique for that client, and is its
+-- idempotency key, not the provider's). It is the UUID inside public_id ('txn_' + 32 hex digits),
+-- so a merchant's transaction_id names the provider's reference too.
+CREATE OR REPLACE FUNCTION mospay.provider_reference(p_public_id text, p_provider_ref text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT coalesce(p_provider_ref, CASE WHEN p_public_id ~ '^txn_[0-9a-f]{32}$'
+                                         THEN substr(p_public_id, 5)::uuid::text ELSE p_public_id END)
+$$;
+
+-- The public_id a reference derived by mospay.provider_reference stands for (NULL if it is none).
+CREATE OR REPLACE FUNCTION mospay.public_id_for_reference(p_reference text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN p_reference ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+                THEN 'txn_' || replace(lower(p_reference), '-', '') END
+$$;
 
 -- A final state is final: no bug in the application can overwrite it.
 CREATE OR REPLACE FUNCTION mospay.guard_transaction_status() RETURNS trigger

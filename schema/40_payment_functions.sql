@@ -41,11 +41,12 @@ CREATE OR REPLACE FUNCTION mospay.record_payment(
     p_msisdn text, p_request jsonb, p_request_hash text, p_function text, p_data jsonb,
     p_check_after_s numeric)
 RETURNS TABLE (o_id bigint, o_public_id text, o_replay boolean, o_status text, o_request_hash text,
-               o_response_code integer, o_response_body jsonb, o_plan jsonb)
+               o_response_code integer, o_response_body jsonb, o_plan jsonb, o_reference text)
 LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
 DECLARE
     v_id bigint;
     v_public_id text;
+    v_reference text;
 BEGIN
     INSERT INTO transactions AS t (client_id, service_id, route, f010, amount, msisdn, request,
                                    request_hash, status_reason, next_check_at)
@@ -57,13 +58,14 @@ BEGIN
     IF v_id IS NULL THEN
         RETURN QUERY
             SELECT t.id, t.public_id, true, t.status, t.request_hash, t.response_code, t.response_body,
-                   NULL::jsonb
+                   NULL::jsonb, mospay.provider_reference(t.public_id, t.provider_ref)
               FROM transactions t
              WHERE t.client_id = p_client_id AND t.f010 = p_f010;
         RETURN;
     END IF;
+    v_reference := mospay.provider_reference(v_public_id, NULL);
     RETURN QUERY SELECT v_id, v_public_id, false, 'RECEIVED'::text, p_request_hash, NULL::integer,
-                        NULL::jsonb, mospay.call_request_function(p_function, p_f010, p_data);
+                        NULL::jsonb, mospay.call_request_function(p_function, v_reference, p_data), v_reference;
 END $$;
 
 -- Round trip 1 of 2 on the payment path. The gateway decides (credentials, rate limit, assignment,
@@ -72,16 +74,21 @@ END $$;
 -- recorded (record_payment); if not (or p_stamp is NULL: nothing cached yet), nothing is recorded and
 -- the current context is returned in o_context (JSON null for an unknown app id), for the gateway to
 -- decide again. A rotated secret, a deactivated client, a changed limit, route or field is therefore
--- seen by every process on its next payment, without a round trip of its own.
+-- seen by every process on its next payment, without a round trip of its own. The client's rate limit
+-- (its own, or p_rate_default) is taken here too, from a bucket every process shares: a payment over
+-- it records nothing and answers o_retry_after (seconds).
 CREATE OR REPLACE FUNCTION mospay.start_payment(
     p_app_id text, p_service text, p_stamp text, p_route text, p_f010 text, p_amount numeric,
-    p_msisdn text, p_request jsonb, p_request_hash text, p_function text, p_data jsonb)
+    p_msisdn text, p_request jsonb, p_request_hash text, p_function text, p_data jsonb,
+    p_rate_default integer)
 RETURNS TABLE (o_context jsonb, o_id bigint, o_public_id text, o_replay boolean, o_status text,
-               o_request_hash text, o_response_code integer, o_response_body jsonb, o_plan jsonb)
+               o_request_hash text, o_response_code integer, o_response_body jsonb, o_plan jsonb,
+               o_reference text, o_retry_after numeric)
 LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
 DECLARE
     r record;
     v_stamp text;
+    v_wait numeric;
 BEGIN
     SELECT c.id AS client_id, c.app_id, c.api_username, c.api_secret_hash, c.credential_version,
            c.active AS client_active, c.rate_limit_per_minute,
@@ -94,7 +101,7 @@ BEGIN
      WHERE c.app_id = p_app_id;
     IF NOT FOUND THEN
         RETURN QUERY SELECT 'null'::jsonb, NULL::bigint, NULL::text, NULL::boolean, NULL::text, NULL::text,
-                            NULL::integer, NULL::jsonb, NULL::jsonb;
+                            NULL::integer, NULL::jsonb, NULL::jsonb, NULL::text, NULL::numeric;
         RETURN;
     END IF;
     -- The secret's hash changes only with credential_version (rotation bumps it), so the version stands for both.
@@ -114,10 +121,17 @@ BEGIN
                                 'max_length', f.max_length, 'pattern', f.pattern, 'secret', f.secret)
                                 ORDER BY f.code)
                          FROM service_fields f WHERE f.service_id = r.service_id)),
-            NULL::bigint, NULL::text, NULL::boolean, NULL::text, NULL::text, NULL::integer, NULL::jsonb, NULL::jsonb;
+            NULL::bigint, NULL::text, NULL::boolean, NULL::text, NULL::text, NULL::integer, NULL::jsonb, NULL::jsonb,
+            NULL::text, NULL::numeric;
         RETURN;
     END IF;
-    RETURN QUERY SELECT NULL::jsonb, p.*
+    v_wait := mospay.take_rate_token(r.client_id, 'payment', coalesce(r.rate_limit_per_minute, p_rate_default));
+    IF v_wait > 0 THEN
+        RETURN QUERY SELECT NULL::jsonb, NULL::bigint, NULL::text, NULL::boolean, NULL::text, NULL::text,
+                            NULL::integer, NULL::jsonb, NULL::jsonb, NULL::text, v_wait;
+        RETURN;
+    END IF;
+    RETURN QUERY SELECT NULL::jsonb, p.*, 0::numeric
       FROM mospay.record_payment(r.client_id, r.service_id, p_route, p_f010, p_amount, p_msisdn, p_request,
                                  p_request_hash, p_function, p_data, r.connect_timeout_s + r.timeout_s + 2) p;
 END $$;

@@ -68,12 +68,12 @@ DECLARE
     v_plan jsonb;
 BEGIN
     FOR r IN
-        SELECT t.id, t.f010, t.request, x.function
+        SELECT t.id, mospay.provider_reference(t.public_id, t.provider_ref) AS reference, t.request, x.function
           FROM unnest(p_ids, p_functions) AS x (id, function)
           JOIN transactions t ON t.id = x.id
     LOOP
         BEGIN
-            v_plan := mospay.call_status_function(r.function, r.f010, r.request, NULL, NULL);
+            v_plan := mospay.call_status_function(r.function, r.reference, r.request, NULL, NULL);
         EXCEPTION WHEN OTHERS THEN
             v_plan := jsonb_build_object('action', 'ERROR', 'message', left(SQLERRM, 200));
         END;
@@ -102,7 +102,8 @@ BEGIN
     END IF;
     IF p_code IS NOT NULL THEN
         BEGIN
-            v_result := mospay.call_status_function(p_function, t.f010, t.request, p_code, p_output);
+            v_result := mospay.call_status_function(p_function, mospay.provider_reference(t.public_id, t.provider_ref),
+                                                    t.request, p_code, p_output);
             v_status := upper(coalesce(v_result ->> 'status', ''));
         EXCEPTION WHEN OTHERS THEN
             v_status := 'UNKNOWN';

@@ -16,6 +16,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -213,3 +214,9 @@ def load_sql_file(url: str, path: Path) -> None:
         conn.run(path.read_text(encoding="utf-8"))
     finally:
         conn.close()
+
+
+def provider_reference(transaction_id: str) -> str:
+    """The reference MosPay sends the provider for a payment recorded since schema version 4: the UUID
+    inside its public transaction_id (mospay.provider_reference in schema/30_transactions.sql)."""
+    return str(uuid.UUID(transaction_id.removeprefix("txn_")))

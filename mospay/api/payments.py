@@ -7,14 +7,16 @@ import falcon
 from .. import errors
 from ..auth import Tokens
 from ..payments import PaymentGateway, authenticate
+from ..security import RateLimits
 from .common import client_credentials, read_json
 
 
 class TokenResource:
     """POST /api/v1/auth/token: Basic credentials + App-ID in, a bearer token out."""
 
-    def __init__(self, db, tokens: Tokens, secret_key: str):
+    def __init__(self, db, tokens: Tokens, secret_key: str, limits: RateLimits | None = None):
         self._db = db
+        self._limits = limits
         self._tokens = tokens
         self._secret_key = secret_key
 
@@ -24,6 +26,8 @@ class TokenResource:
             raise errors.Unauthorized("a token is issued for Basic credentials only")
         client = authenticate(self._db.one("client_by_app_id", app_id=creds.app_id), creds, self._secret_key)
         req.context.log["client_id"] = client["client_id"]
+        if self._limits is not None:
+            self._limits.take(client, "token")  # after authentication: a stranger cannot spend the bucket
         token = self._tokens.issue("client", client["app_id"], client["credential_version"])
         resp.media = {"access_token": token, "token_type": "Bearer", "expires_in": self._tokens.ttl_s}
         resp.cache_control = ["no-store"]

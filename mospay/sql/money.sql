@@ -47,8 +47,12 @@ RETURNING id, (xmax = 0) AS first
 UPDATE provider_callbacks SET outcome = :outcome WHERE id = :id
 
 -- name: callback_matches (prepared)
+-- By the reference the provider was sent (mospay.provider_reference), never by a client's f010 alone:
+-- two clients may use the same f010. Rows recorded before schema version 4 were sent their f010.
 SELECT t.id, t.status FROM transactions t JOIN services s ON s.id = t.service_id
- WHERE s.name = :service AND t.f010 = :external_id
+ WHERE s.name = :service
+   AND (t.public_id = mospay.public_id_for_reference(:external_id)
+        OR (t.f010 = :external_id AND t.provider_ref = :external_id))
 
 -- name: claim_webhooks (prepared)
 -- Due outbox events, claimed with SKIP LOCKED and leased for two minutes: one sender per event.

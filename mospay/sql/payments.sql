@@ -1,27 +1,37 @@
 -- The payment path: the client, start (with the context check) and finish, the lookup by f010, the API log row.
 
 -- name: client_by_app_id (prepared)
-SELECT id AS client_id, app_id, api_username, api_secret_hash, credential_version, active AS client_active
+SELECT id AS client_id, app_id, api_username, api_secret_hash, credential_version, active AS client_active,
+       rate_limit_per_minute
   FROM clients WHERE app_id = :app_id
+
+-- name: take_rate_token
+-- One request from the client's shared bucket of this kind: 0 when admitted, else seconds to wait.
+SELECT mospay.take_rate_token(:client_id, :kind, :per_minute) AS retry_after
 
 -- name: start_payment (prepared)
 -- Round trip 1 of 2 on the payment path: check the cached context's stamp, record, plan (or answer the
--- current context and record nothing).
-SELECT o_context, o_id, o_public_id, o_replay, o_status, o_request_hash, o_response_code, o_response_body, o_plan
+-- current context and record nothing; or, over the client's rate limit, record nothing and say how long to wait).
+SELECT o_context, o_id, o_public_id, o_replay, o_status, o_request_hash, o_response_code, o_response_body, o_plan,
+       o_reference, o_retry_after
   FROM mospay.start_payment(:app_id, :service, :stamp, :route, :f010, CAST(:amount AS numeric), :msisdn,
-                            CAST(:request AS jsonb), :request_hash, :function, CAST(:data AS jsonb))
+                            CAST(:request AS jsonb), :request_hash, :function, CAST(:data AS jsonb),
+                            CAST(:rate_default AS integer))
 
 -- name: finish_payment (prepared)
 -- Round trip 2 of 2: the RESPONSE function, the final state and the API log row (:log, request metadata).
 SELECT o_status, o_response_code, o_response_body
-  FROM mospay.finish_payment(:id, :function, :f010, CAST(:data AS jsonb), :code, CAST(:output AS jsonb),
+  FROM mospay.finish_payment(:id, :function, :reference, CAST(:data AS jsonb), :code, CAST(:output AS jsonb),
                              CAST(:result AS jsonb), CAST(:log AS jsonb))
 
 -- name: transaction_by_f010 (prepared)
-SELECT t.public_id AS transaction_id, t.f010, t.status, t.amount, t.msisdn, t.route, s.name AS service,
-       t.result, t.created_at, t.updated_at
-  FROM transactions t JOIN services s ON s.id = t.service_id
- WHERE t.client_id = :client_id AND t.f010 = :f010
+-- A client's status lookup, which takes a token from its 'status' bucket in the same statement: one row
+-- always, retry_after > 0 when refused (and then no transaction), transaction_id NULL when not found.
+SELECT w.retry_after, t.public_id AS transaction_id, t.f010, t.status, t.amount, t.msisdn, t.route,
+       s.name AS service, t.result, t.created_at, t.updated_at
+  FROM (SELECT mospay.take_rate_token(:client_id, 'status', CAST(:per_minute AS integer)) AS retry_after) w
+  LEFT JOIN (transactions t JOIN services s ON s.id = t.service_id)
+    ON w.retry_after = 0 AND t.client_id = :client_id AND t.f010 = :f010
 
 -- name: insert_api_log (prepared)
 INSERT INTO api_logs (request_id, client_id, app_id, endpoint, method, status_code, duration_ms, ip,

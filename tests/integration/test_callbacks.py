@@ -12,7 +12,7 @@ import urllib3
 
 from mospay.simulator import Simulator
 from tests.integration.fleet import Fleet, onboard
-from tests.support import ROOT
+from tests.support import ROOT, provider_reference
 
 
 @pytest.fixture
@@ -64,10 +64,10 @@ def test_a_forged_callback_changes_nothing_without_the_providers_confirmation(fl
         headers, body = onboard(fleet.db, sim.url)
         body["f005"] = "+250788120004"
         base = f"http://127.0.0.1:{port}"
-        assert urllib3.request("POST", base + "/api/v1/payment/process", json=body, headers=headers).json()[
-            "status"] == "PENDING"
+        paid = urllib3.request("POST", base + "/api/v1/payment/process", json=body, headers=headers).json()
+        assert paid["status"] == "PENDING"
         forged = urllib3.request("POST", base + "/api/v1/callbacks/momo",
-                                 json={"externalId": body["f010"], "status": "SUCCESSFUL"})
+                                 json={"externalId": provider_reference(paid["transaction_id"]), "status": "SUCCESSFUL"})
         assert forged.status == 200 and forged.json()["checked"] == 1
         assert wait_status(fleet.db, body["f010"], "SUCCESSFUL", seconds=0.5) == "PENDING"
 

@@ -8,11 +8,13 @@ import pytest
 
 from mospay.breaker import Breaker, HALF_OPEN, OPEN
 from mospay import errors
-from tests.support import free_port
+from tests.support import free_port, provider_reference
 
 
-def sim_calls(gateway, f010):
-    return gateway.http.request("GET", gateway.simulator_url + "/_sim/calls").json()["by_external_id"].get(f010, 0)
+def sim_calls(gateway, transaction_id):
+    """Provider calls for one payment, by the reference MosPay sent (derived from its transaction_id)."""
+    calls = gateway.http.request("GET", gateway.simulator_url + "/_sim/calls").json()["by_external_id"]
+    return calls.get(provider_reference(transaction_id), 0)
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +42,7 @@ def test_provider_fault_is_unknown_within_the_time_budget(gateway, fragile, msis
     assert elapsed < 4.0, f"{fault}: took {elapsed:.1f}s"  # budget 1.5 s; slack for a loaded CI machine
     row = gateway.db.run("SELECT status, next_check_at FROM transactions WHERE f010 = :f", f=body["f010"])[0]
     assert row["status"] == "UNKNOWN" and row["next_check_at"] is not None  # the reconciler will ask
-    assert sim_calls(gateway, body["f010"]) == 1
+    assert sim_calls(gateway, resp.json()["transaction_id"]) == 1
     # MosPay is still healthy afterwards (a half-read connection was not reused).
     assert fragile.pay(headers=headers).json()["status"] == "SUCCESSFUL"
 

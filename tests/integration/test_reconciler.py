@@ -15,6 +15,7 @@ from mospay.config import Config
 from mospay.db import Database
 from mospay.provider import Provider
 from mospay.simulator import Simulator
+from tests.support import provider_reference
 
 KEYS = {"secret_key": "k" * 40, "jwt_secret_key": "j" * 40}
 
@@ -65,7 +66,7 @@ def test_unknown_after_provider_500_is_settled_by_a_status_query(db, shop, sim):
                     "ORDER BY id", i=settled["id"])
     assert [(e["from_status"], e["to_status"], e["cause"]) for e in events][-1] == (
         "UNKNOWN", "SUCCESSFUL", "reconciliation")
-    assert sim.calls["by_external_id"]["r500"] == 1  # status queries never repeat the payment
+    assert sim.calls["by_external_id"][provider_reference(settled["public_id"])] == 1  # status queries never repeat the payment
     # The final state wrote the client's webhook event in the same database transaction.
     event = db.run("SELECT event_type, payload FROM webhook_events WHERE transaction_id = :i", i=settled["id"])
     assert event[0]["event_type"] == "payment.succeeded" and event[0]["payload"]["status"] == "SUCCESSFUL"

@@ -23,7 +23,7 @@ from mospay.provider import Provider
 from mospay.reconciler import Reconciler
 from mospay.simulator import Simulator
 from tests.catalog import differences, row_counts, snapshot
-from tests.support import ROOT, load_sql_file, mospay_cli
+from tests.support import ROOT, load_sql_file, mospay_cli, provider_reference
 
 FIXTURE = ROOT / "tests" / "fixtures" / "v0.1.0.sql"
 FACTS = json.loads((ROOT / "tests" / "fixtures" / "v0.1.0.json").read_text(encoding="utf-8"))
@@ -131,12 +131,14 @@ def upgrade_and_use(old: Database, fresh: Database, sim: Simulator) -> list[str]
     assert [e["f010"] for e in events] == sorted(f for f in PROVIDER_VERDICTS if f.startswith("ak-"))  # akaliza has a callback_url
 
     # (c) New payments work, for both clients, through their old generated functions.
+    # The provider is sent the transaction's own reference now, no longer the client's f010.
     for app_id, service, f010 in (("akaliza", "mtnmomorwa", "ak-new-1"), ("kigalishop", "airtelrwa", "ks-new-1")):
         resp = app.simulate_post("/api/v1/payment/process", json=payment(app_id, service, f010, "+250788300000"),
                                  headers=headers(app_id))
         assert resp.status_code == 200 and resp.json["status"] == "SUCCESSFUL", resp.text
         report.append(f"new payment: {app_id} {f010} via {service} -> HTTP {resp.status_code} {resp.json['status']}")
-    assert sim.status("ak-new-1") == "SUCCESSFUL"
+        assert sim.status(provider_reference(resp.json["transaction_id"])) == "SUCCESSFUL"
+        assert sim.status(f010) is None
     return report
 
 
