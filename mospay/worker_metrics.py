@@ -60,7 +60,7 @@ def merge(snapshots: list[dict], alive=_alive) -> dict:
         live = alive(snap["pid"])
         for name, entry in snap["state"].items():
             kind = entry["kind"]
-            if kind == "gauge" and not live:  # a dead worker's pool has no connections
+            if kind == "gauge" and (not live or snap.get("final")):  # a stopped worker's pool is closed
                 continue
             labelnames = tuple(entry["labelnames"]) + (("worker",) if kind == "gauge" else ())
             target = merged.setdefault(name, {**entry, "labelnames": labelnames, "values": {}})
@@ -108,10 +108,11 @@ class WorkerShare:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(5)
-        self.write(self._answered)
+        self.write(self._answered, final=True)
 
-    def write(self, answered: int) -> None:
-        data = {"pid": self.pid, "worker": self.worker, "answered": answered,
+    def write(self, answered: int, final: bool = False) -> None:
+        """final: this worker counts no more; scrapes use this file without waiting for a newer one."""
+        data = {"pid": self.pid, "worker": self.worker, "answered": answered, "final": final,
                 "state": _encode(self._registry.local_state())}
         text = json.dumps(data, separators=(",", ":"))
         with self._write_lock:
@@ -161,7 +162,8 @@ class WorkerShare:
         deadline = time.monotonic() + ANSWER_WAIT_S
         while True:
             snapshots = self._read_all()
-            late = [s["worker"] for s in snapshots if s["answered"] < token and _alive(s["pid"])]
+            late = [s["worker"] for s in snapshots
+                    if s["answered"] < token and not s.get("final") and _alive(s["pid"])]
             if not late or time.monotonic() >= deadline:
                 break
             time.sleep(POLL_S / 5)
