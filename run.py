@@ -128,11 +128,12 @@ def _serve_workers(runtime, workers) -> int:
         db = Database(runtime.db.url, size=config.pool_size, timeout=config.pool_timeout_s)
         try:
             server, scheduler, metrics = _create_server(config, db, runtime.schema_version, sockets=[sock])
-            share = worker_metrics.WorkerShare(metrics, metrics_folder, index).start()
+            share = metrics_folder and worker_metrics.WorkerShare(metrics, metrics_folder, index).start()
             try:
                 return _run(server, scheduler.start(), on_sigint=False)
             finally:
-                share.stop()
+                if share:
+                    share.stop()
         finally:
             db.close()
 

@@ -27,13 +27,20 @@ ANSWER_WAIT_S = 1.0  # how long a scrape waits for the other workers before usin
 REQUEST_FILE = "scrape-request"
 
 
-def make_run_folder() -> str:
-    """The parent's folder for its workers' files (private to the user running MosPay)."""
-    return tempfile.mkdtemp(prefix="mospay-metrics-")
+def make_run_folder() -> str | None:
+    """The parent's folder for its workers' files (mode 0700, in the temp directory); None, with a
+    warning, where none can be made: the server still runs, each scrape showing one worker's numbers."""
+    try:
+        return tempfile.mkdtemp(prefix="mospay-metrics-")
+    except OSError as exc:
+        log.warning("cannot create a folder for the workers' metrics (%s): /metrics will show the numbers "
+                    "of whichever worker answers; set TMPDIR to a writable directory", exc)
+        return None
 
 
-def remove_run_folder(folder: str) -> None:
-    shutil.rmtree(folder, ignore_errors=True)
+def remove_run_folder(folder: str | None) -> None:
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _alive(pid: int) -> bool:
