@@ -205,3 +205,7 @@ def _run_load_and_check(fleet, sim, headers, template, ports, base, cert):
     for f010 in sorted(sent)[:: max(1, len(sent) // 10)]:
         resp = http.request("GET", f"{base}/api/v1/payment/{f010}", headers=headers, timeout=10)
         assert resp.status == 200 and resp.json()["status"] == final[f010]
+        # nginx's own request id reached MosPay (a trusted proxy) and came back: 32 hex digits, not
+        # the 16 MosPay makes up itself.
+        assert re.fullmatch(r"[0-9a-f]{32}", resp.headers["X-Request-ID"])
+    assert http.request("GET", base + "/metrics", timeout=10).status == 404  # never exposed through nginx
