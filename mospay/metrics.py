@@ -8,6 +8,9 @@ number (the pool, a circuit breaker, the reconciler, the scheduler) just registe
     registry.register_gauge("mospay_reconciler_backlog", "UNKNOWN transactions waiting", lambda: n)
     registry.register_gauge("mospay_circuit_state", "0 closed, 1 half-open, 2 open",
                             lambda: {("mtnmomorwa",): 0}, labelnames=("service",))
+
+Under `run.py --workers N` a worker_metrics.WorkerShare set as `registry.shared` makes render() and
+snapshot() show every worker's numbers (Registry.state); the recording side is the same either way.
 """
 
 from __future__ import annotations
