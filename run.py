@@ -62,7 +62,8 @@ def serve(runtime, args) -> int:
         workers = srv.effective_workers(args.workers)
         if workers > 1:
             return _serve_workers(runtime, workers)
-        server, scheduler = _create_server(config, runtime.db, runtime.schema_version, host=config.host, port=config.port)
+        server, scheduler, _metrics = _create_server(config, runtime.db, runtime.schema_version, host=config.host,
+                                                     port=config.port)
         print(f"MosPay listening on http://{server.effective_host}:{server.effective_port}", flush=True)
         return _run(server, scheduler.start(), on_sigint=True)
     finally:
@@ -72,7 +73,7 @@ def serve(runtime, args) -> int:
 
 def _create_server(config, db, schema_version, **where):
     """waitress serving the Falcon app behind TrustedProxies (X-Forwarded-* only from MOSPAY_TRUSTED_PROXIES),
-    and the scheduler of the periodic jobs (not started), sharing the app's breakers and metrics."""
+    the scheduler of the periodic jobs (not started), sharing the app's breakers and metrics, and the metrics."""
     from waitress.server import create_server
 
     from mospay import server as srv
@@ -83,7 +84,7 @@ def _create_server(config, db, schema_version, **where):
     parts = Components.build(config, db)
     app = TrustedProxies(create_app(config, db, parts=parts, schema_version=schema_version), config.trusted_proxies)
     server = create_server(app, ident="mospay", **where, **srv.waitress_options(config.threads, config.max_body_bytes))
-    return server, parts.scheduler()
+    return server, parts.scheduler(), parts.metrics
 
 
 def _run(server, scheduler, on_sigint: bool) -> int:
@@ -112,24 +113,35 @@ def _run(server, scheduler, on_sigint: bool) -> int:
 def _serve_workers(runtime, workers) -> int:
     """N forked processes accept on one pre-bound socket; each opens its own database pool and runs a
     scheduler (the leases in scheduler_jobs let one process at a time run a given job)."""
-    from mospay import server as srv
+    from mospay import server as srv, worker_metrics
     from mospay.db import Database
 
     config = runtime.config
     sock = srv.bind_socket(config.host, config.port)
     host, port = sock.getsockname()[:2]
     runtime.db.close()  # children must not inherit pooled connections: a pg8000 socket is not shareable
+    # Each worker counts its own requests; this folder is where they meet, so that whichever worker
+    # answers /metrics (or the dashboard) shows the whole server's numbers.
+    metrics_folder = worker_metrics.make_run_folder()
 
     def child(sock, index):
         db = Database(runtime.db.url, size=config.pool_size, timeout=config.pool_timeout_s)
         try:
-            server, scheduler = _create_server(config, db, runtime.schema_version, sockets=[sock])
-            return _run(server, scheduler.start(), on_sigint=False)
+            server, scheduler, metrics = _create_server(config, db, runtime.schema_version, sockets=[sock])
+            share = metrics_folder and worker_metrics.WorkerShare(metrics, metrics_folder, index).start()
+            try:
+                return _run(server, scheduler.start(), on_sigint=False)
+            finally:
+                if share:
+                    share.stop()
         finally:
             db.close()
 
     print(f"MosPay listening on http://{host}:{port} ({workers} workers)", flush=True)
-    return srv.run_workers(sock, workers, child)
+    try:
+        return srv.run_workers(sock, workers, child)
+    finally:
+        worker_metrics.remove_run_folder(metrics_folder)
 
 
 if __name__ == "__main__":

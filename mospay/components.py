@@ -64,7 +64,7 @@ class Components:
         registry.register_gauge(
             "mospay_circuit_breaker_open", "1 while a service's circuit breaker is open or half-open (this process)",
             lambda: {(name,): int(s["state"] != "closed") for name, s in self.breakers.snapshot().items()},
-            ("service",))
+            ("service",), per_process=True)
         registry.register_gauge(
             "mospay_reconciler_backlog", "open transactions still checked by the reconciler, and stuck ones",
             lambda: {(state,): n for state, n in reports.reconciler_backlog(db).items()}, ("state",))

@@ -8,6 +8,9 @@ number (the pool, a circuit breaker, the reconciler, the scheduler) just registe
     registry.register_gauge("mospay_reconciler_backlog", "UNKNOWN transactions waiting", lambda: n)
     registry.register_gauge("mospay_circuit_state", "0 closed, 1 half-open, 2 open",
                             lambda: {("mtnmomorwa",): 0}, labelnames=("service",))
+
+Under `run.py --workers N` a worker_metrics.WorkerShare set as `registry.shared` makes render() and
+snapshot() show every worker's numbers (Registry.state); the recording side is the same either way.
 """
 
 from __future__ import annotations
@@ -41,6 +44,58 @@ def _number(value: float) -> str:
     return repr(value)
 
 
+def _header(name: str, help: str, kind: str) -> list[str]:
+    help_text = help.replace("\\", "\\\\").replace("\n", "\\n")
+    return [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
+
+
+def render_values(name: str, help: str, kind: str, labelnames, values: dict) -> list[str]:
+    """A counter or gauge: {label tuple: number}."""
+    return _header(name, help, kind) + [f"{name}{_labels(labelnames, k)} {_number(float(v))}"
+                                        for k, v in sorted(values.items())]
+
+
+def render_histogram(name: str, help: str, labelnames, buckets, series: dict) -> list[str]:
+    """{label tuple: [count per bucket..., +Inf count, sum]}, rendered cumulatively."""
+    lines = _header(name, help, "histogram")
+    for labels, counts in sorted(series.items()):
+        cumulative = 0
+        for bound, n in zip(tuple(buckets) + (math.inf,), counts[:-1]):
+            cumulative += n
+            le = 'le="' + _number(bound) + '"'
+            lines.append(f"{name}_bucket{_labels(labelnames, labels, le)} {cumulative}")
+        lines.append(f"{name}_sum{_labels(labelnames, labels)} {_number(round(counts[-1], 6))}")
+        lines.append(f"{name}_count{_labels(labelnames, labels)} {cumulative}")
+    return lines
+
+
+def summarize(buckets, series, quantile: float = 0.95) -> dict:
+    """All series together: count, mean, and the bucket bound under which `quantile` of them fell
+    (an upper bound, as precise as the buckets; None above the last bucket)."""
+    series = list(series)
+    per_bucket = [sum(column) for column in zip(*(v[:-1] for v in series))] if series else []
+    count, total = sum(per_bucket), sum(v[-1] for v in series)
+    bound, seen = None, 0
+    for upper, n in zip(tuple(buckets) + (math.inf,), per_bucket):
+        seen += n
+        if count and seen >= quantile * count:
+            bound = None if upper == math.inf else upper
+            break
+    return {"count": count, "mean_s": total / count if count else None, "quantile": quantile,
+            "quantile_le_s": bound}
+
+
+def render_state(state: dict) -> dict[str, list[str]]:
+    """Lines per metric name from plain data (Registry.local_state, or several workers' merged)."""
+    out = {}
+    for name, m in state.items():
+        if m["kind"] == "histogram":
+            out[name] = render_histogram(name, m["help"], m["labelnames"], m["buckets"], m["values"])
+        else:
+            out[name] = render_values(name, m["help"], m["kind"], m["labelnames"], m["values"])
+    return out
+
+
 class _Metric:
     kind = "untyped"
 
@@ -49,8 +104,7 @@ class _Metric:
         self._lock = threading.Lock()
 
     def header(self) -> list[str]:
-        help_text = self.help.replace("\\", "\\\\").replace("\n", "\\n")
-        return [f"# HELP {self.name} {help_text}", f"# TYPE {self.name} {self.kind}"]
+        return _header(self.name, self.help, self.kind)
 
 
 class Counter(_Metric):
@@ -67,10 +121,10 @@ class Counter(_Metric):
     def value(self, *labels) -> float:
         return self._values.get(labels, 0)
 
-    def render(self) -> list[str]:
+    def state(self) -> dict:
         with self._lock:
-            items = sorted(self._values.items())
-        return self.header() + [f"{self.name}{_labels(self.labelnames, k)} {_number(v)}" for k, v in items]
+            values = dict(self._values)
+        return {"kind": self.kind, "help": self.help, "labelnames": self.labelnames, "values": values}
 
 
 class Histogram(_Metric):
@@ -95,57 +149,39 @@ class Histogram(_Metric):
         return sum(series[:-1]) if series else 0
 
     def summary(self, quantile: float = 0.95) -> dict:
-        """All series together: count, mean, and the bucket bound under which `quantile` of them fell
-        (an upper bound, as precise as the buckets; None above the last bucket)."""
+        """All series together (see summarize)."""
         with self._lock:
             series = [list(v) for v in self._series.values()]
-        per_bucket = [sum(column) for column in zip(*(v[:-1] for v in series))] if series else []
-        count, total = sum(per_bucket), sum(v[-1] for v in series)
-        bound, seen = None, 0
-        for upper, n in zip(self.buckets + (math.inf,), per_bucket):
-            seen += n
-            if count and seen >= quantile * count:
-                bound = None if upper == math.inf else upper
-                break
-        return {"count": count, "mean_s": total / count if count else None, "quantile": quantile,
-                "quantile_le_s": bound}
+        return summarize(self.buckets, series, quantile)
 
-    def render(self) -> list[str]:
+    def state(self) -> dict:
         with self._lock:
-            items = sorted((k, list(v)) for k, v in self._series.items())
-        lines = self.header()
-        for labels, series in items:
-            cumulative = 0
-            for bound, n in zip(self.buckets + (math.inf,), series[:-1]):
-                cumulative += n
-                le = 'le="' + _number(bound) + '"'
-                lines.append(f"{self.name}_bucket{_labels(self.labelnames, labels, le)} {cumulative}")
-            lines.append(f"{self.name}_sum{_labels(self.labelnames, labels)} {_number(round(series[-1], 6))}")
-            lines.append(f"{self.name}_count{_labels(self.labelnames, labels)} {cumulative}")
-        return lines
+            values = {k: list(v) for k, v in self._series.items()}
+        return {"kind": self.kind, "help": self.help, "labelnames": self.labelnames, "buckets": self.buckets,
+                "values": values}
 
 
 class Gauge(_Metric):
-    """A value read at scrape time from a callback: a number, or {label tuple: number} with labelnames."""
+    """A value read at scrape time from a callback: a number, or {label tuple: number} with labelnames.
+    per_process: a number of this process only (its pool, its breakers), which a server of several
+    workers shows once per worker; the others (read from the database) are the same in every process."""
     kind = "gauge"
 
-    def __init__(self, name, help, callback, labelnames=()):
+    def __init__(self, name, help, callback, labelnames=(), per_process: bool = False):
         super().__init__(name, help, labelnames)
         self.callback = callback
+        self.per_process = per_process
 
-    def render(self) -> list[str]:
+    def state(self) -> dict | None:
         try:
             value = self.callback()
         except Exception:  # one broken hook must not take the whole scrape down
             log.warning("metrics gauge %s failed", self.name, exc_info=True)
-            return []
+            return None
         if value is None:
-            return []
-        if isinstance(value, dict):
-            rows = sorted(value.items())
-        else:
-            rows = [((), value)]
-        return self.header() + [f"{self.name}{_labels(self.labelnames, k)} {_number(float(v))}" for k, v in rows]
+            return None
+        values = {k: float(v) for k, v in value.items()} if isinstance(value, dict) else {(): float(value)}
+        return {"kind": self.kind, "help": self.help, "labelnames": self.labelnames, "values": values}
 
 
 class Registry:
@@ -155,6 +191,7 @@ class Registry:
     def __init__(self):
         self._lock = threading.Lock()
         self._metrics: dict[str, _Metric] = {}
+        self.shared = None  # a mospay.worker_metrics.WorkerShare under --workers
 
     def _get_or_create(self, name: str, factory, kind: type) -> _Metric:
         with self._lock:
@@ -172,10 +209,11 @@ class Registry:
     def histogram(self, name: str, help: str, labelnames=(), buckets=LATENCY_BUCKETS) -> Histogram:
         return self._get_or_create(name, lambda: Histogram(name, help, labelnames, buckets), Histogram)
 
-    def register_gauge(self, name: str, help: str, callback, labelnames=(), kind: str = "gauge") -> None:
+    def register_gauge(self, name: str, help: str, callback, labelnames=(), kind: str = "gauge",
+                       per_process: bool = False) -> None:
         """Add (or replace) a value read from `callback` at scrape time. kind="counter" for a total
-        kept elsewhere (e.g. in the database) that only grows."""
-        gauge = Gauge(name, help, callback, labelnames)
+        kept elsewhere (e.g. in the database) that only grows. per_process: see Gauge."""
+        gauge = Gauge(name, help, callback, labelnames, per_process)
         gauge.kind = kind
         with self._lock:
             self._metrics[name] = gauge
@@ -184,13 +222,33 @@ class Registry:
         with self._lock:
             self._metrics.pop(name, None)
 
-    def render(self) -> str:
+    def local_state(self) -> dict:
+        """This process's counters, histograms and per-process gauges as plain data: what one worker
+        hands to the others (mospay.worker_metrics)."""
         with self._lock:
-            metrics = sorted(self._metrics.values(), key=lambda m: m.name)
-        lines = []
+            metrics = list(self._metrics.values())
+        state = {}
         for metric in metrics:
-            lines.extend(metric.render())
-        return "\n".join(lines) + "\n"
+            if not isinstance(metric, Gauge) or metric.per_process:
+                entry = metric.state()
+                if entry is not None:
+                    state[metric.name] = entry
+        return state
+
+    def state(self) -> dict:
+        """local_state, or under --workers every worker's merged (counters summed, histograms merged,
+        per-process gauges labelled with their worker)."""
+        return self.shared.merged() if self.shared is not None else self.local_state()
+
+    def render(self) -> str:
+        blocks = render_state(self.state())
+        with self._lock:
+            shared_gauges = [m for m in self._metrics.values() if isinstance(m, Gauge) and not m.per_process]
+        for gauge in shared_gauges:  # read from the database: the same whichever worker answers
+            entry = gauge.state()
+            if entry is not None:
+                blocks[gauge.name] = render_state({gauge.name: entry})[gauge.name]
+        return "\n".join(line for name in sorted(blocks) for line in blocks[name]) + "\n"
 
 
 class Metrics(Registry):
@@ -232,37 +290,36 @@ class Metrics(Registry):
         self.payments.inc(service, status)
 
     def watch_pool(self, db) -> None:
-        """Pool gauges for this Database."""
-        self.register_gauge("mospay_db_pool_size", "database connections the pool may open", lambda: db.size)
+        """Pool gauges for this Database (this process's pool: one series per worker under --workers)."""
+        self.register_gauge("mospay_db_pool_size", "database connections the pool may open", lambda: db.size,
+                            per_process=True)
         self.register_gauge("mospay_db_pool_in_use", "database connections lent to requests",
-                            lambda: getattr(db, "in_use", 0))
+                            lambda: getattr(db, "in_use", 0), per_process=True)
         self.register_gauge("mospay_db_pool_waiting", "requests waiting for a database connection",
-                            lambda: getattr(db, "waiting", 0))
+                            lambda: getattr(db, "waiting", 0), per_process=True)
 
     def snapshot(self) -> dict:
-        """The key numbers as plain values, for a Grafana-free view (the admin dashboard) or a status check."""
-        with self.requests._lock:
-            requests = dict(self.requests._values)
-        with self.payments._lock:
-            payments = dict(self.payments._values)
-        by_status: dict[str, float] = {}
-        for (_service, status), n in payments.items():
-            by_status[status] = by_status.get(status, 0) + n
-        with self._lock:
-            gauges = {name: m for name, m in self._metrics.items()
-                      if isinstance(m, Gauge) and name.startswith("mospay_db_pool_")}
+        """The key numbers as plain values, for a Grafana-free view (the admin dashboard) or a status
+        check: the whole server's, every worker included (the same numbers /metrics shows)."""
+        state = self.state()
+
+        def values(name):
+            return state.get(name, {}).get("values", {})
+
+        def by_last_label(name):
+            totals: dict[str, float] = {}
+            for labels, n in values(name).items():
+                totals[labels[1]] = totals.get(labels[1], 0) + n
+            return totals
+
+        requests = values("mospay_http_requests_total")
         pool = {}
-        for name, gauge in gauges.items():
-            try:
-                pool[name.removeprefix("mospay_db_pool_")] = gauge.callback()
-            except Exception:
-                pool[name.removeprefix("mospay_db_pool_")] = None
-        with self.provider_errors._lock:
-            provider_errors = dict(self.provider_errors._values)
-        by_reason: dict[str, float] = {}
-        for (_service, reason), n in provider_errors.items():
-            by_reason[reason] = by_reason.get(reason, 0) + n
+        for part in ("size", "in_use", "waiting"):  # summed over workers: the server's connections
+            rows = values("mospay_db_pool_" + part)
+            pool[part] = sum(rows.values()) if rows else None
         return {"requests": sum(requests.values()),
                 "server_errors": sum(n for (_r, _m, status), n in requests.items() if int(status) >= 500),
-                "latency": self.request_seconds.summary(), "provider_errors": by_reason,
-                "payments": by_status, "pool": pool}
+                "latency": summarize(self.request_seconds.buckets,
+                                     values("mospay_http_request_duration_seconds").values()),
+                "provider_errors": by_last_label("mospay_provider_errors_total"),
+                "payments": by_last_label("mospay_payments_total"), "pool": pool}
