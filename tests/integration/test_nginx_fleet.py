@@ -186,15 +186,17 @@ def _run_load_and_check(fleet, sim, headers, template, ports, base, cert):
         time.sleep(0.1)
 
     sent = {f"order_{c}_{i}" for c in range(CLIENTS) for i in range(PAYMENTS_EACH)}
-    rows = fleet.db.run("SELECT f010, status FROM transactions")
+    rows = fleet.db.run("SELECT f010, status, mospay.provider_reference(public_id, provider_ref) AS ref "
+                        "FROM transactions")
     f010s = [r["f010"] for r in rows]
     assert sorted(f010s) == sorted(sent), "no payment lost, none recorded twice"
     final = {r["f010"]: r["status"] for r in rows}
+    reference = {r["f010"]: r["ref"] for r in rows}  # what the provider was sent for each payment
     calls = sim.calls["by_external_id"]
-    assert set(calls) <= sent and all(n == 1 for n in calls.values()), \
+    assert set(calls) <= set(reference.values()) and all(n == 1 for n in calls.values()), \
         {f: n for f, n in calls.items() if n != 1}
     for f010, state in final.items():
-        truth = sim.status(f010) or "FAILED"  # never reached the provider: no money moved
+        truth = sim.status(reference[f010]) or "FAILED"  # never reached the provider: no money moved
         assert state == truth, (f010, state, truth)
         for code, status in answers[f010]:
             if code in FINAL:
