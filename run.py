@@ -77,12 +77,9 @@ def _create_server(config, db, schema_version, **where):
     from waitress.server import create_server
 
     from mospay import server as srv
-    from mospay.app import create_app
-    from mospay.components import Components
-    from mospay.proxy import TrustedProxies
+    from mospay.app import served_app
 
-    parts = Components.build(config, db)
-    app = TrustedProxies(create_app(config, db, parts=parts, schema_version=schema_version), config.trusted_proxies)
+    app, parts = served_app(config, db, schema_version=schema_version)
     server = create_server(app, ident="mospay", **where, **srv.waitress_options(config.threads, config.max_body_bytes))
     return server, parts.scheduler(), parts.metrics
 

@@ -18,6 +18,7 @@ from .components import Components
 from .observe import RequestObserver
 from .payments import PaymentGateway, RequestMeta
 from .provider import Provider
+from .proxy import TrustedProxies
 from .redact import mask
 from .security import RateLimits
 
@@ -73,6 +74,15 @@ def create_app(config, db, provider: Provider | None = None, *, parts: Component
                                (errors.MosPayError, _mospay_error)):
         app.add_error_handler(exception, portal.error_handler(handler))
     return app
+
+
+def served_app(config, db, *, schema_version: int | None = None):
+    """What run.py serves, and what the API tests call in-process: the app behind TrustedProxies
+    (X-Forwarded-* believed only from MOSPAY_TRUSTED_PROXIES), and its Components, whose scheduler
+    (breakers and metrics shared with the app) the caller starts."""
+    parts = Components.build(config, db)
+    app = create_app(config, db, parts=parts, schema_version=schema_version)
+    return TrustedProxies(app, config.trusted_proxies), parts
 
 
 def _mospay_error(req, resp, exc, params):

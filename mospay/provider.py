@@ -33,6 +33,10 @@ class Provider:
         # retries=False: a repeated POST could charge twice; the reconciler finds out instead.
         self._http = urllib3.PoolManager(num_pools=64, maxsize=maxsize, retries=False)
 
+    def close(self) -> None:
+        """Close the pooled provider connections (an app that is shut down, a test's teardown)."""
+        self._http.clear()
+
     def call(self, method: str, url: str, headers: dict, payload, connect_timeout: float,
              read_timeout: float) -> ProviderAnswer:
         started = time.perf_counter()

@@ -94,6 +94,7 @@ class SimulatorServer(ThreadingHTTPServer):
         self.callback_drop_rate = callback_drop_rate
         self.trickle_seconds = trickle_seconds
         self.callbacks_sent = 0
+        self.callback_rounds = 0  # settled payments whose callbacks (every duplicate, sent or dropped) are over
         self.ledger = Ledger()
         self.stopping = threading.Event()
         super().__init__(address, Handler)
@@ -273,6 +274,7 @@ def _settle_and_call_back(server: SimulatorServer, url: str, ext: str, final: st
             pass  # the gateway will find out through its own status queries
         finally:
             conn.close()
+    server.callback_rounds += 1
 
 
 def make_server(host: str = "127.0.0.1", port: int = 0, hang_seconds: float = 30.0, verbose: bool = False,

@@ -1,4 +1,6 @@
-"""Real processes on free loopback ports: the provider simulator and `python run.py` on its own database."""
+"""The gateway under test: `api`, the app run.py serves called in-process (tests/integration/inprocess.py),
+and `gateway`, a real `python run.py` on a free loopback port, for what needs the process itself. Both
+call the provider simulator, a real process on loopback."""
 
 from __future__ import annotations
 
@@ -149,7 +151,23 @@ def _drain(proc, lines: list) -> None:
 
 
 @pytest.fixture(scope="session")
-def client(gateway):
+def api(postgres, template_db, simulator, tmp_path_factory):
+    """The app in-process, configured as the shared `gateway` is (see there)."""
+    from tests.integration.inprocess import in_process
+
+    env = {"MOSPAY_ADMIN_PASSWORD": "first-password", "MOSPAY_LOG_FORMAT": "json",
+           "MOSPAY_TRUSTED_PROXIES": "127.0.0.2", "MOSPAY_AUTH_FAILURE_LIMIT": "100000"}
+    with in_process(postgres, template_db, simulator, tmp_path_factory.mktemp("data"), env) as app:
+        yield app
+
+
+@pytest.fixture(scope="session")
+def client(api):
+    return api.onboard()
+
+
+@pytest.fixture(scope="session")
+def gateway_client(gateway):
     return gateway.onboard()
 
 

@@ -79,7 +79,8 @@ def _fields(client):
             "f005": "+250788123456", "f006": "customer123", "f007": "enc", "f008": "pwd", "f009": "dev"}
 
 
-def test_token_is_fetched_once_and_reused_for_many_payments(gateway, client):
+def test_token_is_fetched_once_and_reused_for_many_payments(gateway, gateway_client):
+    client = gateway_client
     mospay = example.MosPayClient(gateway.url, client.app_id, client.username, client.secret)
     results = [mospay.pay(_fields(client)) for _ in range(3)]
     assert [r["status"] for r in results] == ["SUCCESSFUL"] * 3
@@ -88,7 +89,8 @@ def test_token_is_fetched_once_and_reused_for_many_payments(gateway, client):
     assert mospay.token_requests == 1
 
 
-def test_a_lost_answer_is_retried_with_the_same_f010_and_charged_once(gateway, client):
+def test_a_lost_answer_is_retried_with_the_same_f010_and_charged_once(gateway, gateway_client):
+    client = gateway_client
     port = int(gateway.url.rsplit(":", 1)[1])
     proxy = LosingProxy(port, lose=2)
     try:
@@ -101,7 +103,8 @@ def test_a_lost_answer_is_retried_with_the_same_f010_and_charged_once(gateway, c
     assert [r["public_id"] for r in rows] == [result["transaction_id"]]  # one transaction, three attempts
 
 
-def test_a_refusal_is_not_retried(gateway, client):
+def test_a_refusal_is_not_retried(gateway, gateway_client):
+    client = gateway_client
     mospay = example.MosPayClient(gateway.url, client.app_id, client.username, client.secret, backoff=0.05)
     with pytest.raises(example.MosPayError) as exc:
         mospay.pay({**_fields(client), "f004": "-5"})
@@ -113,12 +116,14 @@ def test_a_refusal_is_not_retried(gateway, client):
     assert exc.value.status == 409 and exc.value.body["error"]["code"] == "idempotency_conflict"
 
 
-def test_declined_payment_is_returned_not_raised(gateway, client):
+def test_declined_payment_is_returned_not_raised(gateway, gateway_client):
+    client = gateway_client
     mospay = example.MosPayClient(gateway.url, client.app_id, client.username, client.secret)
     assert mospay.pay({**_fields(client), "f005": "+250788120001"})["status"] == "FAILED"
 
 
-def test_command_line_sends_a_payment(gateway, client):
+def test_command_line_sends_a_payment(gateway, gateway_client):
+    client = gateway_client
     result = subprocess.run([sys.executable, "examples/client.py", "--url", gateway.url, "--app-id", client.app_id,
                              "--username", client.username, "--secret", client.secret, "--service", client.service],
                             cwd=ROOT, capture_output=True, text=True, timeout=60)

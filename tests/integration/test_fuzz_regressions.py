@@ -11,8 +11,8 @@ from mospay import accounts
 ADMIN_JSON = {"Content-Type": "application/json"}
 
 
-def _admin(gateway):
-    return {**ADMIN_JSON, "Authorization": f"Bearer {gateway.admin_token}"}
+def _admin(api):
+    return {**ADMIN_JSON, "Authorization": f"Bearer {api.admin_token}"}
 
 
 @pytest.mark.parametrize("path, raw", [
@@ -21,15 +21,15 @@ def _admin(gateway):
     ("/api/v1/payment/status", rb'{"f010": "\ud800"}'),
     ("/api/v1/payment/process", rb'{"f001": "\udfff"}'),
 ])
-def test_a_lone_surrogate_escape_is_400_and_does_not_poison_a_database_connection(gateway, client, path, raw):
+def test_a_lone_surrogate_escape_is_400_and_does_not_poison_a_database_connection(api, client, path, raw):
     # Was: pg8000 failed to encode the value half-way through sending it, the 500's connection went back
     # to the pool out of step, and the next requests read the previous statement's rows (admin 401s).
-    headers = _admin(gateway) if "/admin/" in path else {**ADMIN_JSON, **client.bearer()}
-    resp = gateway.request("POST", path, body=raw, headers=headers)
+    headers = _admin(api) if "/admin/" in path else {**ADMIN_JSON, **client.bearer()}
+    resp = api.request("POST", path, body=raw, headers=headers)
     assert resp.status == 400, resp.data
     assert resp.json()["error"]["code"] == "malformed_json"
     for _ in range(6):  # more than the pool's connections: each must answer its own query
-        after = gateway.admin("/api/v1/admin/clients", {"company_name": "After Surrogate"})
+        after = api.admin("/api/v1/admin/clients", {"company_name": "After Surrogate"})
         assert after.status == 201, after.data
 
 
@@ -40,16 +40,16 @@ def test_a_connection_whose_parameter_cannot_be_sent_is_discarded(db):
         assert db.run("SELECT :n::int AS n", n=value) == [{"n": value}]
 
 
-def test_an_admin_password_over_72_bytes_is_refused_not_a_500(gateway):
+def test_an_admin_password_over_72_bytes_is_refused_not_a_500(api):
     user = "longpw"
-    accounts.create_admin(gateway.db, {"username": user, "password": "first-password", "role": "admin"})
+    accounts.create_admin(api.db, {"username": user, "password": "first-password", "role": "admin"})
     basic = base64.b64encode(f"{user}:first-password".encode()).decode()
     headers = {**ADMIN_JSON, "Authorization": f"Basic {basic}"}
     for new in ("x" * 73, "é" * 37):  # 73 characters; 37 characters but 74 bytes
-        resp = gateway.request("POST", "/api/v1/admin/password", json={"new_password": new}, headers=headers)
+        resp = api.request("POST", "/api/v1/admin/password", json={"new_password": new}, headers=headers)
         assert resp.status == 422, resp.data  # was 500: bcrypt 5 raises past 72 bytes
         assert resp.json()["error"]["field"] == "new_password"
-    resp = gateway.request("POST", "/api/v1/admin/password", json={"new_password": "é" * 36}, headers=headers)
+    resp = api.request("POST", "/api/v1/admin/password", json={"new_password": "é" * 36}, headers=headers)
     assert resp.status == 204, resp.data  # 72 bytes is bcrypt's limit, and allowed
     with pytest.raises(Exception, match="72 bytes"):
-        accounts.create_admin(gateway.db, {"username": "longpw2", "password": "y" * 80})
+        accounts.create_admin(api.db, {"username": "longpw2", "password": "y" * 80})

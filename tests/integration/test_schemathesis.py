@@ -1,5 +1,6 @@
-"""schemathesis against MosPay's own OpenAPI document, served by a real `python run.py` on loopback:
-no input gives a 5xx, and every answer has a documented status code, content type and body shape.
+"""schemathesis against MosPay's own OpenAPI document, calling the app run.py serves in-process (its WSGI
+transport; the provider simulator is a real process): no input gives a 5xx, and every answer has a
+documented status code, content type and body shape.
 
 Bounded: a fixed number of examples per operation (the bcrypt-backed admin Basic endpoints get few:
 each valid call costs one to three bcrypt rounds), no example database on disk, no shrinking.
@@ -23,7 +24,8 @@ from schemathesis.specs.openapi.checks import (content_type_conformance, ignored
 
 from mospay import accounts
 from mospay.api import openapi
-from tests.integration.security_support import ADMIN_PASSWORD, full_dump, own_gateway
+from tests.integration.inprocess import in_process
+from tests.integration.security_support import ADMIN_PASSWORD, full_dump
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
           response_headers_conformance, negative_data_rejection, ignored_auth]
@@ -82,10 +84,10 @@ def _pick(case, n: int) -> int:
 
 
 @pytest.fixture(scope="module")
-def target(postgres, template_db, simulator):
+def target(postgres, template_db, simulator, tmp_path_factory):
     env = {"MOSPAY_AUTH_FAILURE_LIMIT": "100000",  # the fuzz run's own 401s must not block 127.0.0.1
            "MOSPAY_ACCESS_LOG": "off", "MOSPAY_LOG_FORMAT": "json"}
-    with own_gateway(postgres, template_db, simulator, env=env) as (gw,):
+    with in_process(postgres, template_db, simulator, tmp_path_factory.mktemp("data"), env) as gw:
         client = gw.onboard(service="fuzzpay", routes=("collection",), timeout_s=1)
         other = gw.onboard(service="fuzzpay", routes=("collection",))
         paid = client.pay()
@@ -133,15 +135,18 @@ def _steer(state: Target, case) -> None:
                 body["service"] = state.service
 
 
-# Built from the dict the server serves (the fixture checks they are equal): loading it from the running
-# server would need schemathesis.pytest.from_fixture, whose lazy loader breaks on pytest 9.2 (it sets the
-# removed Node._nodeid).
+# Built from the dict the server serves (the fixture checks they are equal): loading it from the app
+# (schemathesis.openapi.from_wsgi) would need the app, and so a database, when this module is imported;
+# schemathesis.pytest.from_fixture's lazy loader breaks on pytest 9.2 (it sets the removed Node._nodeid).
 schema = schemathesis.openapi.from_dict(openapi.document(), config=schemathesis.Config.from_dict(CONFIG))
 
 
 def _call(target: Target, case) -> None:
     _steer(target, case)
-    response = case.call_and_validate(base_url=target.gw.url, headers=target.auth_headers(case), checks=CHECKS,
+    # What from_wsgi sets: the case and the requests the checks send themselves (ignored_auth's probes
+    # take the schema's transport, not the call's) all go to the app through schemathesis's WSGI transport.
+    case.operation.schema.app = target.gw.app
+    response = case.call_and_validate(app=target.gw.app, headers=target.auth_headers(case), checks=CHECKS,
                                       timeout=30)
     key = f"{case.operation.method.upper()} {case.operation.path}"
     target.statuses.setdefault(key, set()).add(response.status_code)

@@ -1,5 +1,6 @@
-"""Property-based tests (hypothesis) over the payment, status and token endpoints through run.py:
-random bodies and headers never give a 5xx, the server stays healthy, and the database invariants hold.
+"""Property-based tests (hypothesis) over the payment, status and token endpoints of the app run.py serves
+(in-process; the provider a real process): random bodies and headers never give a 5xx, the server stays
+healthy, and the database invariants hold.
 
 Bounded: 150 examples per endpoint, no example database on disk, no deadline (the provider is real).
 """
@@ -78,10 +79,10 @@ def check_answer(resp):
     json.loads(resp.data)
 
 
-def check_invariants(gateway, secrets_used):
-    assert gateway.request("GET", "/healthz").status == 200
-    assert gateway.request("GET", "/readyz").status == 200
-    db = gateway.db
+def check_invariants(api, secrets_used):
+    assert api.request("GET", "/healthz").status == 200
+    assert api.request("GET", "/readyz").status == 200
+    db = api.db
     assert db.run("SELECT count(*) AS n FROM transactions t LEFT JOIN clients c ON c.id = t.client_id "
                   "WHERE c.id IS NULL")[0]["n"] == 0
     # A transaction belongs to the client named in it, and its secrets are masked.
@@ -94,7 +95,7 @@ def check_invariants(gateway, secrets_used):
     assert not leaked, leaked[:3]
 
 
-def test_random_payment_requests_never_give_a_5xx(gateway, client):
+def test_random_payment_requests_never_give_a_5xx(api, client):
     token = client.token()
     secrets_used = {client.secret, token}
     outcomes = set()
@@ -104,16 +105,16 @@ def test_random_payment_requests_never_give_a_5xx(gateway, client):
     def one(body, headers):
         secrets_used.update(part for part in body.decode("utf-8", "replace").split('"')
                             if part.startswith("fuzzsecret"))
-        resp = gateway.request("POST", "/api/v1/payment/process", body=body, headers=headers)
+        resp = api.request("POST", "/api/v1/payment/process", body=body, headers=headers)
         check_answer(resp)
         outcomes.add(resp.status)
 
     one()
     assert 200 in outcomes and 401 in outcomes and 422 in outcomes, outcomes  # the fuzz went deep enough
-    check_invariants(gateway, secrets_used)
+    check_invariants(api, secrets_used)
 
 
-def test_random_status_lookups_never_give_a_5xx(gateway, client):
+def test_random_status_lookups_never_give_a_5xx(api, client):
     token = client.token()
 
     @FUZZ
@@ -121,15 +122,15 @@ def test_random_status_lookups_never_give_a_5xx(gateway, client):
            st.dictionaries(st.text(max_size=8), json_value, max_size=3).map(lambda d: json.dumps(d).encode())))
     def one(f010, body):
         auth = {"Authorization": f"Bearer {token}"}
-        check_answer(gateway.request("GET", "/api/v1/payment/" + quote(f010, safe=""), headers=auth))
-        check_answer(gateway.request("POST", "/api/v1/payment/status", body=body,
+        check_answer(api.request("GET", "/api/v1/payment/" + quote(f010, safe=""), headers=auth))
+        check_answer(api.request("POST", "/api/v1/payment/status", body=body,
                                      headers={**auth, "Content-Type": "application/json"}))
 
     one()
-    check_invariants(gateway, {token})
+    check_invariants(api, {token})
 
 
-def test_random_token_requests_never_give_a_5xx_and_only_the_right_secret_works(gateway, client):
+def test_random_token_requests_never_give_a_5xx_and_only_the_right_secret_works(api, client):
     issued, tried = set(), set()
 
     @FUZZ
@@ -139,7 +140,7 @@ def test_random_token_requests_never_give_a_5xx_and_only_the_right_secret_works(
             tried.add(secret)
             raw = base64.b64encode(f"{client.username}:{secret}".encode()).decode()
             headers["Authorization"] = "Basic " + raw
-        resp = gateway.request("POST", "/api/v1/auth/token", headers=headers)
+        resp = api.request("POST", "/api/v1/auth/token", headers=headers)
         check_answer(resp)
         if resp.status == 200:
             assert headers["Authorization"] == client.basic["Authorization"]
@@ -148,4 +149,4 @@ def test_random_token_requests_never_give_a_5xx_and_only_the_right_secret_works(
             assert resp.status == 401
 
     one()
-    check_invariants(gateway, issued | tried | {client.secret})
+    check_invariants(api, issued | tried | {client.secret})

@@ -5,37 +5,37 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.security_support import own_gateway
+from tests.integration.inprocess import in_process
 
 ORIGIN = "https://shop.example.com"
 
 
 @pytest.fixture(scope="module")
-def proxied(postgres, template_db, simulator):
+def proxied(postgres, template_db, simulator, tmp_path_factory):
     env = {"MOSPAY_TRUSTED_PROXIES": "127.0.0.1, 10.9.0.0/16", "MOSPAY_CORS_ORIGINS": ORIGIN}
-    with own_gateway(postgres, template_db, simulator, env) as (gw,):
+    with in_process(postgres, template_db, simulator, tmp_path_factory.mktemp("data"), env) as gw:
         yield gw
 
 
-def answers(gateway, client):
+def answers(api, client):
     """One response of each kind the API gives: success, 401, 404, 405, 400, 413, 415, health."""
     json_type = {"Content-Type": "application/json"}
     return {
         "200 payment": client.pay(),
-        "200 token": gateway.request("POST", "/api/v1/auth/token", headers=client.basic),
-        "200 health": gateway.request("GET", "/healthz"),
-        "401": gateway.request("POST", "/api/v1/payment/process", json={}),
-        "404": gateway.request("GET", "/nothing/here"),
-        "405": gateway.request("DELETE", "/api/v1/payment/process"),
-        "400": gateway.request("POST", "/api/v1/payment/process", body=b"{", headers={**client.bearer(), **json_type}),
-        "413": gateway.request("POST", "/api/v1/payment/process", body=b'{"a": "' + b"x" * 70000 + b'"}',
+        "200 token": api.request("POST", "/api/v1/auth/token", headers=client.basic),
+        "200 health": api.request("GET", "/healthz"),
+        "401": api.request("POST", "/api/v1/payment/process", json={}),
+        "404": api.request("GET", "/nothing/here"),
+        "405": api.request("DELETE", "/api/v1/payment/process"),
+        "400": api.request("POST", "/api/v1/payment/process", body=b"{", headers={**client.bearer(), **json_type}),
+        "413": api.request("POST", "/api/v1/payment/process", body=b'{"a": "' + b"x" * 70000 + b'"}',
                                headers={**client.bearer(), **json_type}),
-        "415": gateway.request("POST", "/api/v1/payment/process", body=b"{}", headers=client.bearer()),
+        "415": api.request("POST", "/api/v1/payment/process", body=b"{}", headers=client.bearer()),
     }
 
 
-def test_every_api_response_carries_the_security_headers(gateway, client):
-    for kind, resp in answers(gateway, client).items():
+def test_every_api_response_carries_the_security_headers(api, client):
+    for kind, resp in answers(api, client).items():
         h = resp.headers
         assert h["X-Content-Type-Options"] == "nosniff", kind
         assert h["Cache-Control"] == "no-store", kind
@@ -48,8 +48,8 @@ def test_every_api_response_carries_the_security_headers(gateway, client):
         assert h["X-Request-ID"], kind
 
 
-def test_cors_is_off_by_default(gateway, client):
-    resp = gateway.request("OPTIONS", "/api/v1/payment/process",
+def test_cors_is_off_by_default(api, client):
+    resp = api.request("OPTIONS", "/api/v1/payment/process",
                            headers={"Origin": ORIGIN, "Access-Control-Request-Method": "POST"})
     assert resp.status == 403 and "Access-Control-Allow-Origin" not in resp.headers
     resp = client.pay(headers={**client.bearer(), "Origin": ORIGIN})
@@ -91,15 +91,15 @@ def test_cors_actual_request_gets_allow_origin_only_for_the_configured_origin(pr
     assert "Access-Control-Allow-Origin" not in other.headers
 
 
-def logged_ip(gateway, resp):
-    return gateway.db.run("SELECT ip FROM api_logs WHERE request_id = :r", r=resp.headers["X-Request-ID"])[0]["ip"]
+def logged_ip(api, resp):
+    return api.db.run("SELECT ip FROM api_logs WHERE request_id = :r", r=resp.headers["X-Request-ID"])[0]["ip"]
 
 
-def test_forwarded_headers_from_an_untrusted_peer_are_ignored(gateway):
-    resp = gateway.request("POST", "/api/v1/auth/token",
+def test_forwarded_headers_from_an_untrusted_peer_are_ignored(api):
+    resp = api.request("POST", "/api/v1/auth/token",
                            headers={"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"})
     assert resp.status == 401
-    assert logged_ip(gateway, resp) == "127.0.0.1"
+    assert logged_ip(api, resp) == "127.0.0.1"
     assert "Strict-Transport-Security" not in resp.headers
 
 

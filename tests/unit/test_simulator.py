@@ -274,9 +274,10 @@ def test_pending_payments_settle_and_call_back(suffix, final, duplicates, drop_r
             while s.status(req["externalId"]) != final and time.monotonic() < deadline:
                 time.sleep(0.02)
             assert s.status(req["externalId"]) == final
-            while len(hooks.received) < expected and time.monotonic() < deadline:
+            # Until every duplicate has been sent or dropped: then no later callback can change the count.
+            while s.server.callback_rounds < 1 and time.monotonic() < deadline:
                 time.sleep(0.02)
-            time.sleep(0.1)
+            assert s.server.callback_rounds == 1
             assert len(hooks.received) == expected == s.server.callbacks_sent
             assert all(h["externalId"] == req["externalId"] and h["status"] == final for h in hooks.received)
             assert s.calls["total"] == 1
