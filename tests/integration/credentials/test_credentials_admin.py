@@ -6,8 +6,7 @@ from __future__ import annotations
 import secrets
 
 from mospay.credentials import CredentialStore
-from tests.integration.credentials_support import (  # noqa: F401  (fixtures)
-    APP_ID, SERVICE, crypto_stack, make_stack, sim, stack)
+from tests.integration.credentials.support import SERVICE
 
 PATH = f"/api/v1/admin/services/{SERVICE}/credentials/api_key"
 

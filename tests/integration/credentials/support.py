@@ -1,5 +1,5 @@
-"""An in-process MosPay (portal, admin API and payment API on one database) with the provider simulator,
-for the provider-credential and service-URL tests."""
+"""An in-process MosPay (portal, admin API and payment API on one database) for the provider-credential
+and service-URL tests; their fixtures are in conftest.py."""
 
 from __future__ import annotations
 
@@ -7,14 +7,12 @@ import base64
 import secrets
 
 import falcon.testing
-import pytest
 
 from mospay import accounts, catalogue, functions
 from mospay.app import create_app
 from mospay.components import Components
 from mospay.config import Config
 from mospay.db import Database
-from mospay.simulator import Simulator
 from tests.integration.portal_support import KEYS, PASSWORD, Portal, password_hash
 
 APP_ID, SERVICE, ROUTE = "CredShop1", "credpay", "collection"
@@ -91,34 +89,3 @@ class Stack:
 
     def close(self) -> None:
         self.db.close()
-
-
-@pytest.fixture(scope="module")
-def sim():
-    with Simulator(hang_seconds=2, callback_delay=60) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-def make_stack(db_url, sim):
-    made = []
-
-    def make(**settings) -> Stack:
-        made.append(Stack(db_url, sim.url, **settings))
-        return made[-1]
-    yield make
-    for stack in made:
-        stack.close()
-
-
-@pytest.fixture
-def stack(make_stack):
-    return make_stack()
-
-
-@pytest.fixture
-def crypto_stack(stack):
-    """A stack whose database has pgcrypto (the embedded pgserver build has none)."""
-    if not stack.parts.credentials().available():
-        pytest.skip("this PostgreSQL has no pgcrypto extension (the embedded pgserver build)")
-    return stack

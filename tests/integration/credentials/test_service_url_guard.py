@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.credentials_support import SERVICE, make_stack, sim, stack  # noqa: F401  (fixtures)
 from tests.integration.portal_support import KEYS
 from tests.support import mospay_cli
 
@@ -51,17 +50,17 @@ def test_a_function_that_plans_a_metadata_url_fails_before_anything_is_sent(stac
     assert stack.pay()[1].json["result"]["reason"] == "refused destination"  # no breaker trips on it either
 
 
-def test_the_allow_list_refuses_other_service_urls_on_save_and_at_call_time(make_stack, sim):
+def test_the_allow_list_refuses_other_service_urls_on_save_and_at_call_time(make_stack, provider_sim):
     open_stack = make_stack()
     open_stack.onboard()  # the service points at the simulator, 127.0.0.1
     assert open_stack.pay()[1].status_code == 200  # control: allowed without the setting
     pinned = make_stack(service_url_allow=("api.mtn.example", "10.0.0.0/8"))
     pinned.client_headers = open_stack.client_headers
-    before = sim.calls["total"]
+    before = provider_sim.calls["total"]
     f010, resp = pinned.pay()
     assert resp.status_code == 402 and resp.json["result"]["reason"] == "refused destination"
-    assert sim.calls["total"] == before
-    refused = pinned.api("POST", "/api/v1/admin/services", json={"name": "other", "service_url": sim.url})
+    assert provider_sim.calls["total"] == before
+    refused = pinned.api("POST", "/api/v1/admin/services", json={"name": "other", "service_url": provider_sim.url})
     assert refused.status_code == 422 and "MOSPAY_SERVICE_URL_ALLOW" in refused.json["error"]["message"]
     allowed = pinned.api("POST", "/api/v1/admin/services", json={"name": "mtn", "service_url": "https://api.mtn.example"})
     assert allowed.status_code == 201

@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 from mospay.config import Config
-from tests.integration.credentials_support import (  # noqa: F401  (fixtures)
-    APP_ID, HEADER, SERVICE, crypto_stack, make_stack, sim, stack)
+from tests.integration.credentials.support import APP_ID, HEADER, SERVICE
 from tests.integration.portal_support import KEYS
 
 REFERENCE = "'{{credential:subscription_key}}'"
@@ -39,7 +38,7 @@ def pg_dump(url: str) -> str:
     return result.stdout
 
 
-def test_the_provider_gets_the_stored_value_and_a_rotation_is_used_by_the_next_payment(crypto_stack, make_stack, sim):
+def test_the_provider_gets_the_stored_value_and_a_rotation_is_used_by_the_next_payment(crypto_stack, make_stack, provider_sim):
     stack = crypto_stack
     stack.onboard()
     stack.plan_header(REFERENCE)
@@ -47,7 +46,7 @@ def test_the_provider_gets_the_stored_value_and_a_rotation_is_used_by_the_next_p
     assert put_credential(stack, first).status_code == 201
     f010, resp = stack.pay()
     assert resp.status_code == 200, resp.text
-    assert sim.headers(f010)[HEADER] == first
+    assert provider_sim.headers(f010)[HEADER] == first
 
     # Rotated from the portal of another "process" (its own app and pool), no restart of the first.
     other = make_stack()
@@ -55,10 +54,10 @@ def test_the_provider_gets_the_stored_value_and_a_rotation_is_used_by_the_next_p
     rotated = portal.post("/admin/credentials", {"service": SERVICE, "name": "subscription_key", "value": second})
     assert rotated.status_code == 303, rotated.text
     f010, resp = stack.pay()
-    assert resp.status_code == 200 and sim.headers(f010)[HEADER] == second
+    assert resp.status_code == 200 and provider_sim.headers(f010)[HEADER] == second
 
 
-def test_a_clients_own_value_wins_over_the_services(crypto_stack, sim):
+def test_a_clients_own_value_wins_over_the_services(crypto_stack, provider_sim):
     stack = crypto_stack
     stack.onboard()
     stack.plan_header(REFERENCE)
@@ -66,41 +65,41 @@ def test_a_clients_own_value_wins_over_the_services(crypto_stack, sim):
     assert put_credential(stack, shared).status_code == 201
     assert put_credential(stack, own, app_id=APP_ID).status_code == 201
     f010, resp = stack.pay()
-    assert resp.status_code == 200 and sim.headers(f010)[HEADER] == own
+    assert resp.status_code == 200 and provider_sim.headers(f010)[HEADER] == own
     assert stack.api("DELETE", f"/api/v1/admin/services/{SERVICE}/credentials/subscription_key",
                      params={"app_id": APP_ID}).status_code == 204
     f010, resp = stack.pay()
-    assert resp.status_code == 200 and sim.headers(f010)[HEADER] == shared
+    assert resp.status_code == 200 and provider_sim.headers(f010)[HEADER] == shared
 
 
-def test_an_unknown_credential_fails_the_payment_before_the_provider_is_called(stack, sim):
+def test_an_unknown_credential_fails_the_payment_before_the_provider_is_called(stack, provider_sim):
     stack.onboard()
     stack.plan_header("'{{credential:never_set}}'")
-    before = sim.calls["total"]
+    before = provider_sim.calls["total"]
     f010, resp = stack.pay()
     assert resp.status_code == 402, resp.text
     assert resp.json["status"] == "FAILED" and resp.json["result"]["reason"] == "missing credential"
-    assert sim.calls["total"] == before and sim.headers(f010) is None  # nothing was sent
+    assert provider_sim.calls["total"] == before and provider_sim.headers(f010) is None  # nothing was sent
     # Control: the same function without the reference reaches the provider.
     stack.plan_header("'static'")
     f010, resp = stack.pay()
-    assert resp.status_code == 200 and sim.calls["total"] == before + 1
+    assert resp.status_code == 200 and provider_sim.calls["total"] == before + 1
 
 
-def test_a_deleted_credential_fails_the_next_payment_safely(crypto_stack, sim):
+def test_a_deleted_credential_fails_the_next_payment_safely(crypto_stack, provider_sim):
     stack = crypto_stack
     stack.onboard()
     stack.plan_header(REFERENCE)
     assert put_credential(stack, planted()).status_code == 201
     assert stack.pay()[1].status_code == 200
     assert stack.api("DELETE", f"/api/v1/admin/services/{SERVICE}/credentials/subscription_key").status_code == 204
-    before = sim.calls["total"]
+    before = provider_sim.calls["total"]
     f010, resp = stack.pay()
-    assert resp.json["result"]["reason"] == "missing credential" and sim.calls["total"] == before
+    assert resp.json["result"]["reason"] == "missing credential" and provider_sim.calls["total"] == before
 
 
 def test_a_credential_never_reaches_function_source_a_dump_the_logs_the_audit_or_the_metrics(
-        crypto_stack, sim, caplog, db_url):
+        crypto_stack, provider_sim, caplog, db_url):
     stack = crypto_stack
     caplog.set_level(logging.DEBUG)
     stack.onboard()
@@ -112,7 +111,7 @@ def test_a_credential_never_reaches_function_source_a_dump_the_logs_the_audit_or
     for msisdn in ("+250788120009", "+250788120001", "+250788120003", "+250788120004"):
         f010, resp = stack.pay(msisdn=msisdn)
         outcomes.append(resp.json["status"])
-        assert sim.headers(f010)[HEADER] == value  # control: it really was sent
+        assert provider_sim.headers(f010)[HEADER] == value  # control: it really was sent
     assert outcomes == ["SUCCESSFUL", "FAILED", "UNKNOWN", "PENDING"]
     portal = stack.portal()
     assert portal.post("/admin/credentials", {"service": SERVICE, "name": "subscription_key",
@@ -140,7 +139,7 @@ def test_a_credential_never_reaches_function_source_a_dump_the_logs_the_audit_or
             assert secret not in text, f"a credential value is in the {where}"
 
 
-def test_a_value_the_provider_echoes_back_is_masked_in_the_stored_response(crypto_stack, sim):
+def test_a_value_the_provider_echoes_back_is_masked_in_the_stored_response(crypto_stack, provider_sim):
     """A provider answering with the key it was sent (some error pages do) must not get it stored."""
     import http.server
     import threading
@@ -178,16 +177,16 @@ def test_a_value_the_provider_echoes_back_is_masked_in_the_stored_response(crypt
         thread.join()
 
 
-def test_a_wrong_key_makes_the_stored_values_unusable_not_a_500(crypto_stack, make_stack, sim):
+def test_a_wrong_key_makes_the_stored_values_unusable_not_a_500(crypto_stack, make_stack, provider_sim):
     crypto_stack.onboard()
     crypto_stack.plan_header(REFERENCE)
     assert put_credential(crypto_stack, planted()).status_code == 201
     other = make_stack(credentials_key="another-credentials-key-" + "x" * 16)
     other.client_headers = crypto_stack.client_headers
-    before = sim.calls["total"]
+    before = provider_sim.calls["total"]
     f010, resp = other.pay()
     assert resp.status_code == 402 and resp.json["result"]["reason"] == "missing credential"
-    assert sim.calls["total"] == before
+    assert provider_sim.calls["total"] == before
 
 
 def test_the_stored_value_is_pgcrypto_ciphertext_under_the_documented_key(crypto_stack):
