@@ -170,3 +170,32 @@ def test_a_refused_admin_api_change_writes_no_audit_row(stack):
     assert stack.api("POST", "/api/v1/admin/clients", json={"company_name": "x"}, username="v3",
                      role="viewer").status_code == 403
     assert stack.db.run("SELECT count(*) AS n FROM audit_log")[0]["n"] == 0
+
+
+LITERAL_VALUES = ("'; DROP TABLE provider_credentials; --", "../../etc/passwd")
+HOSTILE = ["x" * 1_000_000, "a\x00b-nul-value", "'; DROP TABLE provider_credentials; --", "$$", "../../etc/passwd",
+           "line\r\nbreak-value", "\ufffd" * 10, ""]
+
+
+def test_hostile_values_in_every_field_of_the_credential_forms_change_nothing(crypto_stack):
+    crypto_stack.onboard()
+    portal = crypto_stack.portal()
+    good = {"service": SERVICE, "name": "api_key", "value": value(), "app_id": ""}
+    for field in ("service", "name", "value", "app_id"):
+        for bad in HOSTILE:
+            if (field == "app_id" and bad == "") or (field == "value" and bad in LITERAL_VALUES):
+                continue  # "" means "every client"; printable text is a valid value (checked below)
+            answer = portal.post("/admin/credentials", {**good, field: bad})
+            assert 400 <= answer.status_code < 500, (field, bad[:20], answer.status_code)
+            assert "Traceback" not in answer.text and "SELECT" not in answer.text
+            deleted = portal.post("/admin/credentials/delete", {**good, field: bad})
+            assert 400 <= deleted.status_code < 500, (field, bad[:20], deleted.status_code)
+    assert crypto_stack.db.run("SELECT count(*) AS n FROM provider_credentials")[0]["n"] == 0
+    assert crypto_stack.db.run("SELECT count(*) AS n FROM audit_log")[0]["n"] == 0
+    assert portal.post("/admin/credentials", good).status_code == 303  # control: the same form, valid
+    assert crypto_stack.db.run("SELECT count(*) AS n FROM provider_credentials")[0]["n"] == 1
+    # SQL or a path as the value is only text: stored (encrypted) and given back exactly as typed.
+    store = crypto_stack.parts.credentials()
+    for literal in LITERAL_VALUES:
+        assert portal.post("/admin/credentials", {**good, "value": literal}).status_code == 303
+        assert store.resolve(SERVICE, None, {"api_key"}) == {"api_key": literal}
