@@ -15,6 +15,9 @@ from . import credentials as creds, egress
 
 
 log = logging.getLogger("mospay.provider")
+# urllib3 logs each request line, query string included, at DEBUG: with MOSPAY_LOG_LEVEL=DEBUG a provider
+# credential placed in a URL would reach the log. Our own lines show the URL before credentials are filled in.
+logging.getLogger("urllib3.connectionpool").setLevel(logging.INFO)
 MAX_RESPONSE_BYTES = 1024 * 1024
 
 

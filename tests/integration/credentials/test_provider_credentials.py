@@ -206,3 +206,87 @@ def test_credentials_key_shorter_than_32_bytes_is_refused():
     from mospay.config import ConfigError
     with pytest.raises(ConfigError, match="MOSPAY_CREDENTIALS_KEY"):
         Config(**KEYS, credentials_key="short").validate()
+
+
+def test_the_reconcilers_status_query_gets_the_credential_too(crypto_stack):
+    """The Status function's plan goes through the same helper: its GET carries the stored value."""
+    import http.server
+    import threading
+
+    from mospay import functions
+    from tests.integration.credentials.support import ROUTE
+    seen = []
+
+    class Provider(http.server.BaseHTTPRequestHandler):
+        def _answer(self, code, payload):
+            body = json.dumps(payload).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_POST(self):  # noqa: N802
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self._answer(202, {"status": "PENDING"})
+
+        def do_GET(self):  # noqa: N802
+            seen.append(self.headers.get(HEADER))
+            self._answer(200, {"status": "SUCCESSFUL", "echo": self.headers.get(HEADER)})
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Provider)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        stack = crypto_stack
+        stack.onboard(url=f"http://127.0.0.1:{server.server_address[1]}")
+        status_ddl = functions.create_function_ddl(APP_ID, SERVICE, ROUTE)[2]
+        anchor = "'headers', jsonb_build_object('X-Reference-Id', unique_id)"
+        assert anchor in status_ddl
+        stack.db.run(status_ddl.replace(anchor, anchor[:-1] + f", '{HEADER}', {REFERENCE})"))
+        value = planted()
+        assert put_credential(stack, value).status_code == 201
+        f010, resp = stack.pay()
+        assert resp.json["status"] == "PENDING"
+        txn = stack.db.run("SELECT id FROM transactions WHERE f010 = :f", f=f010)[0]["id"]
+        assert stack.parts.reconciler().run_once(ids=[txn])["settled"] == 1
+        assert seen == [value]
+        stored = json.dumps([stack.db.run("SELECT * FROM transactions WHERE id = :t", t=txn),
+                             stack.db.run("SELECT * FROM transaction_events WHERE transaction_id = :t", t=txn)],
+                            default=str)
+        assert value not in stored and '"echo": "***"' in stored  # the echoed value, masked
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_a_credential_in_the_url_stays_out_of_the_provider_log_lines(crypto_stack, caplog):
+    from tests.support import free_port
+    stack = crypto_stack
+    caplog.set_level(logging.DEBUG)
+    stack.onboard()
+    value = planted()
+    assert put_credential(stack, value).status_code == 201
+    stack.plan_url(f"http://127.0.0.1:{free_port()}/pay?key={{{{credential:subscription_key}}}}")  # nobody listens
+    f010, resp = stack.pay()
+    assert resp.json["status"] == "UNKNOWN", resp.text  # the connection was attempted, with the value
+    lines = [r.getMessage() for r in caplog.records if r.name == "mospay.provider"]
+    assert any("{{credential:subscription_key}}" in line for line in lines), lines  # control: the URL is logged
+    assert value not in caplog.text
+
+
+def test_urllib3s_request_lines_with_their_query_strings_stay_out_of_a_debug_log(crypto_stack, caplog,
+                                                                                 provider_sim):
+    stack = crypto_stack
+    caplog.set_level(logging.DEBUG)
+    stack.onboard()
+    value = planted()
+    assert put_credential(stack, value).status_code == 201
+    stack.plan_url(provider_sim.url + "/pay?key={{credential:subscription_key}}&x=")
+    f010, resp = stack.pay()
+    assert resp.status_code == 200, resp.text  # reached the simulator with the key in its query
+    assert value not in caplog.text
