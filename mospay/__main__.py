@@ -83,7 +83,7 @@ def run(args, runtime) -> object:
     if args.command == "create-service":
         data = {"name": args.name, "service_url": args.service_url, "display_name": args.display_name,
                 "currency": args.currency, "timeout_s": args.timeout_s}
-        return catalogue.create_service(db, data)
+        return catalogue.create_service(db, data, config.service_url_allow)
     if args.command == "create-client":
         data = {"company_name": args.company_name, "app_id": args.app_id, "contact_email": args.contact_email,
                 "callback_url": args.callback_url}

@@ -12,7 +12,7 @@ import falcon
 
 from . import __version__, admin as portal, errors, migrate
 from .api import admin, callbacks as callback_api, docs, guard, health, limits, metrics as metrics_api
-from .api import payments as payment_api
+from .api import credentials as credential_api, payments as payment_api
 from .auth import Tokens
 from .components import Components
 from .observe import RequestObserver
@@ -31,7 +31,7 @@ def routes(parts: Components, schema_version: int | None = None):
     rate_limits = RateLimits(config.rate_limit_per_minute, db)
     gateway = PaymentGateway(db, parts.provider, config.secret_key, parts.breakers,
                              callback_base=config.callback_base_url(), limits=rate_limits,
-                             metrics=parts.metrics)
+                             metrics=parts.metrics, credentials=parts.credentials())
     item = payment_api.PaymentItem(gateway, tokens, config.max_body_bytes)
     return [
         ("/healthz", health.Health(__version__, schema_version, migrate.SCHEMA_VERSION), {}),
@@ -46,6 +46,10 @@ def routes(parts: Components, schema_version: int | None = None):
         ("/api/v1/admin/clients", admin.Clients(db, tokens, config), {}),
         ("/api/v1/admin/clients/{app_id}/services", admin.Assignments(db, tokens, config), {}),
         ("/api/v1/admin/clients/{app_id}/limits", limits.ClientLimits(db, tokens, config), {}),
+        ("/api/v1/admin/services/{service}/credentials",
+         credential_api.ServiceCredentials(db, tokens, config, parts.credentials()), {}),
+        ("/api/v1/admin/services/{service}/credentials/{name}",
+         credential_api.ServiceCredential(db, tokens, config, parts.credentials()), {}),
         # The API reference and operations endpoints.
         ("/api/v1/openapi.json", docs.OpenApiDocument(), {}),
         ("/docs", docs.DocsPage(), {}),

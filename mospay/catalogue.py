@@ -6,14 +6,15 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from . import errors, functions
+from . import egress, errors, functions
 from .db import Database
 from .payments import STANDARD_FIELDS
 from .validators import seconds, text, url
 
 
-def create_service(db: Database, data: dict) -> dict:
-    """A service with the eleven standard field definitions f000-f010."""
+def create_service(db: Database, data: dict, url_allow: tuple = ()) -> dict:
+    """A service with the eleven standard field definitions f000-f010. url_allow: MOSPAY_SERVICE_URL_ALLOW
+    (empty: any URL but link-local and cloud-metadata addresses)."""
     name = functions.check_name(text(data, "name", max_length=24), "name")
     currency = text(data, "currency", required=False, max_length=3) or "RWF"
     if not re.fullmatch(r"[A-Z]{3}", currency):
@@ -21,7 +22,7 @@ def create_service(db: Database, data: dict) -> dict:
     values = {
         "name": name,
         "display_name": text(data, "display_name", required=False) or name,
-        "service_url": url(data, "service_url", required=True),
+        "service_url": egress.check_service_url(url(data, "service_url", required=True), url_allow),
         "currency": currency,
         "timeout_s": seconds(data, "timeout_s", 300) or Decimal("30"),
         "connect_timeout_s": seconds(data, "connect_timeout_s", 60) or Decimal("5"),

@@ -7,9 +7,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 
-from . import reports, retention, scheduler
+from . import egress, reports, retention, scheduler
 from .breaker import Breakers
 from .config import Config, ConfigError
+from .credentials import CredentialStore, store_key
 from .db import Database
 from .metrics import Metrics
 from .provider import Provider
@@ -33,13 +34,18 @@ class Components:
         if not config.secret_key or not config.jwt_secret_key:
             raise ConfigError("SECRET_KEY and JWT_SECRET_KEY must be set (Config.with_keys fills them "
                               "from the data directory)")
-        parts = cls(config, db, provider or Provider(maxsize=config.threads),
+        parts = cls(config, db, provider or Provider(maxsize=config.threads,
+                                                      url_allow=egress.parse_allow(config.service_url_allow)),
                     Breakers(config.breaker_failures, config.breaker_cooldown_s), Metrics())
         parts._register_gauges()
         return parts
 
     def reconciler(self) -> Reconciler:
-        return Reconciler(self.db, self.provider, self.breakers, metrics=self.metrics)
+        return Reconciler(self.db, self.provider, self.breakers, metrics=self.metrics, credentials=self.credentials())
+
+    def credentials(self) -> CredentialStore:
+        """The provider-credential store; no state of its own, so every process reads the current values."""
+        return CredentialStore(self.db, store_key(self.config.credentials_key, self.config.secret_key))
 
     def jobs(self) -> list[scheduler.Job]:
         """Every periodic job, one line each; an interval of 0 switches a job off."""

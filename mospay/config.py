@@ -10,7 +10,7 @@ import secrets
 import tomllib
 from pathlib import Path
 
-from . import errors, validators
+from . import egress, errors, validators
 
 
 class ConfigError(ValueError):
@@ -64,6 +64,10 @@ SETTINGS = [
     Setting("breaker_cooldown_s", "MOSPAY_BREAKER_COOLDOWN", "float", "seconds a breaker stays open"),
     Setting("public_url", "MOSPAY_PUBLIC_URL", "str", "where providers reach MosPay (callback URLs)"),
     Setting("log_retention_days", "MOSPAY_LOG_RETENTION_DAYS", "int", "days api_logs rows are kept (0 = forever)"),
+    Setting("credentials_key", "MOSPAY_CREDENTIALS_KEY", "str",
+            "pgcrypto key for provider credentials; unset: derived from SECRET_KEY", secret=True),
+    Setting("service_url_allow", "MOSPAY_SERVICE_URL_ALLOW", "list",
+            "hosts or networks provider calls may go to (unset: anywhere but link-local/metadata)"),
 ]
 DEFAULT_TOML = Path("mospay.toml")
 
@@ -100,6 +104,9 @@ class Config:
     public_url: str | None = None       # where providers reach MosPay (callback URLs); default http://host:port
     # api_logs retention.
     log_retention_days: int = 90  # api_logs older than this are deleted in batches; 0 keeps them forever
+    # Provider credentials and where provider calls may go.
+    credentials_key: str | None = None  # pgcrypto passphrase; None: HMAC-SHA256(SECRET_KEY, label)
+    service_url_allow: tuple = ()       # hosts / CIDR networks; empty: anywhere but link-local and metadata
     sources: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -171,6 +178,12 @@ class Config:
             except ValueError:
                 raise ConfigError(f"MOSPAY_TRUSTED_PROXIES: {proxy!r} is not an IP address or network") from None
         self._validate_security()
+        if self.credentials_key is not None and len(self.credentials_key.encode()) < 32:
+            raise ConfigError("MOSPAY_CREDENTIALS_KEY must be at least 32 bytes long")
+        try:
+            egress.parse_allow(self.service_url_allow)
+        except ValueError as exc:
+            raise ConfigError(f"MOSPAY_SERVICE_URL_ALLOW: {exc}") from None
 
     def _validate_security(self) -> None:
         if not 2 <= self.auth_failure_limit <= 100000:

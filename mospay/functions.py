@@ -73,6 +73,8 @@ AS $mospay$
 -- and _callback_url, where the provider may send its asynchronous result.
 -- Return {{"action": "SERVICE" | "OUTPUT" | "ERROR", "serviceurl", "method", "headers", "servicepayload"}};
 -- OUTPUT answers the client directly with "status"/"message", ERROR refuses with "message".
+-- Never write a provider key here: store it (portal: Credentials) and name it in any string of the plan,
+-- e.g. 'Ocp-Apim-Subscription-Key', '{{{{credential:subscription_key}}}}'; MosPay fills it in at call time.
 DECLARE
     svc record;
 BEGIN

@@ -277,7 +277,7 @@ class Metrics(Registry):
 
     def observe_provider_call(self, service: str, status: int | None, failure: str | None,
                               elapsed_ms: float) -> None:
-        if failure == "invalid_request":  # never sent: no latency to record
+        if failure in ("invalid_request", "missing_credential", "refused_destination"):  # never sent: no latency
             self.provider_errors.inc(service, failure)
             return
         self.provider_seconds.observe(elapsed_ms / 1000.0, service)

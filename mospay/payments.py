@@ -17,6 +17,7 @@ import time
 from . import errors, functions, validators
 from .auth import BAD_CREDENTIALS, BasicCredentials, check_secret
 from .breaker import Breakers
+from .credentials import CredentialStore
 from .db import Database
 from .metrics import Metrics
 from .provider import Provider, call_planned
@@ -175,10 +176,14 @@ def request_hash(masked: dict, fields: list[dict]) -> str:
 
 class PaymentGateway:
     def __init__(self, db: Database, provider: Provider, secret_key: str, breakers: Breakers | None = None,
-                 callback_base: str | None = None, limits: RateLimits | None = None, metrics: Metrics | None = None):
+                 callback_base: str | None = None, limits: RateLimits | None = None, metrics: Metrics | None = None,
+                 credentials: CredentialStore | None = None):
         """`breakers` and `metrics` come from create_app (shared with the reconciler and /metrics);
-        without them the gateway keeps private ones. Without `limits`, no per-client rate limit."""
+        without them the gateway keeps private ones. Without `limits`, no per-client rate limit.
+        `credentials`: where `{{credential:name}}` in a plan is looked up (without it, a plan naming
+        one fails before anything is sent)."""
         self._db = db
+        self._credentials = credentials
         self._callback_base = callback_base
         self._provider = provider
         self._secret_key = secret_key
@@ -213,7 +218,8 @@ class PaymentGateway:
         action = plan.get("action") if isinstance(plan, dict) else None
         if action == "SERVICE":
             answer = call_planned(self._provider, breaker, self._metrics, body["f000"], plan,
-                                  float(ctx["connect_timeout_s"]), float(ctx["timeout_s"]), default_method="POST")
+                                  float(ctx["connect_timeout_s"]), float(ctx["timeout_s"]), default_method="POST",
+                                  credentials=self._credentials, app_id=ctx["app_id"])
             if not answer.answered:
                 result = _no_answer_result(answer.failure)
                 answer = None
@@ -344,6 +350,12 @@ def _no_answer_result(failure: str | None) -> dict:
     if failure == "invalid_request":
         return {"status": "FAILED", "message": "the request function produced an unusable service call",
                 "reason": "invalid service call"}
+    if failure == "missing_credential":
+        return {"status": "FAILED", "message": "a provider credential the request function names has no value; "
+                "nothing was sent to the provider", "reason": "missing credential"}
+    if failure == "refused_destination":
+        return {"status": "FAILED", "message": "the service URL points where provider calls may not go; "
+                "nothing was sent to the provider", "reason": "refused destination"}
     messages = {"timeout": "the provider did not answer in time; outcome unknown, it will be checked",
                 "connection": "the provider could not be reached; outcome unknown, it will be checked"}
     return {"status": "UNKNOWN", "message": messages.get(failure, "outcome unknown"),

@@ -9,6 +9,7 @@ import logging
 
 from . import errors, functions
 from .breaker import Breakers
+from .credentials import CredentialStore
 from .db import Database
 from .metrics import Metrics
 from .provider import Provider, call_planned
@@ -20,7 +21,7 @@ FINAL = ("SUCCESSFUL", "FAILED")
 
 class Reconciler:
     def __init__(self, db: Database, provider: Provider, breakers: Breakers | None = None, batch: int = 20,
-                 metrics: Metrics | None = None):
+                 metrics: Metrics | None = None, credentials: CredentialStore | None = None):
         """`breakers` and `metrics` come from create_app (shared with the payment path and /metrics);
         without them the reconciler keeps private ones (a one-off `python -m mospay reconcile`)."""
         self._db = db
@@ -28,6 +29,7 @@ class Reconciler:
         self._breakers = breakers if breakers is not None else Breakers()
         self._metrics = metrics if metrics is not None else Metrics()
         self._batch = batch
+        self._credentials = credentials  # for `{{credential:name}}` in a Status function's plan
 
     def run_once(self, ids: list[int] | None = None, cause: str = "reconciliation") -> dict:
         """One pass over the due transactions (or exactly `ids`, due or not). Each is claimed with
@@ -68,7 +70,8 @@ class Reconciler:
                 # Not asked, so not counted: the claim's lease brings it back after the cool-down.
                 return row["o_status"], False
             answer = call_planned(self._provider, breaker, self._metrics, row["o_service"], plan,
-                                  float(row["o_connect_timeout_s"]), float(row["o_timeout_s"]), default_method="GET")
+                                  float(row["o_connect_timeout_s"]), float(row["o_timeout_s"]), default_method="GET",
+                                  credentials=self._credentials, app_id=row["o_app_id"])
             if answer.answered:
                 code, output = answer.status, mask(answer.body)
         else:

@@ -8,7 +8,8 @@ hang_seconds gives up on both (0006 sends a byte every trickle_seconds: only a t
 A pending payment (0004/0008) sent with an X-Callback-Url header settles after callback_delay seconds
 and the simulator then PUTs a MoMo-style callback there (callback_duplicates times; each dropped with
 probability callback_drop_rate). GET /<route>/<externalId> is the status query; /_sim/calls counts
-payment requests (never status queries).
+payment requests (never status queries); GET /_sim/headers/<externalId> the headers of the last payment
+request with that externalId (to check what credentials a gateway sent).
 """
 
 from __future__ import annotations
@@ -56,11 +57,17 @@ class Ledger:
         self._lock = threading.Lock()
         self._status: dict[str, str] = {}
         self._count: dict[str, int] = {}
+        self._headers: dict[str, dict] = {}
 
-    def record(self, external_id: str, status: str) -> None:
+    def record(self, external_id: str, status: str, headers: dict | None = None) -> None:
         with self._lock:
             self._status[external_id] = status
             self._count[external_id] = self._count.get(external_id, 0) + 1
+            self._headers[external_id] = dict(headers or {})
+
+    def headers(self, external_id: str) -> dict | None:
+        with self._lock:
+            return self._headers.get(external_id)
 
     def status(self, external_id: str) -> str | None:
         with self._lock:
@@ -79,6 +86,7 @@ class Ledger:
         with self._lock:
             self._status.clear()
             self._count.clear()
+            self._headers.clear()
 
 
 class SimulatorServer(ThreadingHTTPServer):
@@ -166,6 +174,8 @@ class Handler(BaseHTTPRequestHandler):
             self._reply(200, {"status": "ok"})
         elif method == "GET" and parts == ["_sim", "calls"]:
             self._reply(200, ledger.calls())
+        elif method == "GET" and len(parts) == 3 and parts[:2] == ["_sim", "headers"]:
+            self._reply(200, {"headers": ledger.headers(parts[2])})
         elif method == "POST" and parts == ["_sim", "reset"]:
             ledger.reset()
             self._reply(200, {})
@@ -196,7 +206,7 @@ class Handler(BaseHTTPRequestHandler):
         suffix = msisdn.strip()[-4:]
         code, status = OUTCOMES.get(suffix, DEFAULT_OUTCOME)
         # Remember before answering so a status GET during a hang already sees the request.
-        self.server.ledger.record(ext, status)
+        self.server.ledger.record(ext, status, dict(self.headers.items()))
         if suffix == "0001":
             self._reply(200, {"status": "FAILED", "reason": "NOT_ENOUGH_FUNDS",
                               "externalId": ext, "financialTransactionId": None})
@@ -315,6 +325,10 @@ class Simulator:
 
     def status(self, external_id: str) -> str | None:
         return self.server.ledger.status(external_id)
+
+    def headers(self, external_id: str) -> dict | None:
+        """The headers of the last payment request with this externalId."""
+        return self.server.ledger.headers(external_id)
 
     def reset(self) -> None:
         self.server.ledger.reset()

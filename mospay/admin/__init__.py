@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import clients, dashboard, functions_pages as fn, operations as ops, records, services, session_pages as sp
-from . import users
+from . import credentials_pages, users
 from .web import ROOT, PortalGuard, error_handler
 
 __all__ = ["error_handler", "install", "portal_routes"]
@@ -26,9 +26,9 @@ def portal_routes(parts) -> list[tuple]:
         ("/admin/clients/{app_id}/services", clients.ClientServices(db)),
         ("/admin/clients/{app_id}/services/{service}/delete", clients.ClientServiceDelete(db)),
         ("/admin/clients/{app_id}/services/{service}/routes/{route}/delete", clients.ClientRouteDelete(db)),
-        ("/admin/services", services.Services(db)),
+        ("/admin/services", services.Services(db, config)),
         ("/admin/services/new", services.ServiceNew()),
-        ("/admin/services/{name}", services.ServiceItem(db)),
+        ("/admin/services/{name}", services.ServiceItem(db, config)),
         ("/admin/services/{name}/fields", services.ServiceFields(db)),
         ("/admin/services/{name}/fields/{code}/delete", services.ServiceFieldDelete(db)),
         ("/admin/functions", fn.Functions(db)),
@@ -49,6 +49,8 @@ def portal_routes(parts) -> list[tuple]:
         ("/admin/users/{user_id}/active", users.UserActive(db)),
         ("/admin/users/{user_id}/password", users.UserPassword(db)),
         ("/admin/audit", users.Audit(db)),
+        ("/admin/credentials", credentials_pages.ProviderCredentials(db, parts.credentials())),
+        ("/admin/credentials/delete", credentials_pages.ProviderCredentialDelete(db, parts.credentials())),
     ]
 
 

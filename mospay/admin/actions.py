@@ -7,7 +7,7 @@ import dataclasses
 import json
 import re
 
-from .. import accounts, auth, catalogue, errors, functions, reconciler, reports, validators, webhooks
+from .. import accounts, auth, catalogue, egress, errors, functions, reconciler, reports, validators, webhooks
 from ..db import Database
 from ..redact import SECRET_KEYS, mask
 
@@ -144,17 +144,17 @@ def service(db: Database, name: str) -> dict:
     return row
 
 
-def create_service(db: Database, actor: Actor, data: dict) -> dict:
-    created = catalogue.create_service(db, data)
+def create_service(db: Database, actor: Actor, data: dict, url_allow: tuple = ()) -> dict:
+    created = catalogue.create_service(db, data, url_allow)
     audit(db, actor, "service.create", "service", created["name"], None, created)
     return created
 
 
-def update_service(db: Database, actor: Actor, name: str, data: dict) -> None:
+def update_service(db: Database, actor: Actor, name: str, data: dict, url_allow: tuple = ()) -> None:
     row = service(db, name)
     before = {k: row[k] for k in ("display_name", "service_url", "timeout_s", "active")}
     values = {"display_name": validators.text(data, "display_name"),
-              "service_url": validators.url(data, "service_url", required=True),
+              "service_url": egress.check_service_url(validators.url(data, "service_url", required=True), url_allow),
               "timeout_s": validators.seconds(data, "timeout_s", 300) or row["timeout_s"],
               "active": _flag(data, "active")}
     db.query("service_update", name=name, **values)

@@ -11,8 +11,9 @@ from .web import actor, form, render, see_other
 
 
 class Services:
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, config=None):
         self._db = db
+        self._url_allow = config.service_url_allow if config is not None else ()
 
     def on_get(self, req, resp):
         render(req, resp, "admin/services.html", rows=ps.services(self._db))
@@ -20,7 +21,7 @@ class Services:
     def on_post(self, req, resp):
         data = form(req)
         try:
-            created = ps.create_service(self._db, actor(req), data)
+            created = ps.create_service(self._db, actor(req), data, self._url_allow)
         except (errors.InvalidField, errors.Conflict) as exc:
             return render(req, resp, "admin/service_form.html", status=falcon.HTTP_422, service=data, error=exc)
         see_other(resp, f"/admin/services/{created['name']}")
@@ -32,8 +33,9 @@ class ServiceNew:
 
 
 class ServiceItem:
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, config=None):
         self._db = db
+        self._url_allow = config.service_url_allow if config is not None else ()
 
     def _show(self, req, resp, name, *, status=falcon.HTTP_200, error=None, field=None, edited=None):
         service = ps.service(self._db, name)
@@ -49,7 +51,7 @@ class ServiceItem:
     def on_post(self, req, resp, name):
         data = form(req)
         try:
-            ps.update_service(self._db, actor(req), name, data)
+            ps.update_service(self._db, actor(req), name, data, self._url_allow)
         except errors.InvalidField as exc:
             return self._show(req, resp, name, status=falcon.HTTP_422, error=exc, edited=data)
         see_other(resp, f"/admin/services/{name}")

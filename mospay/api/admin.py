@@ -1,10 +1,12 @@
-"""Management API for operators and scripts: admin token, services, clients, assignments."""
+"""Management API for operators and scripts: admin token, services, clients, assignments. Every change
+writes the same audit row the portal writes for it (mospay/admin/actions.py::audit)."""
 
 from __future__ import annotations
 
 import falcon
 
 from .. import accounts, catalogue, errors
+from ..admin.actions import Actor, audit
 from ..auth import BAD_CREDENTIALS, Tokens, parse_basic
 from .common import read_json
 
@@ -23,6 +25,11 @@ def admin_user(req, db, tokens: Tokens, roles=WRITE_ROLES) -> dict:
     if user["role"] not in roles:
         raise errors.Forbidden("your role does not allow this", code="insufficient_role")
     return user
+
+
+def actor_of(req, user: dict) -> Actor:
+    """The admin behind an API call, for the audit trail (the same shape as a portal user's)."""
+    return Actor(user["id"], user["username"], user["role"], req.remote_addr)
 
 
 class _AdminResource:
@@ -61,21 +68,27 @@ class AdminPassword(_AdminResource):
 
 class Services(_AdminResource):
     def on_post(self, req, resp):
-        admin_user(req, self._db, self._tokens)
-        resp.media = catalogue.create_service(self._db, self._body(req))
+        user = admin_user(req, self._db, self._tokens)
+        created = catalogue.create_service(self._db, self._body(req), self._config.service_url_allow)
+        audit(self._db, actor_of(req, user), "service.create", "service", created["name"], None, created)
+        resp.media = created
         resp.status = falcon.HTTP_201
 
 
 class Clients(_AdminResource):
     def on_post(self, req, resp):
-        admin_user(req, self._db, self._tokens)
-        resp.media = accounts.create_client(self._db, self._config.secret_key, self._body(req))
+        user = admin_user(req, self._db, self._tokens)
+        created = accounts.create_client(self._db, self._config.secret_key, self._body(req))
+        audit(self._db, actor_of(req, user), "client.create", "client", created["app_id"], None, created)
+        resp.media = created
         resp.status = falcon.HTTP_201
         resp.cache_control = ["no-store"]
 
 
 class Assignments(_AdminResource):
     def on_post(self, req, resp, app_id):
-        admin_user(req, self._db, self._tokens)
-        resp.media = catalogue.assign_service(self._db, app_id, self._body(req))
+        user = admin_user(req, self._db, self._tokens)
+        result = catalogue.assign_service(self._db, app_id, self._body(req))
+        audit(self._db, actor_of(req, user), "client.assign_service", "client", app_id, None, result)
+        resp.media = result
         resp.status = falcon.HTTP_201

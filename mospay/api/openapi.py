@@ -111,6 +111,12 @@ SCHEMAS = {
         "properties": {"app_id": {"type": "string"}, "api_username": {"type": "string"},
                        "api_secret": {"type": "string", "description": "shown this once"}},
     },
+    "ProviderCredential": {
+        "type": "object", "required": ["service", "name", "last4"],
+        "properties": {"service": {"type": "string"}, "app_id": {"type": ["string", "null"]},
+                       "name": {"type": "string"}, "last4": {"type": "string", "description": "never the value"},
+                       "created_at": {"type": "string"}, "updated_at": {"type": "string"}},
+    },
     "Health": {"type": "object", "properties": {"status": {"type": "string"}}},
     "WebhookEvent": {
         "type": "object", "description": "a transaction reaching its final state",
@@ -183,6 +189,8 @@ def _paths() -> dict:
     # Optional admin fields: null or "" means "not given" (the default applies).
     optional = {"type": ["string", "null"]}
     seconds = {"type": ["number", "string", "null"], "description": "seconds; a decimal string is accepted too"}
+    credential_path = [{"name": "service", "in": "path", "required": True, "schema": name},
+                       {"name": "name", "in": "path", "required": True, "schema": name}]
     return {
         "/api/v1/auth/token": {"post": _op(
             "Get a bearer token", "client", security=[{"basic": [], "appId": []}], curl=TOKEN_CURL,
@@ -235,6 +243,28 @@ def _paths() -> dict:
                   responses={"200": _json({"type": "object"}, "the limits now in force"),
                              **_errors(*_BODY, 401, 403, 404, *_ANY)}),
             "parameters": [{"name": "app_id", "in": "path", "required": True, "schema": name}]}},
+        "/api/v1/admin/services/{service}/credentials": {"get": {
+            **_op("List a service's provider credentials: name, last 4 characters, dates (never the value)",
+                  "admin", security=ADMIN_AUTH,
+                  responses={"200": _json({"type": "object", "properties": {"credentials": {
+                      "type": "array", "items": _ref("ProviderCredential")}}}, "the credentials"),
+                             **_errors(401, 403, 422, *_ANY)}),
+            "parameters": [{"name": "service", "in": "path", "required": True, "schema": name}]}},
+        "/api/v1/admin/services/{service}/credentials/{name}": {
+            "put": {**_op("Set or rotate a provider credential (functions refer to it as {{credential:name}})",
+                          "admin", security=ADMIN_AUTH,
+                          request={"type": "object", "required": ["value"], "properties": {
+                              "value": {"type": "string", "minLength": 8, "maxLength": 4096},
+                              "app_id": {"type": ["string", "null"], "description":
+                                         "only for this client (its value wins over the service's)"}}},
+                          responses={"200": _json(_ref("ProviderCredential"), "rotated"),
+                                     "201": _json(_ref("ProviderCredential"), "created"),
+                                     **_errors(*_BODY, 401, 403, 404, *_ANY)}),
+                    "parameters": credential_path},
+            "delete": {**_op("Delete a provider credential", "admin", security=ADMIN_AUTH,
+                             responses={"204": {"description": "deleted"}, **_errors(401, 403, 404, 422, *_ANY)}),
+                       "parameters": [*credential_path,
+                                      {"name": "app_id", "in": "query", "required": False, "schema": name}]}},
         "/api/v1/callbacks/{service}": {
             method: {**_op("A provider's asynchronous result (a hint: confirmed by a status query before "
                            "anything is written)", "providers",

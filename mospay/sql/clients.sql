@@ -39,3 +39,8 @@ UPDATE clients SET active = :active, updated_at = now() WHERE app_id = :app_id R
 SELECT count(*) AS total, count(*) FILTER (WHERE status = 'SUCCESSFUL') AS successful,
        count(*) FILTER (WHERE status IN ('SUCCESSFUL', 'FAILED')) AS settled
   FROM transactions WHERE client_id = :client_id
+
+-- name: client_limits
+-- A client's own limits, for the audit row's "before" when the admin API replaces them.
+SELECT rate_limit_per_minute, max_amount_per_transaction, max_amount_per_day
+  FROM clients WHERE app_id = :app_id

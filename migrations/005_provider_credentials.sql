@@ -1,0 +1,27 @@
+-- Provider credentials: the provider_credentials table (values encrypted with pgcrypto; see
+-- schema/25_credentials.sql). Runs in one transaction (mospay/migrate.py).
+
+-- pgcrypto ships in PostgreSQL's contrib package (trusted: a database owner may create it). The embedded
+-- pgserver build has no pgcrypto, so there the extension is skipped and the store refuses to save.
+-- IF NOT EXISTS: an operator may have created it already, for this database's other users.
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'pgcrypto') THEN
+        CREATE EXTENSION IF NOT EXISTS pgcrypto;
+    END IF;
+END $$;
+
+CREATE TABLE provider_credentials (
+    id          bigserial PRIMARY KEY,
+    service_id  bigint NOT NULL REFERENCES services (id) ON DELETE CASCADE,
+    client_id   bigint REFERENCES clients (id) ON DELETE CASCADE,  -- NULL: every client of the service
+    name        text NOT NULL CHECK (name ~ '^[a-z][a-z0-9_]{0,63}$'),
+    value_enc   bytea NOT NULL,                                     -- pgp_sym_encrypt(value, key)
+    last4       text NOT NULL CHECK (length(last4) <= 4),           -- what the portal shows
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    updated_by  text,
+    -- One value per (service, client or none, name): a client's own value overrides the service's.
+    CONSTRAINT provider_credentials_unique UNIQUE NULLS NOT DISTINCT (service_id, client_id, name)
+);
+CREATE INDEX provider_credentials_client_idx ON provider_credentials (client_id) WHERE client_id IS NOT NULL;
