@@ -39,7 +39,10 @@ class Components:
         return parts
 
     def reconciler(self) -> Reconciler:
-        return Reconciler(self.db, self.provider, self.breakers, metrics=self.metrics)
+        # Capped at the provider client's connections per host: more checks at once would only open
+        # connections that are thrown away afterwards.
+        return Reconciler(self.db, self.provider, self.breakers, metrics=self.metrics,
+                          concurrency=min(self.config.reconcile_concurrency, self.config.threads))
 
     def jobs(self) -> list[scheduler.Job]:
         """Every periodic job, one line each; an interval of 0 switches a job off."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import re
 import time
 
@@ -22,6 +23,7 @@ from .metrics import Metrics
 from .provider import Provider, call_planned
 from .redact import MASK, mask
 
+log = logging.getLogger("mospay.payments")
 MSISDN_RE = re.compile(r"\+?[1-9][0-9]{6,14}")
 INTEGER_RE = re.compile(r"-?[0-9]{1,18}")
 F010_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
@@ -224,13 +226,22 @@ class PaymentGateway:
             result = {"status": "FAILED", "message": str(plan.get("message") if isinstance(plan, dict) else "")
                       or "refused by the request function", "reason": "request function error"}
 
-        finished = self._db.one(
-            "finish_payment", id=started["o_id"],
-            function=functions.response_function_name_unchecked(function) if answer else None,
-            f010=body["f010"], data=masked_json, code=answer.status if answer else None,
-            output=json.dumps(mask(answer.body)) if answer else None,
-            result=json.dumps(result) if result is not None else None,
-            log=json.dumps(request.log_row(facts.client_id, creds.app_id)))
+        try:
+            finished = self._db.one(
+                "finish_payment", id=started["o_id"],
+                function=functions.response_function_name_unchecked(function) if answer else None,
+                f010=body["f010"], data=masked_json, code=answer.status if answer else None,
+                output=json.dumps(mask(answer.body)) if answer else None,
+                result=json.dumps(result) if result is not None else None,
+                log=json.dumps(request.log_row(facts.client_id, creds.app_id)))
+        except Exception as exc:
+            # The transaction is committed (RECEIVED) and the provider may have moved the money: the
+            # answer can no longer be "nothing was recorded". It is UNKNOWN with the transaction id;
+            # the reconciler settles the row once its call's deadline has passed.
+            log.warning("payment %s: could not record the outcome (%s); answering UNKNOWN",
+                        started["o_public_id"], getattr(exc, "message", type(exc).__name__))
+            self._metrics.observe_payment(body["f000"], "UNKNOWN")
+            return Outcome(202, unrecorded_answer(started["o_public_id"], body["f010"]), facts)
         facts.written = True  # finish_payment wrote the API log row in the same round trip
         self._metrics.observe_payment(body["f000"], str((finished["o_response_body"] or {}).get("status", "UNKNOWN")))
         return Outcome(finished["o_response_code"], finished["o_response_body"], facts)
@@ -306,7 +317,12 @@ class PaymentGateway:
             time.sleep(pause)
             pause = min(pause * 2, 0.25)
             stored = self._db.query("stored_answer", id=row["o_id"])[0]
-            code, answer = stored["response_code"], stored["response_body"]
+            # No stored answer, but the first request is known to be gone (its call's deadline passed,
+            # its process's database session closed, or the reconciler has moved the row): nothing will
+            # store one until the row is final, so the answer is the current state, as a 202.
+            code, answer = stored["response_code"], stored["response_body"] or stored["open_answer"]
+            if stored["response_body"] is None and answer is not None:
+                code = stored["open_code"]
         if answer is None:
             raise errors.Conflict("a payment with this f010 is still in progress; retry shortly", field="f010",
                                   code="in_progress", headers={"Retry-After": "2"})
@@ -330,6 +346,14 @@ class PaymentGateway:
         for key in ("created_at", "updated_at"):
             row[key] = row[key].isoformat()
         return Outcome(200, row, facts)
+
+
+def unrecorded_answer(transaction_id: str, f010: str) -> dict:
+    """The answer when the payment was recorded (and maybe sent to the provider) but its outcome could
+    not be: the same shape as mospay.public_answer, status UNKNOWN."""
+    result = {"status": "UNKNOWN", "message": "the outcome could not be recorded (database unavailable); "
+                                              "it will be checked"}
+    return {"transaction_id": transaction_id, "f010": f010, "status": "UNKNOWN", "result": result}
 
 
 def _no_answer_result(failure: str | None) -> dict:

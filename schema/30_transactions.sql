@@ -28,6 +28,9 @@ CREATE TABLE transactions (
     next_check_at        timestamptz,
     -- The schedule ran out without a final answer: an operator must resolve it (the portal's stuck queue).
     stuck                boolean NOT NULL DEFAULT false,
+    -- The database session (backend pid) that recorded the row: while it is gone from pg_stat_activity,
+    -- the process that is calling the provider for it is gone too, and a replay need not wait for it.
+    owner_pid            integer DEFAULT pg_backend_pid(),
     -- The idempotency key: holds across threads, processes and machines.
     UNIQUE (client_id, f010)
 );
