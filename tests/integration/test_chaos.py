@@ -136,6 +136,7 @@ def test_chaos_loses_nothing_duplicates_nothing_and_every_answer_is_true(cluster
                                 "('RECEIVED', 'PENDING', 'UNKNOWN')")[0]["n"]):
             assert time.monotonic() < deadline, f"{open_n} transactions still open"
             time.sleep(0.2)
+        settle_s = time.monotonic() - t0 - traffic_s
         rows = {r["f010"]: r for r in db.run(
             "SELECT f010, public_id, status, stuck, created_at, extract(epoch FROM created_at) AS created "
             "FROM transactions")}
@@ -153,7 +154,7 @@ def test_chaos_loses_nothing_duplicates_nothing_and_every_answer_is_true(cluster
                                in str(a.body.get("result", {}).get("message", "")))
     suffixes = Counter(p.suffix for p in payments)
     provider_faults = ", ".join(f"{suffixes[s]} {name}" for s, name in FAULT_NAMES.items())
-    print(f"\nchaos: {PAYMENTS} payments in {traffic_s:.0f} s over 2 processes; faults: kill -9 x1 "
+    print(f"\nchaos: {PAYMENTS} payments in {traffic_s:.0f} s over 2 processes, settled {settle_s:.0f} s later; faults: kill -9 x1 "
           f"({faults['cut']} requests cut, restarted), PostgreSQL stopped {OUTAGE_S:.0f} s "
           f"({answers['503']} answers 503, {faults['unrecorded']} answered 202 after the commit), "
           f"{provider_faults}; answers {dict(sorted(answers.items()))}; "
