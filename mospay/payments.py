@@ -308,7 +308,8 @@ class PaymentGateway:
 
     def _replay(self, row: dict, body_hash: str, deadline: float) -> tuple[int, dict]:
         """The first request's answer. While the first is still in flight (in any process), wait for
-        it, bounded by the provider call's own timeouts; never call the provider a second time."""
+        it, bounded by the provider call's own timeouts; once it is gone, the current state (a 202).
+        Never call the provider a second time."""
         if row["o_request_hash"] != body_hash:
             raise errors.Conflict("f010 was already used with a different request", field="f010",
                                   code="idempotency_conflict")
@@ -320,9 +321,10 @@ class PaymentGateway:
             # No stored answer, but the first request is known to be gone (its call's deadline passed,
             # its process's database session closed, or the reconciler has moved the row): nothing will
             # store one until the row is final, so the answer is the current state, as a 202.
-            code, answer = stored["response_code"], stored["response_body"] or stored["open_answer"]
-            if stored["response_body"] is None and answer is not None:
-                code = stored["open_code"]
+            if stored["response_body"] is not None:
+                code, answer = stored["response_code"], stored["response_body"]
+            elif stored["open_answer"] is not None:
+                code, answer = stored["open_code"], stored["open_answer"]
         if answer is None:
             raise errors.Conflict("a payment with this f010 is still in progress; retry shortly", field="f010",
                                   code="in_progress", headers={"Retry-After": "2"})
