@@ -239,7 +239,8 @@ class PaymentGateway:
             # answer can no longer be "nothing was recorded". It is UNKNOWN with the transaction id;
             # the reconciler settles the row once its call's deadline has passed.
             log.warning("payment %s: could not record the outcome (%s); answering UNKNOWN",
-                        started["o_public_id"], getattr(exc, "message", type(exc).__name__))
+                        started["o_public_id"], getattr(exc, "message", type(exc).__name__),
+                        exc_info=not isinstance(exc, errors.MosPayError))  # a bug's traceback, not an outage's
             self._metrics.observe_payment(body["f000"], "UNKNOWN")
             return Outcome(202, unrecorded_answer(started["o_public_id"], body["f010"]), facts)
         facts.written = True  # finish_payment wrote the API log row in the same round trip
