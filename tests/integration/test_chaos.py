@@ -154,8 +154,8 @@ def test_chaos_loses_nothing_duplicates_nothing_and_every_answer_is_true(cluster
                                in str(a.body.get("result", {}).get("message", "")))
     suffixes = Counter(p.suffix for p in payments)
     provider_faults = ", ".join(f"{suffixes[s]} {name}" for s, name in FAULT_NAMES.items())
-    print(f"\nchaos: {PAYMENTS} payments in {traffic_s:.0f} s over 2 processes, settled {settle_s:.0f} s later; faults: kill -9 x1 "
-          f"({faults['cut']} requests cut, restarted), PostgreSQL stopped {OUTAGE_S:.0f} s "
+    print(f"\nchaos: {PAYMENTS} payments in {traffic_s:.0f} s over 2 processes, settled {settle_s:.1f} s later; faults: kill -9 x1 "
+          f"({faults['cut']} in flight on it, restarted), PostgreSQL stopped {OUTAGE_S:.0f} s "
           f"({answers['503']} answers 503, {faults['unrecorded']} answered 202 after the commit), "
           f"{provider_faults}; answers {dict(sorted(answers.items()))}; "
           f"lost {len(verdict['lost'])}, duplicated {len(verdict['duplicated'])}, "
