@@ -30,6 +30,10 @@ import urllib.request
 # Statuses worth the same request again. 409 only with code "in_progress" (see _retryable):
 # 409 "idempotency_conflict" means the f010 was used for another payment and must not be retried.
 RETRY_STATUSES = {429, 502, 503, 504}
+# How long a first request with the same f010 can keep MosPay answering 409 in_progress: its provider
+# call's deadline, the service's connect + read timeout (35 s by default) + 2 s. After that MosPay answers
+# 202 UNKNOWN with the transaction id (docs/guarantees.md), so in_progress is retried at least this long.
+IN_PROGRESS_BUDGET_S = 40.0
 
 
 class MosPayError(Exception):
@@ -38,17 +42,21 @@ class MosPayError(Exception):
     def __init__(self, status: int | None, body: dict | None, message: str):
         super().__init__(message)
         self.status, self.body = status, body
+        self.retry_after: str | None = None  # MosPay's Retry-After header, when it sent one
 
 
 class MosPayClient:
     def __init__(self, base_url: str, app_id: str, api_username: str, api_secret: str, *,
-                 timeout: float = 65.0, retries: int = 4, backoff: float = 0.5):
+                 timeout: float = 65.0, retries: int = 4, backoff: float = 0.5,
+                 in_progress_s: float = IN_PROGRESS_BUDGET_S):
         # timeout: longer than the slowest provider timeout MosPay waits for (30 s by default),
-        # so MosPay, not this client, decides that an answer is late.
+        # so MosPay, not this client, decides that an answer is late. in_progress_s: raise it when a
+        # service's connect + read timeout is longer than 38 s.
         self.base_url = base_url.rstrip("/")
         self.app_id = app_id
         self._basic = base64.b64encode(f"{api_username}:{api_secret}".encode()).decode()
         self.timeout, self.retries, self.backoff = timeout, retries, backoff
+        self.in_progress_s = in_progress_s
         self._token: str | None = None
         self._token_expires = 0.0
         self._lock = threading.Lock()
@@ -87,29 +95,35 @@ class MosPayClient:
         return self._call_with_retries("GET", f"/api/v1/payment/{f010}", None)
 
     def _call_with_retries(self, method: str, path: str, body: dict | None) -> dict:
-        last = None
-        for attempt in range(self.retries + 1):
+        """`retries` more tries after no answer, a 5xx or a 429; 409 in_progress is retried for
+        `in_progress_s` (from the first request) whatever the count, since MosPay promises an answer by then."""
+        last, attempt, started, refreshed = None, 0, time.monotonic(), False
+        while True:
+            if last is not None:
+                in_progress = last.status == 409 and time.monotonic() - started < self.in_progress_s
+                if attempt > self.retries and not in_progress:
+                    raise last
+                self._sleep(attempt - 1, last.retry_after)
+            attempt += 1
             try:
                 status, answer, headers = self._send(method, path, body,
                                                      {"Authorization": f"Bearer {self.token()}"})
             except OSError as exc:  # no answer at all: the request may or may not have arrived
                 last = MosPayError(None, None, f"no answer from MosPay: {exc}")
-                self._sleep(attempt, None)
                 continue
-            if status == 401 and attempt == 0:  # the token was revoked or expired early: fetch a new one
+            if status == 401 and not refreshed:  # the token was revoked or expired early: fetch a new one
                 self._forget_token()
+                refreshed, attempt, last = True, attempt - 1, None
                 continue
             if status < 400 or status == 402:
                 return answer
             if not _retryable(status, answer):
                 raise MosPayError(status, answer, f"MosPay answered {status}: {_message(answer)}")
             last = MosPayError(status, answer, f"MosPay answered {status}: {_message(answer)}")
-            self._sleep(attempt, headers.get("Retry-After"))
-        raise last
+            last.retry_after = headers.get("Retry-After")
 
     def _sleep(self, attempt: int, retry_after: str | None) -> None:
-        if attempt >= self.retries:
-            return
+        attempt = min(attempt, self.retries)
         delay = self.backoff * (2 ** attempt) * (0.5 + secrets.randbelow(1000) / 1000)  # jittered
         if retry_after and retry_after.isascii() and retry_after.isdigit():
             delay = max(delay, min(int(retry_after), 30))

@@ -41,7 +41,10 @@ class Components:
         return parts
 
     def reconciler(self) -> Reconciler:
-        return Reconciler(self.db, self.provider, self.breakers, metrics=self.metrics, credentials=self.credentials())
+        # Capped at the provider client's connections per host: more checks at once would only open
+        # connections that are thrown away afterwards.
+        return Reconciler(self.db, self.provider, self.breakers, metrics=self.metrics, credentials=self.credentials(),
+                          concurrency=min(self.config.reconcile_concurrency, self.config.threads))
 
     def credentials(self) -> CredentialStore:
         """The provider-credential store; no state of its own, so every process reads the current values."""

@@ -60,6 +60,8 @@ SETTINGS = [
     Setting("reconcile_interval_s", "MOSPAY_RECONCILE_INTERVAL", "float", "seconds between reconciler runs (0 = off)"),
     Setting("webhook_interval_s", "MOSPAY_WEBHOOK_INTERVAL", "float",
             "seconds between webhook delivery passes (0 = off)"),
+    Setting("reconcile_concurrency", "MOSPAY_RECONCILE_CONCURRENCY", "int",
+            "status checks in flight at once per service (reconciler)"),
     Setting("breaker_failures", "MOSPAY_BREAKER_FAILURES", "int", "transport failures that open a breaker"),
     Setting("breaker_cooldown_s", "MOSPAY_BREAKER_COOLDOWN", "float", "seconds a breaker stays open"),
     Setting("public_url", "MOSPAY_PUBLIC_URL", "str", "where providers reach MosPay (callback URLs)"),
@@ -99,6 +101,7 @@ class Config:
     # Money safety: reconciler, circuit breaker, callbacks.
     reconcile_interval_s: float = 5.0   # 0: run.py's scheduler skips the job (use `python -m mospay reconcile`)
     webhook_interval_s: float = 5.0     # 0: likewise for webhook delivery (`python -m mospay deliver-webhooks`)
+    reconcile_concurrency: int = 8      # status checks in flight at once per service (capped at `threads`)
     breaker_failures: int = 5           # consecutive transport failures that open a service's breaker
     breaker_cooldown_s: float = 30.0
     public_url: str | None = None       # where providers reach MosPay (callback URLs); default http://host:port
@@ -154,6 +157,8 @@ class Config:
             raise ConfigError("MOSPAY_RECONCILE_INTERVAL must be between 0 (off) and 3600 seconds")
         if not 0 <= self.webhook_interval_s <= 3600:
             raise ConfigError("MOSPAY_WEBHOOK_INTERVAL must be between 0 (off) and 3600 seconds")
+        if not 1 <= self.reconcile_concurrency <= 64:
+            raise ConfigError("MOSPAY_RECONCILE_CONCURRENCY must be between 1 and 64")
         if not 1 <= self.breaker_failures <= 1000:
             raise ConfigError("MOSPAY_BREAKER_FAILURES must be between 1 and 1000")
         if not 0.1 <= self.breaker_cooldown_s <= 3600:

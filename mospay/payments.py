@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import re
 import time
 
@@ -24,6 +25,7 @@ from .provider import Provider, call_planned
 from .redact import MASK, mask
 from .security import RateLimits
 
+log = logging.getLogger("mospay.payments")
 MSISDN_RE = re.compile(r"\+?[1-9][0-9]{6,14}")
 INTEGER_RE = re.compile(r"-?[0-9]{1,18}")
 F010_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
@@ -232,13 +234,23 @@ class PaymentGateway:
             result = {"status": "FAILED", "message": str(plan.get("message") if isinstance(plan, dict) else "")
                       or "refused by the request function", "reason": "request function error"}
 
-        finished = self._db.one(
-            "finish_payment", id=started["o_id"],
-            function=functions.response_function_name_unchecked(function) if answer else None,
-            reference=started["o_reference"], data=masked_json, code=answer.status if answer else None,
-            output=json.dumps(mask(answer.body)) if answer else None,
-            result=json.dumps(result) if result is not None else None,
-            log=json.dumps(request.log_row(facts.client_id, creds.app_id)))
+        try:
+            finished = self._db.one(
+                "finish_payment", id=started["o_id"],
+                function=functions.response_function_name_unchecked(function) if answer else None,
+                reference=started["o_reference"], data=masked_json, code=answer.status if answer else None,
+                output=json.dumps(mask(answer.body)) if answer else None,
+                result=json.dumps(result) if result is not None else None,
+                log=json.dumps(request.log_row(facts.client_id, creds.app_id)))
+        except Exception as exc:
+            # The transaction is committed (RECEIVED) and the provider may have moved the money: the
+            # answer can no longer be "nothing was recorded". It is UNKNOWN with the transaction id;
+            # the reconciler settles the row once its call's deadline has passed.
+            log.warning("payment %s: could not record the outcome (%s); answering UNKNOWN",
+                        started["o_public_id"], getattr(exc, "message", type(exc).__name__),
+                        exc_info=not isinstance(exc, errors.MosPayError))  # a bug's traceback, not an outage's
+            self._metrics.observe_payment(body["f000"], "UNKNOWN")
+            return Outcome(202, unrecorded_answer(started["o_public_id"], body["f010"]), facts)
         facts.written = True  # finish_payment wrote the API log row in the same round trip
         self._metrics.observe_payment(body["f000"], str((finished["o_response_body"] or {}).get("status", "UNKNOWN")))
         return Outcome(finished["o_response_code"], finished["o_response_body"], facts)
@@ -305,7 +317,8 @@ class PaymentGateway:
 
     def _replay(self, row: dict, body_hash: str, deadline: float) -> tuple[int, dict]:
         """The first request's answer. While the first is still in flight (in any process), wait for
-        it, bounded by the provider call's own timeouts; never call the provider a second time."""
+        it, bounded by the provider call's own timeouts; once it is gone, the current state (a 202).
+        Never call the provider a second time."""
         if row["o_request_hash"] != body_hash:
             raise errors.Conflict("f010 was already used with a different request", field="f010",
                                   code="idempotency_conflict")
@@ -314,7 +327,13 @@ class PaymentGateway:
             time.sleep(pause)
             pause = min(pause * 2, 0.25)
             stored = self._db.query("stored_answer", id=row["o_id"])[0]
-            code, answer = stored["response_code"], stored["response_body"]
+            # No stored answer, but the first request is known to be gone (its call's deadline passed,
+            # its process's database session closed, or the reconciler has moved the row): nothing will
+            # store one until the row is final, so the answer is the current state, as a 202.
+            if stored["response_body"] is not None:
+                code, answer = stored["response_code"], stored["response_body"]
+            elif stored["open_answer"] is not None:
+                code, answer = stored["open_code"], stored["open_answer"]
         if answer is None:
             raise errors.Conflict("a payment with this f010 is still in progress; retry shortly", field="f010",
                                   code="in_progress", headers={"Retry-After": "2"})
@@ -342,6 +361,14 @@ class PaymentGateway:
         for key in ("created_at", "updated_at"):
             row[key] = row[key].isoformat()
         return Outcome(200, row, facts)
+
+
+def unrecorded_answer(transaction_id: str, f010: str) -> dict:
+    """The answer when the payment was recorded (and maybe sent to the provider) but its outcome could
+    not be: the same shape as mospay.public_answer, status UNKNOWN."""
+    result = {"status": "UNKNOWN", "message": "the outcome could not be recorded (database unavailable); "
+                                              "it will be checked"}
+    return {"transaction_id": transaction_id, "f010": f010, "status": "UNKNOWN", "result": result}
 
 
 def _no_answer_result(failure: str | None) -> dict:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from . import errors, functions
 from .breaker import Breakers
@@ -19,17 +21,27 @@ log = logging.getLogger("mospay.reconciler")
 FINAL = ("SUCCESSFUL", "FAILED")
 
 
+class _Refused(Exception):
+    """The service's breaker refused a status call; it may be tried again after `after_s`."""
+
+    def __init__(self, after_s: float):
+        super().__init__(after_s)
+        self.after_s = after_s
+
+
 class Reconciler:
-    def __init__(self, db: Database, provider: Provider, breakers: Breakers | None = None, batch: int = 20,
-                 metrics: Metrics | None = None, credentials: CredentialStore | None = None):
+    def __init__(self, db: Database, provider: Provider, breakers: Breakers | None = None, batch: int = 50,
+                 metrics: Metrics | None = None, credentials: CredentialStore | None = None, concurrency: int = 8):
         """`breakers` and `metrics` come from create_app (shared with the payment path and /metrics);
-        without them the reconciler keeps private ones (a one-off `python -m mospay reconcile`)."""
+        without them the reconciler keeps private ones (a one-off `python -m mospay reconcile`).
+        `concurrency`: status checks in flight at once per service (each under the service's breaker)."""
         self._db = db
         self._provider = provider
         self._breakers = breakers if breakers is not None else Breakers()
         self._metrics = metrics if metrics is not None else Metrics()
         self._batch = batch
         self._credentials = credentials  # for `{{credential:name}}` in a Status function's plan
+        self._concurrency = max(1, concurrency)
 
     def run_once(self, ids: list[int] | None = None, cause: str = "reconciliation") -> dict:
         """One pass over the due transactions (or exactly `ids`, due or not). Each is claimed with
@@ -37,13 +49,40 @@ class Reconciler:
         counts = {"checked": 0, "settled": 0, "stuck": 0}
         while True:
             claimed = self._db.query("claim_checks", limit=self._batch, ids=ids)
-            for row, plan in self._plan(claimed):
-                status, stuck = self._check(row, plan, cause)
+            for status, stuck in self._check_all(self._plan(claimed), cause):
                 counts["checked"] += 1
                 counts["settled"] += status in FINAL
                 counts["stuck"] += stuck
             if ids is not None or len(claimed) < self._batch:
                 return counts
+
+    def _check_all(self, planned: list[tuple[dict, dict]], cause: str) -> list[tuple[str, bool]]:
+        """Check a claimed batch, at most `concurrency` calls at once per service. A check the
+        service's breaker refused is released: due again when the breaker lets a call through, rather
+        than after the claim's whole lease."""
+        skipped: dict[float, list[int]] = {}
+        lock = threading.Lock()
+        per_service = {row["o_service"]: threading.Semaphore(self._concurrency) for row, _ in planned}
+
+        def one(item):
+            row, plan = item
+            with per_service[row["o_service"]]:
+                try:
+                    return self._check(row, plan, cause)
+                except _Refused as refused:  # the breaker: not asked, so not counted
+                    with lock:
+                        skipped.setdefault(refused.after_s, []).append(row["o_id"])
+                    return row["o_status"], False
+
+        workers = min(len(planned), self._concurrency * len(per_service))
+        if workers <= 1:
+            results = [one(item) for item in planned]
+        else:
+            with ThreadPoolExecutor(workers, thread_name_prefix="mospay-check") as pool:
+                results = list(pool.map(one, planned))
+        for after_s, ids in skipped.items():
+            self._db.query("release_checks", ids=ids, after_s=after_s)
+        return results
 
     def _plan(self, claimed: list[dict]) -> list[tuple[dict, dict]]:
         """Each claimed row with what its route's Status function plans: the names are built here,
@@ -66,9 +105,8 @@ class Reconciler:
             breaker = self._breakers.get(row["o_service"])
             try:
                 breaker.allow()
-            except errors.ServiceUnavailable:
-                # Not asked, so not counted: the claim's lease brings it back after the cool-down.
-                return row["o_status"], False
+            except errors.ServiceUnavailable as exc:
+                raise _Refused(float(exc.headers.get("Retry-After", 1))) from None
             answer = call_planned(self._provider, breaker, self._metrics, row["o_service"], plan,
                                   float(row["o_connect_timeout_s"]), float(row["o_timeout_s"]), default_method="GET",
                                   credentials=self._credentials, app_id=row["o_app_id"])

@@ -2,14 +2,16 @@
 The payer MSISDN's last 4 digits pick the outcome, like Stripe test cards; see OUTCOMES.
 
 0001 decline · 0002 hang · 0003 HTTP 500 · 0004 pending (approved later) · 0005 malformed JSON ·
-0006 slow trickle · 0007 huge body (3 MiB) · 0008 pending (rejected later) · anything else succeeds.
+0006 slow trickle · 0007 huge body (3 MiB) · 0008 pending (rejected later) · 0503 HTTP 503 (not
+processed: remembered as FAILED) · anything else succeeds.
 0002 and 0006 both take hang_seconds to answer in full, so a caller whose deadline is shorter than
 hang_seconds gives up on both (0006 sends a byte every trickle_seconds: only a total deadline ends it).
 A pending payment (0004/0008) sent with an X-Callback-Url header settles after callback_delay seconds
 and the simulator then PUTs a MoMo-style callback there (callback_duplicates times; each dropped with
 probability callback_drop_rate). GET /<route>/<externalId> is the status query; /_sim/calls counts
 payment requests (never status queries); GET /_sim/headers/<externalId> the headers of the last payment
-request with that externalId (to check what credentials a gateway sent).
+request with that externalId (to check what credentials a gateway sent); status_delay makes each status
+query take that long.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ OUTCOMES = {
     "0006": (200, "SUCCESSFUL"),  # answers 200, one byte per trickle_seconds, over at least hang_seconds
     "0007": (200, "SUCCESSFUL"),  # answers 200 with a 3 MiB body
     "0008": (202, "PENDING"),     # with X-Callback-Url: FAILED (APPROVAL_REJECTED) after callback_delay
+    "0503": (503, "FAILED"),      # overloaded: refused before processing, so no money moved
 }
 SETTLES_TO = {"0004": ("SUCCESSFUL", None), "0008": ("FAILED", "APPROVAL_REJECTED")}
 HUGE_BODY_BYTES = 3 * 1024 * 1024
@@ -58,12 +61,20 @@ class Ledger:
         self._status: dict[str, str] = {}
         self._count: dict[str, int] = {}
         self._headers: dict[str, dict] = {}
+        self._times: dict[str, list[float]] = {}
 
     def record(self, external_id: str, status: str, headers: dict | None = None) -> None:
         with self._lock:
             self._status[external_id] = status
             self._count[external_id] = self._count.get(external_id, 0) + 1
             self._headers[external_id] = dict(headers or {})
+            self._times.setdefault(external_id, []).append(time.time())
+
+    def call_times(self) -> dict[str, list[float]]:
+        """When each payment request arrived (time.time()), by externalId: lets a test tell which of its
+        attempts reached the provider once it knows the reference each payment was sent."""
+        with self._lock:
+            return {k: list(v) for k, v in self._times.items()}
 
     def headers(self, external_id: str) -> dict | None:
         with self._lock:
@@ -87,6 +98,7 @@ class Ledger:
             self._status.clear()
             self._count.clear()
             self._headers.clear()
+            self._times.clear()
 
 
 class SimulatorServer(ThreadingHTTPServer):
@@ -94,8 +106,9 @@ class SimulatorServer(ThreadingHTTPServer):
 
     def __init__(self, address, hang_seconds: float = 30.0, verbose: bool = False, callback_delay: float = 1.0,
                  callback_duplicates: int = 1, callback_drop_rate: float = 0.0,
-                 trickle_seconds: float = 0.2) -> None:
+                 trickle_seconds: float = 0.2, status_delay: float = 0.0) -> None:
         self.hang_seconds = hang_seconds
+        self.status_delay = status_delay
         self.verbose = verbose
         self.callback_delay = callback_delay
         self.callback_duplicates = callback_duplicates
@@ -182,6 +195,8 @@ class Handler(BaseHTTPRequestHandler):
         elif method in ("POST", "PUT") and len(parts) == 1 and parts[0] and parts[0] not in RESERVED:
             self._pay(body, self.headers.get("X-Callback-Url"))
         elif method == "GET" and len(parts) == 2 and all(parts) and parts[0] not in RESERVED:
+            if self.server.status_delay:  # a real provider's status query is not instant
+                self.server.stopping.wait(self.server.status_delay)
             status = ledger.status(parts[1])
             if status is None:
                 self._reply(404, {"status": "FAILED", "reason": "RESOURCE_NOT_FOUND"})
@@ -212,6 +227,8 @@ class Handler(BaseHTTPRequestHandler):
                               "externalId": ext, "financialTransactionId": None})
         elif suffix == "0003":
             self._reply(500, {"error": "internal_error"})
+        elif suffix == "0503":
+            self._reply(503, {"error": "service_unavailable"})
         elif suffix in SETTLES_TO:
             self._reply(202, {"status": "PENDING", "externalId": ext})
             if callback_url:
@@ -290,7 +307,7 @@ def _settle_and_call_back(server: SimulatorServer, url: str, ext: str, final: st
 def make_server(host: str = "127.0.0.1", port: int = 0, hang_seconds: float = 30.0, verbose: bool = False,
                 **callbacks) -> SimulatorServer:
     """Bind (and listen) without serving; call serve_forever() yourself or use Simulator.
-    callbacks: callback_delay, callback_duplicates, callback_drop_rate, trickle_seconds."""
+    callbacks: callback_delay, callback_duplicates, callback_drop_rate, trickle_seconds, status_delay."""
     cls = _SimulatorServer6 if ":" in host else SimulatorServer
     return cls((host, port), hang_seconds=hang_seconds, verbose=verbose, **callbacks)
 
@@ -371,11 +388,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--callback-delay", type=float, default=1.0, help="seconds before a pending payment settles")
     parser.add_argument("--callback-duplicates", type=int, default=1, help="how many times each callback is sent")
     parser.add_argument("--callback-drop-rate", type=float, default=0.0, help="probability a callback is dropped")
+    parser.add_argument("--status-delay", type=float, default=0.0, help="seconds each status query takes")
     parser.add_argument("--trickle-seconds", type=float, default=0.2, help="pause between bytes for 0006 (which lasts --hang-seconds in all)")
     args = parser.parse_args(argv)
     sim = Simulator(args.host, args.port, args.hang_seconds, args.verbose, callback_delay=args.callback_delay,
                     callback_duplicates=args.callback_duplicates, callback_drop_rate=args.callback_drop_rate,
-                    trickle_seconds=args.trickle_seconds)
+                    trickle_seconds=args.trickle_seconds, status_delay=args.status_delay)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         sim.start()

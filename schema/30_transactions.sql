@@ -31,6 +31,9 @@ CREATE TABLE transactions (
     -- The reference sent to the provider, when it is not the one derived from public_id
     -- (mospay.provider_reference): rows recorded before schema version 4 were sent their f010.
     provider_ref         text,
+    -- The database session (backend pid) that recorded the row: while it is gone from pg_stat_activity,
+    -- the process that is calling the provider for it is gone too, and a replay need not wait for it.
+    owner_pid            integer DEFAULT pg_backend_pid(),
     -- The idempotency key: holds across threads, processes and machines.
     UNIQUE (client_id, f010)
 );

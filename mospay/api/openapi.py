@@ -199,7 +199,10 @@ def _paths() -> dict:
             "Process one payment", "client", security=CLIENT_AUTH, request=_ref("PaymentRequest"),
             curl=PAYMENT_CURL, responses=pay_responses,
             description="Idempotent on f010: the same f010 with the same non-secret fields returns the "
-                        "stored answer; with different fields 409 idempotency_conflict.")},
+                        "stored answer; with different fields 409 idempotency_conflict. A payment that was "
+                        "recorded always answers with its transaction_id (202 UNKNOWN when its outcome could "
+                        "not be recorded, or when the first request for the f010 is gone); a 503 means "
+                        "nothing was sent to the provider for this request: retry with the same f010.")},
         "/api/v1/payment/{f010}": {"get": _op(
             "A transaction by f010", "client", security=CLIENT_AUTH, curl=STATUS_CURL,
             parameters=[{"name": "f010", "in": "path", "required": True, "schema": {"type": "string", **_F010}}],

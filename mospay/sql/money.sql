@@ -1,8 +1,23 @@
 -- Money safety: replays, reconciliation, operator resolutions, provider callbacks, webhook delivery.
 
 -- name: stored_answer (prepared)
--- A replay waiting for the first request of the same f010 (possibly in another process).
-SELECT response_code, response_body FROM transactions WHERE id = :id
+-- A replay waiting for the first request of the same f010 (possibly in another process): its stored
+-- answer; else, when that request is known to be gone, the current state as a 202 (open_answer). Gone:
+-- the reconciler has moved the row on, or the call's deadline (connect + read timeout + 2 s after the
+-- row was recorded) has passed, or the database session that recorded it has closed (its process died).
+SELECT t.response_code, t.response_body, mospay.http_status_for(o.status) AS open_code,
+       CASE WHEN t.response_body IS NULL
+             AND (t.status <> 'RECEIVED'
+                  OR t.created_at + make_interval(secs => s.connect_timeout_s + s.timeout_s + 2) <= now()
+                  OR NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = t.owner_pid))
+            THEN mospay.public_answer(t.public_id, t.f010, o.status, jsonb_build_object(
+                     'status', o.status, 'message', 'the first request for this f010 ended without an answer; '
+                                                    'the outcome is being checked'))
+       END AS open_answer
+  FROM transactions t
+  JOIN services s ON s.id = t.service_id
+ CROSS JOIN LATERAL (SELECT CASE WHEN t.status = 'RECEIVED' THEN 'UNKNOWN' ELSE t.status END AS status) o
+ WHERE t.id = :id
 
 -- name: claim_checks (prepared)
 SELECT o_id, o_public_id, o_f010, o_status, o_app_id, o_service, o_route, o_connect_timeout_s, o_timeout_s
@@ -14,6 +29,13 @@ SELECT o_id, o_plan FROM mospay.plan_checks(CAST(:ids AS bigint[]), CAST(:functi
 
 -- name: record_check (prepared)
 SELECT o_status, o_stuck FROM mospay.record_check(:id, :function, :code, CAST(:output AS jsonb), :cause)
+
+-- name: release_checks (prepared)
+-- Checks claimed but not made (the service's breaker refused the call): due again when the breaker
+-- allows a call, instead of when the claim's lease (connect + read timeout + 10 s) runs out.
+UPDATE transactions
+   SET next_check_at = now() + make_interval(secs => CAST(:after_s AS double precision))
+ WHERE id = ANY (CAST(:ids AS bigint[])) AND status IN ('RECEIVED', 'PENDING', 'UNKNOWN') AND NOT stuck
 
 -- name: resolve_transaction
 SELECT o_id, o_status FROM mospay.resolve_transaction(:public_id, :status, :user_id, :reason)
