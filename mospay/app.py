@@ -19,7 +19,7 @@ from .observe import RequestObserver
 from .payments import PaymentGateway, RequestMeta
 from .provider import Provider
 from .redact import mask
-from .security import RateLimiter
+from .security import RateLimiter, storable
 
 log = logging.getLogger("mospay.app")
 
@@ -63,7 +63,7 @@ def create_app(config, db, provider: Provider | None = None, *, parts: Component
     parts = parts or Components.build(config, db, provider)
     # RequestObserver first: its timing and access log wrap everything, the api_logs insert included.
     app = falcon.App(middleware=[RequestObserver(config.trusted_proxies, parts.metrics), ApiLog(db),
-                                 *guard.middleware(config, db)])
+                                 *guard.middleware(config, db, parts.metrics)])
     app.req_options.strip_url_path_trailing_slash = True
     for uri, resource, kwargs in routes(parts, schema_version):
         app.add_route(uri, resource, **kwargs)
@@ -112,12 +112,13 @@ class ApiLog:
     def process_request(self, req, resp):
         # RequestObserver has already chosen the id (possibly a trusted proxy's).
         req.context.request_id = getattr(req.context, "request_id", None) or secrets.token_hex(8)
-        req.context.request = RequestMeta(request_id=req.context.request_id, endpoint=req.path[:200],
+        # storable(): a path like /api/v1/payment/%00 or a NUL in a header must not lose the log row.
+        req.context.request = RequestMeta(request_id=req.context.request_id, endpoint=storable(req.path, 200),
                                           method=req.method, ip=req.remote_addr,
-                                          user_agent=(req.user_agent or "")[:300] or None,
+                                          user_agent=storable(req.user_agent or "", 300) or None,
                                           started=time.perf_counter())
         # What API resources learn about the caller (client_id, a Bearer caller's app_id).
-        req.context.log = {"app_id": (req.get_header("App-ID") or req.get_header("X-App-ID") or "")[:64] or None}
+        req.context.log = {"app_id": storable(req.get_header("App-ID") or req.get_header("X-App-ID") or "", 64) or None}
 
     def process_response(self, req, resp, resource, req_succeeded):
         resp.set_header("X-Request-ID", req.context.request_id)
@@ -131,8 +132,8 @@ class ApiLog:
             self._db.query(
                 "insert_api_log", **meta.log_row(client_id, entry["app_id"]), status_code=int(resp.status_code),
                 request_body=_json(facts.request_body if facts else None), response_body=_json(mask(resp.media)))
-        except Exception:  # an unwritable log must not turn an answer into a 500
-            log.warning("could not write api_logs row for request %s", meta.request_id, exc_info=True)
+        except Exception:  # an unwritable log must not turn an answer into a 500, but it is a gap: ERROR
+            log.error("could not write api_logs row for request %s", meta.request_id, exc_info=True)
 
 
 def _json(value):
