@@ -73,8 +73,6 @@ def serve(runtime, args) -> int:
 def _create_server(config, db, schema_version, **where):
     """waitress serving the Falcon app behind TrustedProxies (X-Forwarded-* only from MOSPAY_TRUSTED_PROXIES),
     and the scheduler of the periodic jobs (not started), sharing the app's breakers and metrics."""
-    from waitress.server import create_server
-
     from mospay import server as srv
     from mospay.app import create_app
     from mospay.components import Components
@@ -82,7 +80,7 @@ def _create_server(config, db, schema_version, **where):
 
     parts = Components.build(config, db)
     app = TrustedProxies(create_app(config, db, parts=parts, schema_version=schema_version), config.trusted_proxies)
-    server = create_server(app, ident="mospay", **where, **srv.waitress_options(config.threads, config.max_body_bytes))
+    server = srv.create_server(app, config=config, **where)
     return server, parts.scheduler()
 
 

@@ -3,17 +3,28 @@ processes sharing one listening socket). No Falcon here: the caller passes the a
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import logging
 import os
 import signal
 import socket
 import sys
+import threading
 import time
+
+from waitress.adjustments import Adjustments
+from waitress.channel import HTTPChannel
+from waitress.parser import HTTPRequestParser
+from waitress.server import TcpWSGIServer
+from waitress.task import ErrorTask, ThreadedTaskDispatcher
+from waitress.utilities import RequestHeaderFieldsTooLarge
 
 log = logging.getLogger("mospay.server")
 
 
-def waitress_options(threads: int, max_body_bytes: int = 64 * 1024) -> dict:
+def waitress_options(threads: int, max_body_bytes: int = 64 * 1024, max_header_bytes: int = 16 * 1024,
+                     header_timeout_s: float = 10.0) -> dict:
     """The waitress settings MosPay runs with (docs/decisions.md, "Performance", explains each)."""
     return {
         "threads": threads,
@@ -21,13 +32,171 @@ def waitress_options(threads: int, max_body_bytes: int = 64 * 1024) -> dict:
         "connection_limit": max(100, threads * 8),
         "backlog": 1024,
         "channel_timeout": 60,
+        # How often idle connections and slow request heads are looked for (see GuardedServer).
+        "cleanup_interval": max(1, min(30, int(header_timeout_s / 2))),
         # poll() instead of select(): select() breaks past 1024 file descriptors.
         "asyncore_use_poll": True,
-        "max_request_body_size": max(1 << 20, 4 * max_body_bytes),
+        # waitress refuses (with JsonErrorTask's 413) at the parser, before the body is read, anything
+        # the app would refuse: one answer for every size. It refuses a length equal to its limit: +1.
+        "max_request_body_size": max_body_bytes + 1,
+        "max_request_header_size": max_header_bytes,
         # False: mospay.proxy.TrustedProxies judges X-Forwarded-* against MOSPAY_TRUSTED_PROXIES (a list;
         # waitress's trusted_proxy takes one address) and strips them from everyone else.
         "clear_untrusted_proxy_headers": False,
     }
+
+
+MAX_HEADER_LINES = 100  # request headers; a browser sends about 20
+_REASONS = {400: "bad_request", 413: "payload_too_large", 431: "headers_too_large", 501: "not_implemented"}
+
+
+class JsonErrorTask(ErrorTask):
+    """What waitress answers by itself (body or head too large, unparsable request) in the API's JSON
+    error shape instead of waitress's text/plain page."""
+
+    def execute(self):
+        error = self.request.error
+        adj = self.channel.server.adj
+        message = {413: f"the body is larger than {adj.max_request_body_size - 1} bytes",
+                   431: f"the request head is larger than {adj.max_request_header_size} bytes or has more "
+                        f"than {MAX_HEADER_LINES} header lines"}.get(error.code, error.reason)
+        body = json.dumps({"error": {"code": _REASONS.get(error.code, "bad_request"), "message": message}}).encode()
+        self.status = f"{error.code} {error.reason}"
+        self.response_headers.extend([("Content-Type", "application/json"), ("X-Content-Type-Options", "nosniff"),
+                                      ("Cache-Control", "no-store")])
+        self.set_close_on_finish()
+        self.content_length = len(body)
+        self.write(body)
+
+
+class HeadParser(HTTPRequestParser):
+    """waitress's parser with a bound on the number of header lines (its own bound is on bytes only)."""
+
+    def parse_header(self, header_plus):
+        if header_plus.count(b"\n") >= MAX_HEADER_LINES:
+            super().parse_header(b"GET / HTTP/1.0\r\n")
+            self.error = RequestHeaderFieldsTooLarge(f"more than {MAX_HEADER_LINES} header lines")
+            self.completed = True
+            return
+        super().parse_header(header_plus)
+
+
+class GuardedChannel(HTTPChannel):
+    """A connection with a deadline for each request head. waitress's channel_timeout restarts on every
+    byte, so a client trickling one header line every few seconds (slowloris) kept its connection for
+    ever; here the whole head must arrive within header_timeout_s of its first byte (or of the connect)."""
+
+    parser_class = HeadParser
+    error_task_class = JsonErrorTask
+
+    def __init__(self, server, sock, addr, adj, map=None):
+        self.head_deadline = time.monotonic() + server.header_timeout_s
+        self.peer = addr[0] if isinstance(addr, tuple) and addr else None
+        super().__init__(server, sock, addr, adj, map)
+        server.count_connection(self.peer, +1)
+        self._counted = True
+
+    def received(self, data):
+        if self.request is None and data:
+            self.head_deadline = time.monotonic() + self.server.header_timeout_s
+        result = super().received(data)
+        if self.request is None:  # the head (and body) complete: idle keep-alive is channel_timeout's
+            self.head_deadline = None
+        return result
+
+    def del_channel(self, map=None):
+        if getattr(self, "_counted", False):
+            self._counted = False
+            self.server.count_connection(self.peer, -1)
+        super().del_channel(map)
+
+
+class GuardedServer(TcpWSGIServer):
+    """waitress's TCP server with the slow-head deadline and a cap on connections per client address:
+    one address cannot hold every connection slot (waitress stops accepting at connection_limit, and
+    then nobody is answered). Addresses in `exempt` (trusted proxies, which multiplex many clients and
+    buffer request heads themselves) only count against connection_limit."""
+
+    channel_class = GuardedChannel
+
+    def __init__(self, application, *, header_timeout_s: float, per_address: int, exempt=(), **kw):
+        self.header_timeout_s = header_timeout_s
+        self.per_address = per_address
+        self._exempt = [ipaddress.ip_network(n, strict=False) for n in exempt]
+        self._connections: dict[str, int] = {}
+        self._conn_lock = threading.Lock()
+        self._refused, self._next_refusal_log = 0, 0.0
+        super().__init__(application, **kw)
+
+    def count_connection(self, peer, delta: int) -> None:
+        if peer is None:
+            return
+        with self._conn_lock:
+            n = self._connections.get(peer, 0) + delta
+            if n > 0:
+                self._connections[peer] = n
+            else:
+                self._connections.pop(peer, None)
+
+    def _over_cap(self, peer) -> bool:
+        if not self.per_address or peer is None or self._connections.get(peer, 0) < self.per_address:
+            return False
+        try:
+            address = ipaddress.ip_address(peer)
+        except ValueError:
+            return True
+        return not any(address in network for network in self._exempt)
+
+    def handle_accept(self):
+        try:
+            accepted = self.accept()
+            if accepted is None:
+                return
+            conn, addr = accepted
+            if self._over_cap(addr[0] if isinstance(addr, tuple) and addr else None):
+                conn.close()
+                self._note_refusal(addr[0])
+                return
+            self.set_socket_options(conn)
+        except OSError:
+            if self.adj.log_socket_errors:
+                self.logger.warning("server accept() threw an exception", exc_info=True)
+            return
+        self.channel_class(self, conn, self.fix_addr(addr), self.adj, map=self._map)
+
+    def _note_refusal(self, peer) -> None:
+        self._refused += 1
+        now = time.monotonic()
+        if now >= self._next_refusal_log:  # a flood of refusals is one line a minute, not one per connect
+            log.warning("closed %d connection(s) over MOSPAY_CONNECTIONS_PER_ADDRESS=%d (latest from %s)",
+                        self._refused, self.per_address, peer)
+            self._refused, self._next_refusal_log = 0, now + 60
+
+    def maintenance(self, now):
+        super().maintenance(now)
+        mono = time.monotonic()
+        for channel in list(self.active_channels.values()):
+            deadline = getattr(channel, "head_deadline", None)
+            if deadline is not None and deadline < mono and not channel.requests:
+                channel.will_close = True  # the request head took too long: slowloris
+
+
+def create_server(app, *, config, **where):
+    """The server run.py runs: waitress with MosPay's options, its JSON errors, the head deadline and
+    the per-address connection cap. `where`: host and port, or sockets=[a pre-bound socket]."""
+    options = waitress_options(config.threads, max(config.max_body_bytes, config.callback_max_bytes),
+                               config.max_header_bytes, config.header_timeout_s)
+    adj = Adjustments(ident="mospay", **where, **options)
+    dispatcher = ThreadedTaskDispatcher()
+    dispatcher.set_thread_count(adj.threads)
+    if adj.sockets:
+        sock = adj.sockets[0]
+        sockinfo = (sock.family, sock.type, sock.proto, sock.getsockname())
+        kw = {"_sock": sock, "bind_socket": False, "sockinfo": sockinfo}
+    else:
+        kw = {"sockinfo": adj.listen[0]}
+    return GuardedServer(app, header_timeout_s=config.header_timeout_s, per_address=config.connections_per_address,
+                         exempt=config.trusted_proxies, map={}, dispatcher=dispatcher, adj=adj, **kw)
 
 
 class QueueDepthSummary(logging.Filter):
