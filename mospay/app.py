@@ -51,7 +51,7 @@ def routes(parts: Components, schema_version: int | None = None):
         ("/docs/docs.css", docs.DocsStyle(), {}),
         ("/metrics", metrics_api.Metrics(config.metrics_token, parts.metrics), {}),
         ("/api/v1/callbacks/{service}",
-         callback_api.ProviderCallbacks(db, parts.reconciler(), config.max_body_bytes), {}),
+         callback_api.ProviderCallbacks(db, parts.reconciler(), config), {}),
     ]
 
 
