@@ -7,6 +7,7 @@ import ipaddress
 import json
 import logging
 import os
+import secrets
 import signal
 import socket
 import sys
@@ -62,8 +63,12 @@ class JsonErrorTask(ErrorTask):
                         f"than {MAX_HEADER_LINES} header lines"}.get(error.code, error.reason)
         body = json.dumps({"error": {"code": _REASONS.get(error.code, "bad_request"), "message": message}}).encode()
         self.status = f"{error.code} {error.reason}"
-        self.response_headers.extend([("Content-Type", "application/json"), ("X-Content-Type-Options", "nosniff"),
-                                      ("Cache-Control", "no-store")])
+        # The headers mospay.api.guard.SecurityHeaders gives every API answer, and a request id to quote.
+        self.response_headers.extend([
+            ("Content-Type", "application/json"), ("X-Content-Type-Options", "nosniff"), ("Cache-Control", "no-store"),
+            ("Referrer-Policy", "no-referrer"), ("X-Frame-Options", "DENY"),
+            ("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"),
+            ("X-Request-ID", secrets.token_hex(8))])
         self.set_close_on_finish()
         self.content_length = len(body)
         self.write(body)
