@@ -39,6 +39,7 @@ class AuthThrottle:
         self._metrics = metrics
         self._blocked: dict[str, float] = {}  # key -> time.monotonic() deadline
         self._local: dict[str, tuple[int, float]] = {}  # key -> (failures, window end) while the table is unwritable
+        self._noted: dict[tuple, float] = {}  # blocked key sets already written as an event -> until when
         self._lock = threading.Lock()
 
     @staticmethod
@@ -97,6 +98,18 @@ class AuthThrottle:
             self._metrics.counter("mospay_security_write_failures_total",
                                   "security events or throttle counters that could not be written").inc()
 
+    def _note_refusal(self, keys: tuple, wait: int, **event) -> None:
+        """One security event per blocked key set per block in this process: refused attempts in a loop
+        must not become a write each."""
+        now = time.monotonic()
+        with self._lock:
+            if self._noted.get(keys, 0.0) > now:
+                return
+            if len(self._noted) >= _CACHE_MAX:
+                self._noted = {k: d for k, d in self._noted.items() if d > now}
+            self._noted[keys] = now + wait
+        record_event(self._db, **event)
+
     @contextlib.contextmanager
     def attempt(self, keys, *, kind: str, ip: str | None, username: str | None, endpoint: str):
         """Around one password check: reserve the attempt (429 when a key is at its limit), record the
@@ -105,7 +118,8 @@ class AuthThrottle:
         wait = self._db.one("reserve_auth_attempt", keys=list(keys), limits=self._limits(keys),
                             window_s=self.window_s)["wait"]
         if wait > 0:
-            record_event(self._db, kind.replace("failure", "blocked"), ip=ip, username=username, endpoint=endpoint)
+            self._note_refusal(tuple(keys), wait, kind=kind.replace("failure", "blocked"), ip=ip, username=username,
+                               endpoint=endpoint)
             raise _throttled(wait)
         try:
             yield
