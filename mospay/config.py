@@ -69,7 +69,7 @@ SETTINGS = [
             "failed authentications per address per window, whatever the credential"),
     Setting("header_timeout_s", "MOSPAY_HEADER_TIMEOUT", "float", "seconds a client has to send a request's head"),
     Setting("connections_per_address", "MOSPAY_CONNECTIONS_PER_ADDRESS", "int",
-            "open connections per client address (0 = no cap; trusted proxies are exempt)"),
+            "slow connections (head incomplete after 1 s) per client address (0 = no cap; trusted proxies exempt)"),
     Setting("max_header_bytes", "MOSPAY_MAX_HEADER_BYTES", "int", "largest request head (request line + headers)"),
     Setting("callback_max_bytes", "MOSPAY_CALLBACK_MAX_BYTES", "int", "largest provider callback body"),
     Setting("callback_rate_per_minute", "MOSPAY_CALLBACK_RATE_PER_MINUTE", "int",
@@ -115,7 +115,7 @@ class Config:
     # Denial of service (SECURITY.md, "Denial of service").
     auth_address_failure_limit: int = 30  # failures per address per window; per (address, credential): auth_failure_limit
     header_timeout_s: float = 10.0        # a request head not complete by then closes the connection (slowloris)
-    connections_per_address: int = 32     # more from one address are closed at once; 0 = no cap
+    connections_per_address: int = 32     # slow heads per address; past it the newest are closed; 0 = no cap
     max_header_bytes: int = 16 * 1024     # request line + headers; more: 431
     callback_max_bytes: int = 16 * 1024   # a provider callback is a small JSON object
     callback_rate_per_minute: int = 120   # per address, per process; 0 = off

@@ -24,17 +24,19 @@ from waitress.utilities import RequestHeaderFieldsTooLarge
 log = logging.getLogger("mospay.server")
 
 
-def waitress_options(threads: int, max_body_bytes: int = 64 * 1024, max_header_bytes: int = 16 * 1024,
-                     header_timeout_s: float = 10.0) -> dict:
+def waitress_options(threads: int, max_body_bytes: int = 64 * 1024, max_header_bytes: int = 16 * 1024) -> dict:
     """The waitress settings MosPay runs with (docs/decisions.md, "Performance", explains each)."""
     return {
         "threads": threads,
-        # Idle keep-alive connections cost no thread; this bounds sockets, not concurrency.
-        "connection_limit": max(100, threads * 8),
+        # Idle keep-alive connections cost no thread; this bounds sockets, not concurrency. Generous (up to
+        # the file descriptors we may open): at the limit waitress stops accepting and nobody is answered,
+        # so it must not be reachable by one address's slow connections (GuardedServer caps those).
+        "connection_limit": connection_limit(threads),
         "backlog": 1024,
         "channel_timeout": 60,
-        # How often idle connections and slow request heads are looked for (see GuardedServer).
-        "cleanup_interval": max(1, min(30, int(header_timeout_s / 2))),
+        # How often idle connections and slow request heads are looked for (GuardedServer.maintenance:
+        # one pass over the open connections, cheap at this limit).
+        "cleanup_interval": 1,
         # poll() instead of select(): select() breaks past 1024 file descriptors.
         "asyncore_use_poll": True,
         # waitress refuses (with JsonErrorTask's 413) at the parser, before the body is read, anything
@@ -45,6 +47,17 @@ def waitress_options(threads: int, max_body_bytes: int = 64 * 1024, max_header_b
         # waitress's trusted_proxy takes one address) and strips them from everyone else.
         "clear_untrusted_proxy_headers": False,
     }
+
+
+def connection_limit(threads: int) -> int:
+    """1024 sockets, or fewer when RLIMIT_NOFILE would not leave room for the database pool and logs."""
+    try:
+        import resource
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        budget = 1024 if soft == resource.RLIM_INFINITY else soft - 128
+    except (ImportError, OSError, ValueError):  # no resource module (Windows): select()'s own bound
+        budget = 512
+    return max(100, min(max(1024, threads * 8), budget))
 
 
 MAX_HEADER_LINES = 100  # request headers; a browser sends about 20
@@ -95,32 +108,28 @@ class GuardedChannel(HTTPChannel):
     error_task_class = JsonErrorTask
 
     def __init__(self, server, sock, addr, adj, map=None):
-        self.head_deadline = time.monotonic() + server.header_timeout_s
+        self.head_started = time.monotonic()  # None while idle between requests
         self.peer = addr[0] if isinstance(addr, tuple) and addr else None
         super().__init__(server, sock, addr, adj, map)
-        server.count_connection(self.peer, +1)
-        self._counted = True
 
     def received(self, data):
-        if self.request is None and data:
-            self.head_deadline = time.monotonic() + self.server.header_timeout_s
+        if self.request is None and data and self.head_started is None:
+            self.head_started = time.monotonic()
         result = super().received(data)
         if self.request is None:  # the head (and body) complete: idle keep-alive is channel_timeout's
-            self.head_deadline = None
+            self.head_started = None
         return result
 
-    def del_channel(self, map=None):
-        if getattr(self, "_counted", False):
-            self._counted = False
-            self.server.count_connection(self.peer, -1)
-        super().del_channel(map)
+
+SLOW_HEAD_S = 1.0  # a head still incomplete after this long counts as slow (a real client sends it at once)
 
 
 class GuardedServer(TcpWSGIServer):
-    """waitress's TCP server with the slow-head deadline and a cap on connections per client address:
-    one address cannot hold every connection slot (waitress stops accepting at connection_limit, and
-    then nobody is answered). Addresses in `exempt` (trusted proxies, which multiplex many clients and
-    buffer request heads themselves) only count against connection_limit."""
+    """waitress's TCP server with the slow-head deadline and a cap on *slow* connections per client
+    address (heads still incomplete after SLOW_HEAD_S): past the cap the newest are closed, and the
+    address's new connections are refused at accept until it is under the cap again. Connections that
+    send their requests promptly never count, however many one address keeps open or in flight.
+    Addresses in `exempt` (trusted proxies, which buffer request heads themselves) are never capped."""
 
     channel_class = GuardedChannel
 
@@ -128,23 +137,12 @@ class GuardedServer(TcpWSGIServer):
         self.header_timeout_s = header_timeout_s
         self.per_address = per_address
         self._exempt = [ipaddress.ip_network(n, strict=False) for n in exempt]
-        self._connections: dict[str, int] = {}
-        self._conn_lock = threading.Lock()
+        self._slow: dict[str, int] = {}  # address -> slow connections, as counted by the last maintenance
         self._refused, self._next_refusal_log = 0, 0.0
         super().__init__(application, **kw)
 
-    def count_connection(self, peer, delta: int) -> None:
-        if peer is None:
-            return
-        with self._conn_lock:
-            n = self._connections.get(peer, 0) + delta
-            if n > 0:
-                self._connections[peer] = n
-            else:
-                self._connections.pop(peer, None)
-
-    def _over_cap(self, peer) -> bool:
-        if not self.per_address or peer is None or self._connections.get(peer, 0) < self.per_address:
+    def _capped(self, peer) -> bool:
+        if not self.per_address or peer is None:
             return False
         try:
             address = ipaddress.ip_address(peer)
@@ -158,9 +156,10 @@ class GuardedServer(TcpWSGIServer):
             if accepted is None:
                 return
             conn, addr = accepted
-            if self._over_cap(addr[0] if isinstance(addr, tuple) and addr else None):
+            peer = addr[0] if isinstance(addr, tuple) and addr else None
+            if self.per_address and self._slow.get(peer, 0) >= self.per_address:
                 conn.close()
-                self._note_refusal(addr[0])
+                self._note_refusal(peer)
                 return
             self.set_socket_options(conn)
         except OSError:
@@ -173,24 +172,36 @@ class GuardedServer(TcpWSGIServer):
         self._refused += 1
         now = time.monotonic()
         if now >= self._next_refusal_log:  # a flood of refusals is one line a minute, not one per connect
-            log.warning("closed %d connection(s) over MOSPAY_CONNECTIONS_PER_ADDRESS=%d (latest from %s)",
+            log.warning("closed %d slow connection(s) over MOSPAY_CONNECTIONS_PER_ADDRESS=%d (latest from %s)",
                         self._refused, self.per_address, peer)
             self._refused, self._next_refusal_log = 0, now + 60
 
     def maintenance(self, now):
         super().maintenance(now)
         mono = time.monotonic()
+        slow: dict[str, list] = {}
         for channel in list(self.active_channels.values()):
-            deadline = getattr(channel, "head_deadline", None)
-            if deadline is not None and deadline < mono and not channel.requests:
+            started = getattr(channel, "head_started", None)
+            if started is None or channel.requests:
+                continue
+            if mono - started > self.header_timeout_s:
                 channel.will_close = True  # the request head took too long: slowloris
+            elif mono - started > SLOW_HEAD_S and self._capped(channel.peer):
+                slow.setdefault(channel.peer, []).append(channel)
+        self._slow = {peer: len(channels) for peer, channels in slow.items()}
+        for peer, channels in slow.items():
+            if len(channels) > self.per_address:
+                channels.sort(key=lambda c: c.head_started)
+                for channel in channels[self.per_address:]:
+                    channel.will_close = True
+                self._note_refusal(peer)
 
 
 def create_server(app, *, config, **where):
     """The server run.py runs: waitress with MosPay's options, its JSON errors, the head deadline and
     the per-address connection cap. `where`: host and port, or sockets=[a pre-bound socket]."""
     options = waitress_options(config.threads, max(config.max_body_bytes, config.callback_max_bytes),
-                               config.max_header_bytes, config.header_timeout_s)
+                               config.max_header_bytes)
     adj = Adjustments(ident="mospay", **where, **options)
     dispatcher = ThreadedTaskDispatcher()
     dispatcher.set_thread_count(adj.threads)

@@ -153,10 +153,7 @@ class Stack:
                                        "MOSPAY_THREADS": str(self.threads),
                                        # The per-request access log is a log line per request, which a
                                        # run under load must not write; docs/benchmarks.md measures both.
-                                       "MOSPAY_ACCESS_LOG": "off",
-                                       # Every load connection comes from 127.0.0.1: --connections may pass
-                                       # the per-address cap that stops one address holding every slot.
-                                       "MOSPAY_CONNECTIONS_PER_ADDRESS": "0", **self.keys, **(env or {})})
+                                       "MOSPAY_ACCESS_LOG": "off", **self.keys, **(env or {})})
         url = f"http://127.0.0.1:{port}"
         ready = wait_ready(url)
         return proc, url, ready

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from mospay.server import QueueDepthSummary, effective_workers, waitress_options
+from mospay.server import QueueDepthSummary, connection_limit, effective_workers, waitress_options
 
 
 def test_queue_depth_warnings_are_summarised_not_logged_per_request():
@@ -26,7 +26,8 @@ def test_queue_depth_warnings_are_summarised_not_logged_per_request():
 
 def test_waitress_options_scale_with_threads_and_body_limit():
     options = waitress_options(16, 64 * 1024)
-    assert options["threads"] == 16 and options["connection_limit"] == 128
+    # At the connection limit waitress stops accepting: far above what one address's slow heads may hold.
+    assert options["threads"] == 16 and options["connection_limit"] == connection_limit(16) >= 100
     assert options["asyncore_use_poll"] is True
     # waitress refuses (as JSON, mospay.server.JsonErrorTask) exactly what the app would: one answer at every size.
     assert options["max_request_body_size"] == 64 * 1024 + 1
