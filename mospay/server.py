@@ -11,7 +11,6 @@ import secrets
 import signal
 import socket
 import sys
-import threading
 import time
 
 from waitress.adjustments import Adjustments
