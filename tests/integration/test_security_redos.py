@@ -10,8 +10,17 @@ import time
 import pytest
 from falcon import testing
 
-from tests.integration.portal_support import site  # noqa: F401  (fixture)
+from tests.integration.portal_support import Site
 from tests.unit.test_field_patterns import CATASTROPHIC, HOSTILE
+
+
+@pytest.fixture
+def site(postgres, portal_template):
+    name = postgres.create_database(template=portal_template)
+    s = Site(postgres.url_for(name))
+    yield s
+    s.db.close()
+    postgres.drop_database(name)
 
 
 def _service(portal):
