@@ -74,13 +74,11 @@ def serve(runtime, args) -> int:
 def _create_server(config, db, schema_version, **where):
     """waitress serving the Falcon app behind TrustedProxies (X-Forwarded-* only from MOSPAY_TRUSTED_PROXIES),
     the scheduler of the periodic jobs (not started), sharing the app's breakers and metrics, and the metrics."""
-    from waitress.server import create_server
-
     from mospay import server as srv
     from mospay.app import served_app
 
     app, parts = served_app(config, db, schema_version=schema_version)
-    server = create_server(app, ident="mospay", **where, **srv.waitress_options(config.threads, config.max_body_bytes))
+    server = srv.create_server(app, config=config, **where)
     return server, parts.scheduler(), parts.metrics
 
 

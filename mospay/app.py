@@ -20,7 +20,7 @@ from .payments import PaymentGateway, RequestMeta
 from .provider import Provider
 from .proxy import TrustedProxies
 from .redact import mask
-from .security import RateLimits
+from .security import RateLimits, storable
 
 log = logging.getLogger("mospay.app")
 
@@ -56,7 +56,7 @@ def routes(parts: Components, schema_version: int | None = None):
         ("/docs/docs.css", docs.DocsStyle(), {}),
         ("/metrics", metrics_api.Metrics(config.metrics_token, parts.metrics), {}),
         ("/api/v1/callbacks/{service}",
-         callback_api.ProviderCallbacks(db, parts.reconciler(), config.max_body_bytes), {}),
+         callback_api.ProviderCallbacks(db, parts.reconciler(), config), {}),
     ]
 
 
@@ -68,7 +68,7 @@ def create_app(config, db, provider: Provider | None = None, *, parts: Component
     parts = parts or Components.build(config, db, provider)
     # RequestObserver first: its timing and access log wrap everything, the api_logs insert included.
     app = falcon.App(middleware=[RequestObserver(config.trusted_proxies, parts.metrics), ApiLog(db),
-                                 *guard.middleware(config, db)])
+                                 *guard.middleware(config, db, parts.metrics)])
     app.req_options.strip_url_path_trailing_slash = True
     for uri, resource, kwargs in routes(parts, schema_version):
         app.add_route(uri, resource, **kwargs)
@@ -126,12 +126,13 @@ class ApiLog:
     def process_request(self, req, resp):
         # RequestObserver has already chosen the id (possibly a trusted proxy's).
         req.context.request_id = getattr(req.context, "request_id", None) or secrets.token_hex(8)
-        req.context.request = RequestMeta(request_id=req.context.request_id, endpoint=req.path[:200],
+        # storable(): a path like /api/v1/payment/%00 or a NUL in a header must not lose the log row.
+        req.context.request = RequestMeta(request_id=req.context.request_id, endpoint=storable(req.path, 200),
                                           method=req.method, ip=req.remote_addr,
-                                          user_agent=(req.user_agent or "")[:300] or None,
+                                          user_agent=storable(req.user_agent or "", 300) or None,
                                           started=time.perf_counter())
         # What API resources learn about the caller (client_id, a Bearer caller's app_id).
-        req.context.log = {"app_id": (req.get_header("App-ID") or req.get_header("X-App-ID") or "")[:64] or None}
+        req.context.log = {"app_id": storable(req.get_header("App-ID") or req.get_header("X-App-ID") or "", 64) or None}
 
     def process_response(self, req, resp, resource, req_succeeded):
         resp.set_header("X-Request-ID", req.context.request_id)
@@ -145,8 +146,8 @@ class ApiLog:
             self._db.query(
                 "insert_api_log", **meta.log_row(client_id, entry["app_id"]), status_code=int(resp.status_code),
                 request_body=_json(facts.request_body if facts else None), response_body=_json(mask(resp.media)))
-        except Exception:  # an unwritable log must not turn an answer into a 500
-            log.warning("could not write api_logs row for request %s", meta.request_id, exc_info=True)
+        except Exception:  # an unwritable log must not turn an answer into a 500, but it is a gap: ERROR
+            log.error("could not write api_logs row for request %s", meta.request_id, exc_info=True)
 
 
 def _json(value):

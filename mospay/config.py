@@ -70,6 +70,18 @@ SETTINGS = [
             "pgcrypto key for provider credentials; unset: derived from SECRET_KEY", secret=True),
     Setting("service_url_allow", "MOSPAY_SERVICE_URL_ALLOW", "list",
             "hosts or networks provider calls may go to (unset: anywhere but link-local/metadata)"),
+    # Denial of service: what one address or one request may take (SECURITY.md, "Denial of service").
+    Setting("auth_address_failure_limit", "MOSPAY_AUTH_FAILURE_LIMIT_PER_ADDRESS", "int",
+            "failed authentications per address per window, whatever the credential"),
+    Setting("header_timeout_s", "MOSPAY_HEADER_TIMEOUT", "float", "seconds a client has to send a request's head"),
+    Setting("connections_per_address", "MOSPAY_CONNECTIONS_PER_ADDRESS", "int",
+            "slow connections (head incomplete after 1 s) per client address (0 = no cap; trusted proxies exempt)"),
+    Setting("max_header_bytes", "MOSPAY_MAX_HEADER_BYTES", "int", "largest request head (request line + headers)"),
+    Setting("callback_max_bytes", "MOSPAY_CALLBACK_MAX_BYTES", "int", "largest provider callback body"),
+    Setting("callback_rate_per_minute", "MOSPAY_CALLBACK_RATE_PER_MINUTE", "int",
+            "provider callbacks per address per minute per process (0 = off)"),
+    Setting("callback_service_rate_per_minute", "MOSPAY_CALLBACK_SERVICE_RATE_PER_MINUTE", "int",
+            "provider callbacks per service per minute per process (0 = off)"),
 ]
 DEFAULT_TOML = Path("mospay.toml")
 
@@ -110,6 +122,14 @@ class Config:
     # Provider credentials and where provider calls may go.
     credentials_key: str | None = None  # pgcrypto passphrase; None: HMAC-SHA256(SECRET_KEY, label)
     service_url_allow: tuple = ()       # hosts / CIDR networks; empty: anywhere but link-local and metadata
+    # Denial of service (SECURITY.md, "Denial of service").
+    auth_address_failure_limit: int = 30  # failures per address per window; per (address, credential): auth_failure_limit
+    header_timeout_s: float = 10.0        # a request head not complete by then closes the connection (slowloris)
+    connections_per_address: int = 32     # slow heads per address; past it the newest are closed; 0 = no cap
+    max_header_bytes: int = 16 * 1024     # request line + headers; more: 431
+    callback_max_bytes: int = 16 * 1024   # a provider callback is a small JSON object
+    callback_rate_per_minute: int = 120   # per address, per process; 0 = off
+    callback_service_rate_per_minute: int = 1200  # per service, per process; 0 = off
     sources: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -197,6 +217,20 @@ class Config:
             raise ConfigError("MOSPAY_AUTH_FAILURE_WINDOW must be between 1 and 86400 seconds")
         if not 0 <= self.rate_limit_per_minute <= 10_000_000:
             raise ConfigError("MOSPAY_RATE_LIMIT_PER_MINUTE must be between 0 (off) and 10000000")
+        if not 2 <= self.auth_address_failure_limit <= 1000000:
+            raise ConfigError("MOSPAY_AUTH_FAILURE_LIMIT_PER_ADDRESS must be between 2 and 1000000")
+        if not 1 <= self.header_timeout_s <= 3600:
+            raise ConfigError("MOSPAY_HEADER_TIMEOUT must be between 1 and 3600 seconds")
+        if not 0 <= self.connections_per_address <= 100000:
+            raise ConfigError("MOSPAY_CONNECTIONS_PER_ADDRESS must be between 0 (no cap) and 100000")
+        if not 1024 <= self.max_header_bytes <= 1024 * 1024:
+            raise ConfigError("MOSPAY_MAX_HEADER_BYTES must be between 1024 and 1048576")
+        if not 1024 <= self.callback_max_bytes <= 16 * 1024 * 1024:
+            raise ConfigError("MOSPAY_CALLBACK_MAX_BYTES must be between 1024 and 16777216")
+        for name, value in (("MOSPAY_CALLBACK_RATE_PER_MINUTE", self.callback_rate_per_minute),
+                            ("MOSPAY_CALLBACK_SERVICE_RATE_PER_MINUTE", self.callback_service_rate_per_minute)):
+            if not 0 <= value <= 10_000_000:
+                raise ConfigError(f"{name} must be between 0 (off) and 10000000")
         for origin in self.cors_origins:
             if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?", origin):
                 raise ConfigError(f"MOSPAY_CORS_ORIGINS: {origin!r} must look like https://shop.example.com")

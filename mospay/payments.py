@@ -15,7 +15,7 @@ import logging
 import re
 import time
 
-from . import errors, functions, validators
+from . import errors, functions, patterns, validators
 from .auth import BAD_CREDENTIALS, BasicCredentials, check_secret
 from .breaker import Breakers
 from .credentials import CredentialStore
@@ -159,7 +159,7 @@ def validate_fields(body: dict, fields: list[dict]) -> None:
             raise errors.InvalidField("must be a phone number like +250788123456", field=code)
         elif kind == "integer" and not INTEGER_RE.fullmatch(value):
             raise errors.InvalidField("must be a whole number", field=code)
-        if spec["pattern"] and not re.fullmatch(spec["pattern"], value):
+        if spec["pattern"] and not patterns.fullmatch(spec["pattern"], value, code):
             raise errors.InvalidField("has an invalid format", field=code)
 
 

@@ -5,6 +5,7 @@ No HTTP here: the API middleware (mospay/api/guard.py) decides which keys a requ
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
@@ -18,42 +19,137 @@ _CACHE_MAX = 10_000  # blocked keys remembered per process; an attacker cannot g
 
 
 class AuthThrottle:
-    """Failed authentications counted per key (IP, app id, username) in PostgreSQL, shared by every process.
+    """Failed authentications counted in PostgreSQL (shared by every process) per address and per
+    (address, credential): a stranger failing for someone's App-ID or username from their own addresses
+    never locks the owner out; one address gets `limit` tries per credential and `address_limit` in all.
 
-    The table is written only when an authentication fails. Whether a key is blocked is answered from an
-    in-process cache, filled from the table's answer to each failure: a successful request costs a dict
-    lookup, never a round trip. The price: a process that has not yet seen a failure for a key blocked
-    by another process lets one more attempt through, then learns the block from that attempt's answer.
+    The API (client secrets: random, checked by HMAC) writes the table only when an authentication fails;
+    whether a key is blocked is answered from an in-process cache filled from each failure's answer, so a
+    successful request costs a dict lookup. Admin passwords (bcrypt, guessable by people) reserve their
+    attempt first, atomically (`attempt`): parallel guesses cannot get more passwords checked than the limit.
     """
 
-    def __init__(self, db: Database, limit: int, window_s: int):
+    def __init__(self, db: Database, limit: int, window_s: int, address_limit: int | None = None,
+                 metrics=None):
         self._db = db
         self.limit = limit
+        # An address may always fail as often as one credential at it may (a lower limit would hide that one).
+        self.address_limit = max(limit, address_limit or 3 * limit)
         self.window_s = window_s
+        self._metrics = metrics
         self._blocked: dict[str, float] = {}  # key -> time.monotonic() deadline
+        self._local: dict[str, tuple[int, float]] = {}  # key -> (failures, window end) while the table is unwritable
+        self._noted: dict[tuple, float] = {}  # blocked key sets already written as an event -> until when
         self._lock = threading.Lock()
+
+    @staticmethod
+    def keys(ip: str, credential: str | None = None) -> list[str]:
+        """The counters one attempt touches: its address, and its credential at that address."""
+        ip = storable(ip, 64) or "unknown"
+        return ["ip:" + ip] + ([f"cred:{ip}|{storable(credential, 120)}"] if credential else [])
+
+    def _limits(self, keys) -> list[int]:
+        return [self.address_limit if k.startswith("ip:") else self.limit for k in keys]
 
     def check(self, keys) -> None:
         """429 with Retry-After when any key is blocked (no database access)."""
         now = time.monotonic()
         wait = max((self._blocked.get(k, 0.0) - now for k in keys), default=0.0)
         if wait > 0:
-            raise errors.TooManyRequests("too many failed authentication attempts; try again later",
-                                         code="auth_throttled", headers={"Retry-After": str(math.ceil(wait))})
+            raise _throttled(wait)
 
     def record_failure(self, keys, *, kind: str, ip: str | None, app_id: str | None, username: str | None,
-                       endpoint: str | None) -> None:
-        """One round trip: the security event and the counters; remembers what is blocked now."""
-        rows = self._db.query("record_auth_failure", kind=kind, ip=ip, app_id=app_id, username=username,
-                              endpoint=endpoint, keys=list(keys), limit=self.limit, window_s=self.window_s)
-        if rows:
-            now = time.monotonic()
-            with self._lock:
-                if len(self._blocked) >= _CACHE_MAX:
-                    self._blocked = {k: d for k, d in self._blocked.items() if d > now}
-                if len(self._blocked) < _CACHE_MAX:
-                    for row in rows:
-                        self._blocked[row["o_key"]] = now + row["o_retry_after"]
+                       endpoint: str | None, counted: bool = False) -> None:
+        """One round trip: the security event and the counters; remembers what is blocked now. When the
+        table cannot be written the failure is still counted, in this process, and said loudly."""
+        try:
+            rows = self._db.query("record_auth_failure", kind=kind, ip=storable(ip, 64),
+                                  app_id=storable(app_id, 64), username=storable(username, 64),
+                                  endpoint=storable(endpoint, 200), keys=list(keys), limits=self._limits(keys),
+                                  window_s=self.window_s, counted=counted)
+        except Exception:
+            log.error("could not record a failed authentication (%s): counting it in this process only",
+                      kind, exc_info=True)
+            self._count_write_failure()
+            rows = self._count_locally(keys)
+        now = time.monotonic()
+        with self._lock:
+            if len(self._blocked) >= _CACHE_MAX:
+                self._blocked = {k: d for k, d in self._blocked.items() if d > now}
+            if len(self._blocked) < _CACHE_MAX:
+                for row in rows:
+                    self._blocked[row["o_key"]] = now + row["o_retry_after"]
+
+    def _count_locally(self, keys) -> list[dict]:
+        now, blocked = time.monotonic(), []
+        with self._lock:
+            if len(self._local) >= _CACHE_MAX:
+                self._local = {k: v for k, v in self._local.items() if v[1] > now}
+            for key, limit in zip(keys, self._limits(keys)):
+                failures, until = self._local.get(key, (0, now + self.window_s))
+                failures, until = (failures + 1, until) if until > now else (1, now + self.window_s)
+                self._local[key] = (failures, until)
+                if failures >= limit:
+                    blocked.append({"o_key": key, "o_retry_after": self.window_s})
+        return blocked
+
+    def _count_write_failure(self) -> None:
+        if self._metrics is not None:
+            self._metrics.counter("mospay_security_write_failures_total",
+                                  "security events or throttle counters that could not be written").inc()
+
+    def _note_refusal(self, keys: tuple, wait: int, **event) -> None:
+        """One security event per blocked key set per block in this process: refused attempts in a loop
+        must not become a write each."""
+        now = time.monotonic()
+        with self._lock:
+            if self._noted.get(keys, 0.0) > now:
+                return
+            if len(self._noted) >= _CACHE_MAX:
+                self._noted = {k: d for k, d in self._noted.items() if d > now}
+            self._noted[keys] = now + wait
+        record_event(self._db, **event)
+
+    @contextlib.contextmanager
+    def attempt(self, keys, *, kind: str, ip: str | None, username: str | None, endpoint: str):
+        """Around one password check: reserve the attempt (429 when a key is at its limit), record the
+        failure if the body raises Unauthorized, give the attempt back if it succeeds."""
+        self.check(keys)
+        wait = self._db.one("reserve_auth_attempt", keys=list(keys), limits=self._limits(keys),
+                            window_s=self.window_s)["wait"]
+        if wait > 0:
+            self._note_refusal(tuple(keys), wait, kind=kind.replace("failure", "blocked"), ip=ip, username=username,
+                               endpoint=endpoint)
+            raise _throttled(wait)
+        try:
+            yield
+        except errors.Unauthorized:
+            self.record_failure(keys, kind=kind, ip=ip, app_id=None, username=username, endpoint=endpoint,
+                                counted=True)
+            raise
+        self._db.query("release_auth_attempt", keys=list(keys))
+
+
+def auth_throttle(config, db: Database, metrics=None) -> AuthThrottle:
+    """The one set of limits every authentication path uses: API, admin API and portal sign-in."""
+    return AuthThrottle(db, config.auth_failure_limit, config.auth_failure_window_s,
+                        config.auth_address_failure_limit, metrics)
+
+
+def _throttled(wait: float) -> errors.TooManyRequests:
+    return errors.TooManyRequests("too many failed authentication attempts; try again later",
+                                  code="auth_throttled", headers={"Retry-After": str(max(1, math.ceil(wait)))})
+
+
+def storable(value, limit: int) -> str | None:
+    """Text PostgreSQL will take: no NUL, no lone surrogate (what a hostile path or header may carry),
+    cut to `limit` characters. A value that could not be stored would lose the row that records it."""
+    if value is None:
+        return None
+    text = str(value).replace("\x00", "")
+    if not text.isascii():
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text[:limit]
 
 
 class RateLimits:
@@ -136,9 +232,10 @@ def set_client_limits(db: Database, app_id: str, data: dict) -> dict:
 
 
 def record_event(db: Database, kind: str, *, ip=None, app_id=None, username=None, endpoint=None) -> None:
-    """A security event for the portal; never raises (an unwritable event must not fail the request)."""
+    """A security event for the portal; never raises (an unwritable event must not fail the request),
+    but an event that cannot be written is logged as an error: it is a gap in the security record."""
     try:
-        db.query("insert_security_event", kind=kind, ip=ip, app_id=app_id, username=username,
-                 endpoint=endpoint)
+        db.query("insert_security_event", kind=kind, ip=storable(ip, 64), app_id=storable(app_id, 64),
+                 username=storable(username, 64), endpoint=storable(endpoint, 200))
     except Exception:
-        log.warning("could not record security event %s", kind, exc_info=True)
+        log.error("could not record security event %s", kind, exc_info=True)

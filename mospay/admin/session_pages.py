@@ -36,6 +36,7 @@ class Login:
     def __init__(self, db, config):
         self._db = db
         self._key = config.secret_key
+        self._throttle = security.auth_throttle(config, db)
 
     def on_get(self, req, resp):
         if req.context.user is not None:
@@ -46,14 +47,17 @@ class Login:
         data = form(req)
         username = (data.get("username") or "").strip()
         try:
-            user = admin_sessions.login(self._db, username, data.get("password") or "", req.remote_addr or "-")
-        except (errors.Unauthorized, admin_sessions.TooManyAttempts) as exc:
-            # Re-render the form (not a redirect) so the username stays filled in; one message for every cause.
-            status = falcon.HTTP_429 if exc.status == 429 else falcon.HTTP_401
-            security.record_event(self._db, "portal_login_blocked" if exc.status == 429 else "portal_login_failure",
-                                  ip=req.remote_addr, username=username[:64], endpoint="/admin/login")
-            return render(req, resp, "admin/login.html", status=status, next=_next(data.get("next")),
-                          username=username[:64], error=exc.message if exc.status == 429 else
+            user = admin_sessions.login(self._db, self._throttle, username, data.get("password") or "",
+                                        req.remote_addr or "-")
+        except (errors.Unauthorized, errors.TooManyRequests) as exc:
+            # Re-render the form (not a redirect) so the username stays filled in; one message for every
+            # cause. The throttle has recorded the security event.
+            blocked = exc.status == 429
+            if blocked:
+                resp.set_header("Retry-After", exc.headers.get("Retry-After", "60"))
+            return render(req, resp, "admin/login.html", status=falcon.HTTP_429 if blocked else falcon.HTTP_401,
+                          next=_next(data.get("next")), username=security.storable(username, 64),
+                          error="Too many failed sign-ins; wait a minute and try again." if blocked else
                           "Wrong username or password.")
         cookie = admin_sessions.create(self._db, user, self._key, req.remote_addr, req.user_agent)
         _set_cookie(req, resp, cookie, admin_sessions.ABSOLUTE_S)

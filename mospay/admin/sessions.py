@@ -1,4 +1,4 @@
-"""Portal sessions and login throttling, stored in PostgreSQL so logout and expiry are real.
+"""Portal sessions and sign-in, stored in PostgreSQL so logout and expiry are real.
 
 The cookie is `<random id>.<HMAC of the id under SECRET_KEY>`; only sha256(id) is stored.
 """
@@ -9,18 +9,12 @@ import hashlib
 import hmac
 import secrets
 
-from .. import accounts, errors
+from .. import accounts
 from ..db import Database
+from ..security import AuthThrottle, storable
 
 IDLE_S = 30 * 60            # signed out after 30 minutes without a request
 ABSOLUTE_S = 12 * 3600      # and after 12 hours whatever happens
-THROTTLE_WINDOW_S = 15 * 60
-MAX_FAILURES_PER_USER = 5   # then that account is locked for the rest of the window
-MAX_FAILURES_PER_IP = 20    # one address guessing across many accounts
-
-
-class TooManyAttempts(errors.MosPayError):
-    status, code = 429, "too_many_attempts"
 
 
 def _signature(session_id: str, key: str) -> str:
@@ -42,7 +36,7 @@ def create(db: Database, user: dict, key: str, ip: str | None, user_agent: str |
     """A new session for `user`; returns the cookie value."""
     session_id = secrets.token_urlsafe(32)
     db.query("session_insert", id_hash=_id_hash(session_id), user_id=user["id"],
-             csrf_token=secrets.token_urlsafe(32), ip=ip, user_agent=(user_agent or "")[:300] or None)
+             csrf_token=secrets.token_urlsafe(32), ip=ip, user_agent=storable(user_agent or "", 300) or None)
     return f"{session_id}.{_signature(session_id, key)}"
 
 
@@ -71,17 +65,12 @@ def end_other_sessions(db: Database, user_id: int, keep_hash: str | None) -> Non
     db.query("sessions_delete_user", user_id=user_id, keep=keep_hash)
 
 
-def login(db: Database, username: str, password: str, ip: str) -> dict:
-    """Authenticate, refusing early (429) when this account or this address failed too often lately."""
+def login(db: Database, throttle: AuthThrottle, username: str, password: str, ip: str) -> dict:
+    """Authenticate under the same throttle as the admin API: per address and per (address, username),
+    the attempt reserved before bcrypt runs. 429 (TooManyRequests) when either is used up."""
     username = (username or "")[:64]
-    counts = db.query("login_failure_counts", username=username, ip=ip, window_s=THROTTLE_WINDOW_S)[0]
-    if counts["by_user"] >= MAX_FAILURES_PER_USER or counts["by_ip"] >= MAX_FAILURES_PER_IP:
-        raise TooManyAttempts("too many failed sign-ins; wait 15 minutes and try again")
-    try:
+    keys = throttle.keys(ip, "admin:" + username)
+    with throttle.attempt(keys, kind="portal_login_failure", ip=ip, username=username, endpoint="/admin/login"):
         user = accounts.authenticate_admin(db, username, password or "")
-    except errors.Unauthorized:
-        db.query("login_failure_insert", username=username, ip=ip)
-        raise
-    db.query("login_failures_clear", username=username)
     db.query("sessions_purge", idle_s=IDLE_S, absolute_s=ABSOLUTE_S)
     return user

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import falcon
 
-from .. import accounts, catalogue, errors
+from .. import accounts, catalogue, errors, security
 from ..admin.actions import Actor, audit
 from ..auth import BAD_CREDENTIALS, Tokens, parse_basic
 from .common import read_json
@@ -37,17 +37,27 @@ class _AdminResource:
         self._db = db
         self._tokens = tokens
         self._config = config
+        self._throttle = security.auth_throttle(config, db)
 
     def _body(self, req):
         return read_json(req, self._config.max_body_bytes)
+
+    def _authenticate(self, req) -> dict:
+        """Basic admin credentials, the attempt reserved before bcrypt runs (the same limits as the portal)."""
+        creds = parse_basic(req.get_header("Authorization") or "")
+        ip = req.remote_addr or "unknown"
+        keys = self._throttle.keys(ip, "admin:" + creds.username[:64])
+        req.context.auth_counted = True  # AuthGuard must not count this attempt a second time
+        with self._throttle.attempt(keys, kind="admin_auth_failure", ip=ip, username=creds.username,
+                                    endpoint=req.path):
+            return accounts.authenticate_admin(self._db, creds.username, creds.secret)
 
 
 class AdminToken(_AdminResource):
     """POST /api/v1/admin/token with Basic admin credentials."""
 
     def on_post(self, req, resp):
-        creds = parse_basic(req.get_header("Authorization") or "")
-        user = accounts.authenticate_admin(self._db, creds.username, creds.secret)
+        user = self._authenticate(req)
         if user["must_change_password"]:
             raise errors.Forbidden("change the password first: POST /api/v1/admin/password",
                                    code="password_change_required")
@@ -60,8 +70,7 @@ class AdminPassword(_AdminResource):
     """POST /api/v1/admin/password with Basic credentials and {"new_password"}: the way out of must-change."""
 
     def on_post(self, req, resp):
-        creds = parse_basic(req.get_header("Authorization") or "")
-        user = accounts.authenticate_admin(self._db, creds.username, creds.secret)
+        user = self._authenticate(req)
         accounts.change_password(self._db, user, self._body(req).get("new_password"))
         resp.status = falcon.HTTP_204
 

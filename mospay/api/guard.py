@@ -12,7 +12,7 @@ import logging
 import falcon
 
 from .. import functions
-from ..security import AuthThrottle
+from ..security import AuthThrottle, auth_throttle
 
 log = logging.getLogger("mospay.security")
 
@@ -95,10 +95,11 @@ def _basic_username(header: str) -> str | None:
 
 
 class AuthGuard:
-    """Throttles failed authentication on /api/: per IP always, per App-ID and username for Basic.
+    """Throttles failed authentication on /api/: per address, and per (address, credential) for Basic.
 
-    A valid bearer token is only held back by its IP being blocked, not by its app id: otherwise anyone
-    knowing an app id could lock its owner out by failing on purpose (docs/decisions.md).
+    Never per credential alone: otherwise anyone knowing an App-ID or a username could lock its owner
+    out by failing on purpose from addresses of their own (docs/decisions.md). Admin passwords are
+    checked by the admin resources inside AuthThrottle.attempt, which counts them itself.
     """
 
     def __init__(self, db, throttle: AuthThrottle):
@@ -113,28 +114,26 @@ class AuthGuard:
         username = _basic_username(req.get_header("Authorization") or "")
         app_id = req.get_header("App-ID") or req.get_header("X-App-ID")
         app_id = app_id if app_id and functions.APP_ID_RE.fullmatch(app_id) and not admin else None
-        keys = ["ip:" + ip]
+        credential = None
         if username is not None:
-            keys.append(("admin:" if admin else "user:") + username)
-            if app_id:
-                keys.append("app:" + app_id)
+            credential = f"admin:{username}" if admin else f"app:{app_id}" if app_id else f"user:{username}"
+        keys = self._throttle.keys(ip, credential)
         req.context.auth_keys = (keys, ip, app_id, username, admin)
         self._throttle.check(keys)
 
     def process_response(self, req, resp, resource, req_succeeded):
         found = getattr(req.context, "auth_keys", None)
-        if found is None:
+        if found is None or getattr(req.context, "auth_counted", False):
             return
         keys, ip, app_id, username, admin = found
         if resp.status_code == 401:
             try:
                 self._throttle.record_failure(keys, kind="admin_auth_failure" if admin else "auth_failure",
-                                              ip=ip, app_id=app_id, username=username, endpoint=req.path[:200])
-            except Exception:  # counting must not turn a 401 into a 500
-                log.warning("could not record a failed authentication", exc_info=True)
+                                              ip=ip, app_id=app_id, username=username, endpoint=req.path)
+            except Exception:  # counting must not turn a 401 into a 500 (record_failure logs its own)
+                log.error("could not count a failed authentication", exc_info=True)
 
 
-def middleware(config, db) -> list:
+def middleware(config, db, metrics=None) -> list:
     """In order after ApiLog (whose request id every answer needs, even a refused one)."""
-    throttle = AuthThrottle(db, config.auth_failure_limit, config.auth_failure_window_s)
-    return [SecurityHeaders(), Cors(config.cors_origins), AuthGuard(db, throttle)]
+    return [SecurityHeaders(), Cors(config.cors_origins), AuthGuard(db, auth_throttle(config, db, metrics))]

@@ -4,7 +4,15 @@
 -- Only on a failed authentication: the event, the counters, and which keys are blocked now.
 SELECT o_key, o_retry_after
   FROM mospay.record_auth_failure(:kind, :ip, :app_id, :username, :endpoint, CAST(:keys AS text[]),
-                                  :limit, :window_s)
+                                  CAST(:limits AS integer[]), :window_s, :counted)
+
+-- name: reserve_auth_attempt
+-- Before a password is checked: 0 when this attempt may go ahead (and is counted), else seconds to wait.
+SELECT mospay.reserve_auth_attempt(CAST(:keys AS text[]), CAST(:limits AS integer[]), :window_s) AS wait
+
+-- name: release_auth_attempt
+-- A successful sign-in gives back the attempt it reserved.
+UPDATE auth_throttle SET failures = greatest(failures - 1, 0) WHERE key = ANY(CAST(:keys AS text[]))
 
 -- name: insert_security_event
 INSERT INTO security_events (kind, ip, app_id, username, endpoint)

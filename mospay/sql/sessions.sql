@@ -1,4 +1,4 @@
--- Portal sessions and the sign-in throttle.
+-- Portal sessions (the sign-in throttle is mospay/sql/security.sql's, shared with the API).
 
 -- name: session_insert
 INSERT INTO admin_sessions (id_hash, user_id, csrf_token, ip, user_agent)
@@ -32,15 +32,3 @@ DELETE FROM admin_sessions WHERE user_id = :user_id AND id_hash <> coalesce(CAST
 -- name: sessions_purge
 DELETE FROM admin_sessions
  WHERE last_seen_at < now() - make_interval(secs => :idle_s) OR created_at < now() - make_interval(secs => :absolute_s)
-
--- name: login_failure_counts
-SELECT (SELECT count(*) FROM login_failures
-         WHERE username = :username AND created_at > now() - make_interval(secs => :window_s)) AS by_user,
-       (SELECT count(*) FROM login_failures
-         WHERE ip = :ip AND created_at > now() - make_interval(secs => :window_s)) AS by_ip
-
--- name: login_failure_insert
-INSERT INTO login_failures (username, ip) VALUES (:username, :ip)
-
--- name: login_failures_clear
-DELETE FROM login_failures WHERE username = :username OR created_at < now() - interval '1 day'

@@ -31,6 +31,15 @@ def wait_status(db, f010, wanted, seconds=10.0):
         time.sleep(0.05)
 
 
+def wait_outcome(db, wanted, seconds=10.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if db.run("SELECT 1 FROM provider_callbacks WHERE outcome = :o", o=wanted):
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def events(db, f010):
     return [(e["to_status"], e["cause"]) for e in db.run(
         "SELECT e.to_status, e.cause FROM transaction_events e JOIN transactions t ON t.id = e.transaction_id "
@@ -68,7 +77,8 @@ def test_a_forged_callback_changes_nothing_without_the_providers_confirmation(fl
         assert paid["status"] == "PENDING"
         forged = urllib3.request("POST", base + "/api/v1/callbacks/momo",
                                  json={"externalId": provider_reference(paid["transaction_id"]), "status": "SUCCESSFUL"})
-        assert forged.status == 200 and forged.json()["checked"] == 1
+        assert forged.status == 200 and forged.json() == {"received": True}
+        assert wait_outcome(fleet.db, "checked 1, settled 0")  # confirmed after the answer, by a status query
         assert wait_status(fleet.db, body["f010"], "SUCCESSFUL", seconds=0.5) == "PENDING"
 
         bad = [("/api/v1/callbacks/momo", b"{not json", 400), ("/api/v1/callbacks/momo", b"[1]", 400),
@@ -78,7 +88,7 @@ def test_a_forged_callback_changes_nothing_without_the_providers_confirmation(fl
             resp = urllib3.request("PUT", base + path, body=raw, headers={"Content-Type": "application/json"})
             assert resp.status == status and "error" in resp.json(), (path, raw, resp.data)
         unmatched = urllib3.request("POST", base + "/api/v1/callbacks/momo", json={"externalId": "nobody"})
-        assert unmatched.status == 200 and unmatched.json()["matched"] == 0
+        assert unmatched.status == 200 and unmatched.json() == forged.json()  # no oracle for references
         assert wait_status(fleet.db, body["f010"], "SUCCESSFUL", seconds=0) == "PENDING"
         outcomes = sorted(r["outcome"] for r in fleet.db.run("SELECT outcome FROM provider_callbacks"))
         assert outcomes == ["checked 1, settled 0", "malformed", "malformed", "malformed", "unmatched"]
@@ -99,3 +109,54 @@ def test_dropped_callbacks_are_caught_by_the_reconcile_command(fleet):
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout) == {"checked": 1, "settled": 1, "stuck": 0}
         assert events(fleet.db, body["f010"])[-1] == ("SUCCESSFUL", "reconciliation")
+
+
+def callback(port, body, source="127.0.0.1", service="momo"):
+    pool = urllib3.HTTPConnectionPool("127.0.0.1", port, source_address=(source, 0), maxsize=1)
+    try:
+        return pool.request("POST", f"/api/v1/callbacks/{service}", body=body,
+                            headers={"Content-Type": "application/json"}, retries=False, timeout=10)
+    finally:
+        pool.close()
+
+
+def test_callbacks_answer_the_same_whether_or_not_they_name_a_payment(fleet):
+    with Simulator(callback_delay=60) as sim:
+        port = fleet.start(MOSPAY_RECONCILE_INTERVAL="0")
+        headers, body = onboard(fleet.db, sim.url)
+        body["f005"] = "+250788120004"
+        paid = urllib3.request("POST", f"http://127.0.0.1:{port}/api/v1/payment/process", json=body,
+                               headers=headers).json()
+        real = provider_reference(paid["transaction_id"])  # the reference the provider was sent
+        answers = [callback(port, json.dumps({"externalId": ref}).encode())
+                   for ref in (real, body["f010"], real)]  # a client's f010 names nothing; the last: a duplicate
+        assert {(a.status, a.data) for a in answers} == {(200, b'{"received": true}')}
+        assert wait_outcome(fleet.db, "checked 1, settled 0")  # the control: the real one was confirmed
+
+
+def test_callbacks_are_limited_in_size_and_nothing_of_an_oversized_one_is_stored(fleet):
+    with Simulator() as sim:
+        port = fleet.start(MOSPAY_RECONCILE_INTERVAL="0", MOSPAY_CALLBACK_RATE_PER_MINUTE="1000")
+        onboard(fleet.db, sim.url)
+        padded = json.dumps({"externalId": "ref_1", "pad": "x" * (16 * 1024)}).encode()
+        assert callback(port, json.dumps({"externalId": "ref_small"}).encode()).status == 200  # the control
+        started = time.monotonic()
+        statuses = {callback(port, padded + b" " * i).status for i in range(100)}
+        resp = callback(port, b'{"externalId": "x", "pad": "' + b"y" * 60 * 1024 + b'"}')
+        assert statuses == {413} and resp.status == 413 and resp.json()["error"]["code"] == "payload_too_large"
+        assert time.monotonic() - started < 30
+        assert fleet.db.run("SELECT count(*) AS n FROM provider_callbacks")[0]["n"] == 1
+
+
+def test_callbacks_are_rate_limited_per_address_and_per_service(fleet):
+    with Simulator() as sim:
+        port = fleet.start(MOSPAY_RECONCILE_INTERVAL="0", MOSPAY_CALLBACK_RATE_PER_MINUTE="5",
+                           MOSPAY_CALLBACK_SERVICE_RATE_PER_MINUTE="8")
+        onboard(fleet.db, sim.url)
+        ref = json.dumps({"externalId": "ref_rate"}).encode()
+        assert [callback(port, ref).status for _ in range(6)] == [200] * 5 + [429]
+        limited = callback(port, ref)
+        assert limited.json()["error"]["code"] == "callback_rate_limited" and int(limited.headers["Retry-After"]) >= 1
+        # Another address has its own allowance, until the service's (8 a minute) is used up.
+        assert [callback(port, ref, source="127.0.0.3").status for _ in range(4)] == [200, 200, 200, 429]
+        assert callback(port, ref, source="127.0.0.4").status == 429

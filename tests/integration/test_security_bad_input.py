@@ -269,8 +269,9 @@ def test_header_injection_never_reaches_a_response_header(gateway, client, app_i
     assert "x-injected" not in headers and "set-cookie" not in headers
     if by_app:  # the app answered: our JSON error
         assert status == 401 and json.loads(body)["error"]["code"] == "unauthorized"
-    else:  # the HTTP layer (waitress) answered before the app ran: plain text, nothing reached MosPay
-        assert status == 400 and headers["content-type"].startswith("text/plain")
+    else:  # the HTTP layer (waitress) answered before the app ran, in our JSON shape: nothing reached MosPay
+        assert status == 400 and json.loads(body)["error"]["code"] == "bad_request"
+        assert headers["content-type"] == "application/json" and headers["x-content-type-options"] == "nosniff"
     assert snapshot(gateway.db) == before
 
 
@@ -282,3 +283,17 @@ def test_sql_in_text_fields_is_stored_as_text_and_runs_nothing(gateway, client):
     row = gateway.db.run("SELECT request FROM transactions WHERE f010 = :f", f=body["f010"])[0]
     assert row["request"]["f006"] == body["f006"] and row["request"]["f009"] == body["f009"]
     assert snapshot(gateway.db)["tables"] == tables
+
+
+@pytest.mark.parametrize("path", [b"/api/v1/payment/%00", b"/api/v1/payment/%ff%fe", b"/api/v1/payment/%ed%a0%80",
+                                  b"/api/v1/%00/x"])
+def test_odd_paths_and_user_agents_still_leave_their_api_log_row(gateway, client, path):
+    marker = "ua-" + secrets.token_hex(4)
+    status, headers, body = raw_request(gateway, (
+        b"GET " + path + b" HTTP/1.1\r\nHost: localhost\r\nUser-Agent: " + marker.encode() + b" \xff\xfe\r\n"
+        + f"Authorization: {client.basic['Authorization']}".encode() + b"\r\nApp-ID: " + client.app_id.encode()
+        + b"\r\nConnection: close\r\n\r\n"))
+    assert 400 <= status < 500 and "error" in json.loads(body)
+    rows = gateway.db.run("SELECT endpoint, user_agent, status_code FROM api_logs WHERE user_agent LIKE :m",
+                          m=marker + "%")
+    assert len(rows) == 1 and rows[0]["status_code"] == status and "\x00" not in rows[0]["endpoint"]

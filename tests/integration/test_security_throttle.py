@@ -43,28 +43,42 @@ def test_token_ttl_is_configurable(gw):
     assert resp.status == 200 and resp.json()["expires_in"] == 120
 
 
-def test_ten_failures_for_one_username_then_429_with_retry_after_even_for_the_right_secret(gw):
+def test_ten_failures_for_one_credential_at_one_address_then_429_there_with_retry_after(gw):
     client = gw.onboard()
-    for _ in range(10):  # each from another IP: only the username and app id keys can add up
-        resp = gw.request("POST", "/api/v1/auth/token",
-                          headers=from_ip(new_ip(), basic(client.username, "sk_wrong", client.app_id)))
+    ip = new_ip()
+    for _ in range(10):
+        resp = gw.request("POST", "/api/v1/auth/token", headers=from_ip(ip, basic(client.username, "sk_wrong",
+                                                                                    client.app_id)))
         assert resp.status == 401
-    resp = gw.request("POST", "/api/v1/auth/token", headers=from_ip(new_ip(), client.basic))
+    resp = gw.request("POST", "/api/v1/auth/token", headers=from_ip(ip, client.basic))
     assert resp.status == 429 and resp.json()["error"]["code"] == "auth_throttled"
     assert 1 <= int(resp.headers["Retry-After"]) <= 60
+    assert gw.request("POST", "/api/v1/auth/token", headers=from_ip(new_ip(), client.basic)).status == 200
     assert len(events(gw, kind="auth_failure", username=client.username)) == 10
     assert len(events(gw, kind="auth_blocked", app_id=client.app_id)) >= 1
 
 
+def test_strangers_failing_for_an_app_id_from_many_addresses_never_lock_out_its_owner(gw):
+    victim = gw.onboard()
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(lambda _: gw.request("POST", "/api/v1/auth/token", headers=from_ip(
+            new_ip(), basic(victim.username, "sk_wrong", victim.app_id))).status, range(40)))
+    assert statuses == [401] * 40
+    fresh = new_ip()
+    assert gw.request("POST", "/api/v1/auth/token", headers=from_ip(fresh, victim.basic)).status == 200
+    resp = victim.pay(headers=from_ip(fresh, victim.basic))
+    assert resp.status == 200, resp.data
+
+
 @pytest.mark.parametrize("guess", [
-    lambda i, client: basic(f"mp_guess{i}", "sk_x", client.app_id + "x"),  # other usernames: only the IP adds up
+    lambda i, client: basic(f"mp_guess{i}", "sk_x"),  # other credentials each time: only the address adds up
     lambda i, client: {"Authorization": f"Bearer forged.token.{i}"},        # bad tokens count too
 ])
 def test_failures_from_one_ip_block_that_ip_and_no_other(gw, guess):
     client = gw.onboard()
     token = client.token()
     attacker, other = new_ip(), new_ip()
-    for i in range(10):
+    for i in range(30):  # MOSPAY_AUTH_FAILURE_LIMIT_PER_ADDRESS
         resp = gw.request("POST", "/api/v1/payment/process", json=client.body(),
                           headers=from_ip(attacker, guess(i, client)))
         assert resp.status == 401
@@ -74,13 +88,13 @@ def test_failures_from_one_ip_block_that_ip_and_no_other(gw, guess):
     assert {e["ip"] for e in events(gw, kind="auth_failure", ip=attacker)} == {attacker}
 
 
-def test_a_blocked_app_id_does_not_lock_out_its_valid_bearer_token(gw):
+def test_a_blocked_credential_does_not_lock_out_its_valid_bearer_token(gw):
     victim = gw.onboard()
     token = victim.token()
-    for _ in range(10):  # someone who knows the app id and username fails on purpose, from many IPs
-        gw.request("POST", "/api/v1/auth/token",
-                   headers=from_ip(new_ip(), basic(victim.username, "sk_wrong", victim.app_id)))
-    assert gw.request("POST", "/api/v1/auth/token", headers=from_ip(new_ip(), victim.basic)).status == 429
+    ip = new_ip()
+    for _ in range(10):  # someone who knows the app id and username fails on purpose
+        gw.request("POST", "/api/v1/auth/token", headers=from_ip(ip, basic(victim.username, "sk_wrong", victim.app_id)))
+    assert gw.request("POST", "/api/v1/auth/token", headers=from_ip(ip, victim.basic)).status == 429
     resp = victim.pay(headers=from_ip(new_ip(), {"Authorization": f"Bearer {token}"}))
     assert resp.status == 200, resp.data
 
@@ -93,9 +107,22 @@ def test_a_block_set_by_one_process_reaches_the_other_after_its_first_failure(se
         first.request("POST", "/api/v1/auth/token", headers=from_ip(ip, basic("mp_nobody", "sk_x", client.app_id)))
     assert first.request("POST", "/api/v1/auth/token", headers=from_ip(ip, client.basic)).status == 429
     # The second process has its own cache: one more failure there, and the table tells it the truth.
-    assert second.request("POST", "/api/v1/auth/token", headers=from_ip(ip, basic("mp_n", "sk_x"))).status == 401
+    assert second.request("POST", "/api/v1/auth/token",
+                          headers=from_ip(ip, basic("mp_n", "sk_x", client.app_id))).status == 401
     resp = second.request("POST", "/api/v1/auth/token", headers=from_ip(ip, client.basic))
     assert resp.status == 429 and int(resp.headers["Retry-After"]) >= 1
+
+
+def test_an_odd_path_is_throttled_logged_and_recorded_like_any_other(gw):
+    client = gw.onboard()
+    ip = new_ip()
+    wrong = from_ip(ip, basic(client.username, "sk_wrong", client.app_id))
+    for _ in range(10):
+        assert gw.request("GET", "/api/v1/payment/%00", headers=wrong).status == 401
+    assert gw.request("GET", "/api/v1/payment/%00", headers=from_ip(ip, client.basic)).status == 429
+    assert len(events(gw, kind="auth_failure", ip=ip)) == 10
+    logged = gw.db.run("SELECT endpoint, status_code FROM api_logs WHERE ip = :ip", ip=ip)
+    assert len(logged) == 11 and {r["endpoint"] for r in logged} == {"/api/v1/payment/"}
 
 
 def test_successful_requests_never_touch_the_throttle_table(gw):
@@ -107,13 +134,41 @@ def test_successful_requests_never_touch_the_throttle_table(gw):
     assert gw.db.run("SELECT count(*) AS n, coalesce(sum(failures), 0) AS f FROM auth_throttle")[0] == before
 
 
-def test_admin_api_password_guessing_is_throttled_too(gw):
+def test_admin_api_password_guessing_is_throttled_at_that_address(gw):
     ip = new_ip()
     for _ in range(10):
         assert gw.request("POST", "/api/v1/admin/token", headers=from_ip(ip, basic("ops", "wrong-pass"))).status == 401
     resp = gw.request("POST", "/api/v1/admin/token", headers=from_ip(ip, basic("ops", ADMIN_PASSWORD)))
     assert resp.status == 429
     assert events(gw, kind="admin_auth_failure", ip=ip)[0]["username"] == "ops"
+    assert gw.request("POST", "/api/v1/admin/token", headers=from_ip(new_ip(), basic("ops", ADMIN_PASSWORD))
+                      ).status == 200
+
+
+def portal_login(gw, ip, password):
+    return gw.request("POST", "/admin/login", body=f"username=ops&password={password}",
+                      headers=from_ip(ip, {"Content-Type": "application/x-www-form-urlencoded"}))
+
+
+def test_strangers_cannot_lock_an_admin_out_of_the_portal_or_the_api(gw):
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        statuses = list(pool.map(lambda _: portal_login(gw, new_ip(), "wrong-pass").status, range(12)))
+    assert statuses == [401] * 12  # more than the limit, each from its own address
+    assert portal_login(gw, new_ip(), ADMIN_PASSWORD).status == 303
+    assert gw.request("POST", "/api/v1/admin/token", headers=from_ip(new_ip(), basic("ops", ADMIN_PASSWORD))
+                      ).status == 200
+
+
+@pytest.mark.parametrize("attempt", [
+    lambda gw, ip: portal_login(gw, ip, "wrong-pass"),
+    lambda gw, ip: gw.request("POST", "/api/v1/admin/token", headers=from_ip(ip, basic("ops", "wrong-pass"))),
+], ids=["portal", "admin_api"])
+def test_parallel_password_guesses_get_at_most_the_limit_checked(gw, attempt):
+    ip = new_ip()
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        statuses = list(pool.map(lambda _: attempt(gw, ip).status, range(30)))
+    assert statuses.count(401) == 10 and statuses.count(429) == 20, statuses  # 401: a password was checked
+    assert attempt(gw, ip).status == 429
 
 
 def test_security_events_never_hold_the_secret_that_was_tried(gw):
