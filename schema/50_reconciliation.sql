@@ -22,6 +22,11 @@ RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     v_result jsonb;
 BEGIN
+    PERFORM 1 FROM mospay.confined_functions c WHERE c.name = p_name AND c.args = '25 3802 23 3802'::oidvector;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'mospay_fn.%(text, jsonb, integer, jsonb) does not run as mospay_function: save it again through MosPay', p_name
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
     EXECUTE format('SELECT %I.%I($1, $2, $3, $4)', 'mospay_fn', p_name)
         INTO v_result USING p_unique_id, p_data, p_code, p_output;
     RETURN v_result;

@@ -3,38 +3,15 @@ definitions, user management, and the audit trail every change writes. No HTTP h
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import re
 
 from .. import accounts, auth, catalogue, errors, functions, reconciler, reports, validators, webhooks
+from ..audit import AUDIT_SECRET_KEYS, Actor, audit  # noqa: F401 (the portal's names for them)
 from ..db import Database
-from ..redact import SECRET_KEYS, mask
 
-AUDIT_SECRET_KEYS = SECRET_KEYS | {"api_secret_hash", "password_hash", "source_secret"}
 FIELD_TYPES = ("string", "amount", "msisdn", "integer")
 # The routing fields the payment flow itself relies on: their definitions may be edited, not removed.
 CORE_FIELDS = frozenset(f"f{n:03d}" for n in range(11))
-
-
-@dataclasses.dataclass(frozen=True)
-class Actor:
-    """Who is making a change, for the audit trail and for rules such as "not yourself"."""
-    id: int | None
-    username: str
-    role: str
-    ip: str | None = None
-
-
-def audit(db, actor: Actor, action: str, target_type: str, target_id, before=None, after=None) -> None:
-    """One audit row; before/after are masked here so no caller can forget."""
-    db.query("audit_insert", user_id=actor.id, username=actor.username, action=action,
-             target_type=target_type, target_id=None if target_id is None else str(target_id)[:200],
-             before=_json(before), after=_json(after), ip=actor.ip)
-
-
-def _json(value):
-    return None if value is None else json.dumps(mask(value, AUDIT_SECRET_KEYS), default=str)
 
 
 def _flag(data: dict, key: str) -> bool:

@@ -40,3 +40,17 @@ SELECT mospay.call_request_function(:name, :uid, CAST(:data AS jsonb)) AS result
 
 -- name: dry_run_response
 SELECT mospay.call_response_function(:name, :uid, CAST(:data AS jsonb), :code, CAST(:output AS jsonb)) AS result
+
+-- name: function_schema_open
+-- Lets mospay_function create in mospay_fn until functions_seal, in this transaction (see install()).
+SELECT mospay.open_function_schema()
+
+-- name: function_role_enter
+-- The statements that define a client function run as the role it will run as.
+SET LOCAL ROLE mospay_function
+
+-- name: function_role_leave
+RESET ROLE
+
+-- name: functions_seal
+SELECT mospay.seal_functions(CAST(:names AS text[])) AS sealed
