@@ -6,10 +6,12 @@
 -- SECURITY DEFINER (mospay.seal_functions), so a body an operator wrote reaches only its arguments and the
 -- public columns of services, never the tables, programs or roles MosPay's own role may reach. Roles
 -- belong to the cluster, not the database: every MosPay database of a cluster shares this one, and a DBA
--- may create it beforehand (docs/database-roles.md). MosPay's role must be a member, to hand functions to it.
-DO $role$
+-- may create it beforehand (docs/database-roles.md). MosPay's role must be a member, to hand functions to
+-- it. Run by the schema, the migration and after a restore (pg_restore --no-owner --no-privileges).
+CREATE OR REPLACE FUNCTION mospay.ensure_function_role() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog AS $$
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'mospay_function') THEN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'mospay_function') THEN
         BEGIN
             CREATE ROLE mospay_function NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION
                 NOBYPASSRLS;
@@ -17,22 +19,23 @@ BEGIN
             NULL;  -- another database of this cluster created it meanwhile
         END;
     END IF;
-    IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'mospay_function'
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'mospay_function'
                   AND (rolsuper OR rolcreaterole OR rolcreatedb OR rolcanlogin OR rolreplication OR rolbypassrls))
-       OR EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members WHERE member = 'mospay_function'::regrole) THEN
+       OR EXISTS (SELECT 1 FROM pg_auth_members WHERE member = 'mospay_function'::regrole) THEN
         RAISE EXCEPTION 'the role mospay_function must be NOLOGIN, without SUPERUSER, CREATEROLE, CREATEDB, REPLICATION or BYPASSRLS, and a member of no other role';
     END IF;
-    IF NOT pg_catalog.pg_has_role(current_user, 'mospay_function', 'USAGE') THEN
+    IF NOT pg_has_role(current_user, 'mospay_function', 'USAGE') THEN
         EXECUTE format('GRANT mospay_function TO %I', current_user);
     END IF;
-END $role$;
--- PostgreSQL 15 no longer lets every role create objects in public; a cluster upgraded from an older
--- release still does, and a function could then keep what it sees (f007) in a table of its own.
-REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+    -- The one thing of MosPay's such a function may read besides its arguments: where and in which
+    -- currency its service is called (the generated request and Status functions look these up).
+    GRANT SELECT (name, service_url, currency) ON public.services TO mospay_function;
+    -- PostgreSQL 15 no longer lets every role create objects in public; a cluster upgraded from an older
+    -- release still does, and a function could then keep what it sees (f007) in a table of its own.
+    REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+END $$;
 
--- The one thing of MosPay's a per-client function may read besides its arguments: where and in which
--- currency its service is called (the generated request and Status functions look these up).
-GRANT SELECT (name, service_url, currency) ON services TO mospay_function;
+SELECT mospay.ensure_function_role();
 
 -- The per-client functions MosPay will call: owned by mospay_function, SECURITY DEFINER (so they run as
 -- that role, and PostgreSQL refuses SET ROLE / RESET ROLE inside them), in a trusted language, with no
@@ -44,7 +47,7 @@ SELECT p.oid, p.proname AS name, p.proargtypes AS args
   FROM pg_catalog.pg_proc p
   JOIN pg_catalog.pg_language l ON l.oid = p.prolang
  WHERE p.pronamespace = 'mospay_fn'::regnamespace::oid
-   AND p.proowner = 'mospay_function'::regrole::oid
+   AND p.proowner = pg_catalog.to_regrole('mospay_function')::oid  -- a view may not hold a role constant
    AND p.prosecdef AND l.lanpltrusted
    AND p.proconfig = '{"search_path=pg_catalog, public, pg_temp"}'::text[];
 
@@ -55,7 +58,7 @@ CREATE OR REPLACE FUNCTION mospay.open_function_schema() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog AS $$
 BEGIN
     PERFORM pg_advisory_xact_lock(7271005);
-    GRANT CREATE ON SCHEMA mospay_fn TO mospay_function;
+    GRANT USAGE, CREATE ON SCHEMA mospay_fn TO mospay_function;
 END $$;
 
 -- Hands the functions of mospay_fn named in p_names (all of them when NULL) that are not yet confined to
@@ -85,7 +88,7 @@ BEGIN
         EXECUTE format('ALTER FUNCTION %s SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp', f.sig);
         v_count := v_count + 1;
     END LOOP;
-    REVOKE CREATE ON SCHEMA mospay_fn FROM mospay_function;
+    REVOKE USAGE, CREATE ON SCHEMA mospay_fn FROM mospay_function;
     RETURN v_count;
 END $$;
 
@@ -97,7 +100,10 @@ DECLARE
     v_result jsonb;
 BEGIN
     PERFORM 1 FROM mospay.confined_functions c WHERE c.name = p_name AND c.args = '25 3802'::oidvector;
-    IF NOT FOUND THEN
+    IF NOT FOUND THEN  -- never by name alone: another overload (defaults, VARIADIC) could answer the call
+        IF to_regprocedure(format('%I.%I(text, jsonb)', 'mospay_fn', p_name)) IS NULL THEN
+            RAISE EXCEPTION 'function mospay_fn.%(text, jsonb) does not exist', p_name USING ERRCODE = 'undefined_function';
+        END IF;
         RAISE EXCEPTION 'mospay_fn.%(text, jsonb) does not run as mospay_function: save it again through MosPay', p_name
             USING ERRCODE = 'insufficient_privilege';
     END IF;
@@ -112,7 +118,10 @@ DECLARE
     v_result jsonb;
 BEGIN
     PERFORM 1 FROM mospay.confined_functions c WHERE c.name = p_name AND c.args = '25 3802 23 3802'::oidvector;
-    IF NOT FOUND THEN
+    IF NOT FOUND THEN  -- never by name alone: another overload (defaults, VARIADIC) could answer the call
+        IF to_regprocedure(format('%I.%I(text, jsonb, integer, jsonb)', 'mospay_fn', p_name)) IS NULL THEN
+            RAISE EXCEPTION 'function mospay_fn.%(text, jsonb, integer, jsonb) does not exist', p_name USING ERRCODE = 'undefined_function';
+        END IF;
         RAISE EXCEPTION 'mospay_fn.%(text, jsonb, integer, jsonb) does not run as mospay_function: save it again through MosPay', p_name
             USING ERRCODE = 'insufficient_privilege';
     END IF;
@@ -128,7 +137,10 @@ DECLARE
     v_result jsonb;
 BEGIN
     PERFORM 1 FROM mospay.confined_functions c WHERE c.name = p_name AND c.args = '25 3802 23 3802'::oidvector;
-    IF NOT FOUND THEN
+    IF NOT FOUND THEN  -- never by name alone: another overload (defaults, VARIADIC) could answer the call
+        IF to_regprocedure(format('%I.%I(text, jsonb, integer, jsonb)', 'mospay_fn', p_name)) IS NULL THEN
+            RAISE EXCEPTION 'function mospay_fn.%(text, jsonb, integer, jsonb) does not exist', p_name USING ERRCODE = 'undefined_function';
+        END IF;
         RAISE EXCEPTION 'mospay_fn.%(text, jsonb, integer, jsonb) does not run as mospay_function: save it again through MosPay', p_name
             USING ERRCODE = 'insufficient_privilege';
     END IF;

@@ -93,8 +93,8 @@ def install(tx, statements: list[str], names: list[str]) -> None:
     """Run CREATE OR REPLACE statements for functions of mospay_fn as the role mospay_function, then seal
     the functions `names` (owner mospay_function, SECURITY DEFINER, fixed search_path). Creating as that
     role means PostgreSQL itself refuses what it may not do, such as a C or other untrusted language."""
-    tx.query("function_schema_open")
     tx.query("functions_seal", names=names)  # one changed behind MosPay's back is that role's again first
+    tx.query("function_schema_open")
     tx.query("function_role_enter")
     for statement in statements:
         tx.run_verbatim(statement)

@@ -21,9 +21,6 @@ CREATE TABLE services (
     -- it (inside the context stamp) with the version a process validated against.
     fields_version    bigint NOT NULL DEFAULT 1
 );
--- The one thing of MosPay's a per-client function may read besides its arguments: where and in which
--- currency its service is called (the generated request and Status functions look these up).
-GRANT SELECT (name, service_url, currency) ON services TO mospay_function;
 
 CREATE TABLE service_fields (
     id          bigserial PRIMARY KEY,

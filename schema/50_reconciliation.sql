@@ -23,7 +23,10 @@ DECLARE
     v_result jsonb;
 BEGIN
     PERFORM 1 FROM mospay.confined_functions c WHERE c.name = p_name AND c.args = '25 3802 23 3802'::oidvector;
-    IF NOT FOUND THEN
+    IF NOT FOUND THEN  -- never by name alone: another overload (defaults, VARIADIC) could answer the call
+        IF to_regprocedure(format('%I.%I(text, jsonb, integer, jsonb)', 'mospay_fn', p_name)) IS NULL THEN
+            RAISE EXCEPTION 'function mospay_fn.%(text, jsonb, integer, jsonb) does not exist', p_name USING ERRCODE = 'undefined_function';
+        END IF;
         RAISE EXCEPTION 'mospay_fn.%(text, jsonb, integer, jsonb) does not run as mospay_function: save it again through MosPay', p_name
             USING ERRCODE = 'insufficient_privilege';
     END IF;

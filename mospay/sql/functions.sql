@@ -54,3 +54,7 @@ RESET ROLE
 
 -- name: functions_seal
 SELECT mospay.seal_functions(CAST(:names AS text[])) AS sealed
+
+-- name: functions_confine
+-- After a restore (no owners, no privileges in it): the role, its grant, and every function handed to it.
+SELECT mospay.ensure_function_role(), mospay.seal_functions() AS sealed
