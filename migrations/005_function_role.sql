@@ -105,7 +105,7 @@ BEGIN
             RAISE EXCEPTION 'function mospay_fn.%(text, jsonb) does not exist', p_name USING ERRCODE = 'undefined_function';
         END IF;
         RAISE EXCEPTION 'mospay_fn.%(text, jsonb) does not run as mospay_function: save it again through MosPay', p_name
-            USING ERRCODE = 'insufficient_privilege';
+            USING ERRCODE = 'MPF01';
     END IF;
     EXECUTE format('SELECT %I.%I($1, $2)', 'mospay_fn', p_name) INTO v_result USING p_unique_id, p_data;
     RETURN v_result;
@@ -123,7 +123,7 @@ BEGIN
             RAISE EXCEPTION 'function mospay_fn.%(text, jsonb, integer, jsonb) does not exist', p_name USING ERRCODE = 'undefined_function';
         END IF;
         RAISE EXCEPTION 'mospay_fn.%(text, jsonb, integer, jsonb) does not run as mospay_function: save it again through MosPay', p_name
-            USING ERRCODE = 'insufficient_privilege';
+            USING ERRCODE = 'MPF01';
     END IF;
     EXECUTE format('SELECT %I.%I($1, $2, $3, $4)', 'mospay_fn', p_name)
         INTO v_result USING p_unique_id, p_data, p_code, p_output;
@@ -142,7 +142,7 @@ BEGIN
             RAISE EXCEPTION 'function mospay_fn.%(text, jsonb, integer, jsonb) does not exist', p_name USING ERRCODE = 'undefined_function';
         END IF;
         RAISE EXCEPTION 'mospay_fn.%(text, jsonb, integer, jsonb) does not run as mospay_function: save it again through MosPay', p_name
-            USING ERRCODE = 'insufficient_privilege';
+            USING ERRCODE = 'MPF01';
     END IF;
     EXECUTE format('SELECT %I.%I($1, $2, $3, $4)', 'mospay_fn', p_name)
         INTO v_result USING p_unique_id, p_data, p_code, p_output;

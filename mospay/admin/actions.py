@@ -219,8 +219,17 @@ def reset_password(db: Database, actor: Actor, user_id: str, password) -> None:
     audit(db, actor, "user.reset_password", "user", user["username"], None, {"password": password})
 
 
-def audit_page(db: Database, q: str | None, before_at, before_id, limit: int = 50) -> list[dict]:
-    return db.query("audit_page", q=q, before_at=before_at, before_id=before_id, limit=limit)
+def audit_page(db: Database, q: str | None, before_at, before_id, limit: int = 50,
+               show_source: bool = True) -> list[dict]:
+    """A page of the audit trail; a function's source in it only when show_source (a role that may read
+    the source on the function's own page)."""
+    rows = db.query("audit_page", q=q, before_at=before_at, before_id=before_id, limit=limit)
+    if not show_source:
+        for row in rows:
+            for key in ("before", "after"):
+                if row["target_type"] == "function" and isinstance(row[key], dict) and "source" in row[key]:
+                    row[key] = {**row[key], "source": "(hidden: your role may not read function source)"}
+    return rows
 
 
 def resolve_transaction(db: Database, actor: Actor, public_id: str, status, reason) -> dict:
