@@ -9,7 +9,8 @@ import os
 import sys
 from pathlib import Path
 
-from . import __version__, accounts, backup, catalogue, errors, migrate as schema, runtime as rt
+from . import __version__, accounts, backup, catalogue, errors, function_commands, migrate as schema
+from . import runtime as rt
 from .config import Config, ConfigError
 from .embedded import EmbeddedUnavailable
 
@@ -63,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("username")
     p.add_argument("--role", default="admin", choices=accounts.ROLES)
     p.add_argument("--password", help="default: read from standard input")
+    function_commands.add_parsers(sub)
     return parser
 
 
@@ -120,6 +122,8 @@ def run(args, runtime) -> object:
         from .retention import prune_logs
         days = config.log_retention_days if args.days is None else args.days
         return {"deleted": prune_logs(db, days), "retention_days": days}
+    if args.command.startswith("function-"):
+        return function_commands.run(db, args)
     if args.command == "create-admin":
         password = args.password if args.password is not None else sys.stdin.readline().rstrip("\n")
         user = accounts.create_admin(db, {"username": args.username, "password": password, "role": args.role})
@@ -175,7 +179,11 @@ def main(argv=None) -> int:
         print(json.dumps({"error": {"code": "startup_failed", "message": str(exc)}}), file=sys.stderr)
         return 2
     try:
-        print(json.dumps(run(args, runtime), indent=2, default=str))
+        result = run(args, runtime)
+        if isinstance(result, function_commands.SourceText):
+            sys.stdout.write(result if result.endswith("\n") else result + "\n")
+        else:
+            print(json.dumps(result, indent=2, default=str))
         return 0
     except errors.MosPayError as exc:
         print(json.dumps(exc.to_dict()), file=sys.stderr)
