@@ -165,6 +165,20 @@ def print_config(config, as_json: bool) -> None:
         print(f"{r['variable']:<{width}}  {value!s:<40}  {r['source']}")
 
 
+def warn_about_role(config) -> None:
+    """`config` names a superuser DATABASE_URL on stderr (the embedded cluster's own role is not one)."""
+    if not config.database_url:
+        return
+    from .db import Database
+    db = Database(config.database_url, size=1, timeout=5)
+    try:
+        warning = rt.role_warning(db)
+    finally:
+        db.close()
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -172,6 +186,7 @@ def main(argv=None) -> int:
         config = Config.from_env()
         if args.command == "config":
             print_config(config, args.json)
+            warn_about_role(config)
             return 0
         # migrate/backup/restore report their own steps; a restore must find the database untouched
         runtime = rt.start(config, migrate=args.command not in ("migrate", "backup", "restore"))

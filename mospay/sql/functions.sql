@@ -58,3 +58,8 @@ SELECT mospay.seal_functions(CAST(:names AS text[])) AS sealed
 -- name: functions_confine
 -- After a restore (no owners, no privileges in it): the role, its grant, and every function handed to it.
 SELECT mospay.ensure_function_role(), mospay.seal_functions() AS sealed
+
+-- name: database_role
+-- MosPay's own role: a superuser (or CREATEROLE) one is warned about at start and by `config`.
+SELECT current_user AS name, r.rolsuper AS superuser, r.rolcreaterole AS createrole
+  FROM pg_roles r WHERE r.rolname = current_user
