@@ -48,8 +48,6 @@ def start(config: Config, *, migrate: bool = True) -> Runtime:
                 log.info("schema: applied %s", step)
             runtime.schema_version = schema.current_version(db)
             accounts.ensure_default_admin(db, config.admin_password)
-            if (warning := role_warning(db)) is not None:
-                log.warning(warning)
     except BaseException:
         runtime.close()
         raise

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -191,3 +192,22 @@ def test_an_upgraded_database_hands_its_functions_to_the_function_role(v010_url)
         assert counts["n"] > 0 and counts["confined"] == counts["n"]
     finally:
         old.close()
+
+
+def test_mospay_warns_when_its_own_role_is_a_superuser(db, db_url):
+    from mospay import runtime
+    from tests.support import mospay_cli
+    assert "is a superuser" in runtime.role_warning(db)
+    shown = mospay_cli(db_url, "config", keys={"SECRET_KEY": "s" * 40, "JWT_SECRET_KEY": "t" * 40})
+    assert shown.returncode == 0 and "warning: MosPay's database role" in shown.stderr
+    plain = "mospay_plain_" + secrets.token_hex(4)  # a control: a role of its own is not warned about
+    db.run(f"CREATE ROLE {plain} LOGIN")
+    try:
+        parts = urlsplit(db_url)
+        user_db = Database(urlunsplit(parts._replace(netloc=f"{plain}@{parts.netloc.rsplit('@', 1)[-1]}")), size=1)
+        try:
+            assert runtime.role_warning(user_db) is None
+        finally:
+            user_db.close()
+    finally:
+        db.run(f"DROP ROLE {plain}")
