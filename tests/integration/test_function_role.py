@@ -34,6 +34,8 @@ HOSTILE = {
                          "VALUES (data_input ->> 'f007', 'stash', 'x'); RETURN '{}'; END",
     "f007_into_a_new_table": "BEGIN CREATE TABLE public.stash AS SELECT data_input ->> 'f007' AS f007; "
                              "RETURN '{}'; END",
+    "drop_another_function": f'BEGIN DROP FUNCTION mospay_fn."{REQUEST}Status"(text, jsonb, integer, jsonb); '
+                             "RETURN '{}'; END",
     "back_to_mospays_role": "BEGIN RESET ROLE; RETURN (SELECT jsonb_agg(password_hash) FROM users); END",
 }
 REFUSALS = ("permission denied", "must be superuser", "pg_execute_server_program", "cannot set parameter")
@@ -79,6 +81,8 @@ def test_a_saved_function_reaches_nothing_but_its_arguments(db, client_creds, no
     assert not db.run("SELECT 1 FROM pg_roles WHERE rolname = :r", r=ROLE)
     assert not db.run("SELECT 1 FROM audit_log WHERE username = 'clear-f007'")
     assert db.run("SELECT to_regclass('public.stash') IS NULL AS gone")[0]["gone"]
+    assert db.run("SELECT to_regprocedure(:f) IS NOT NULL AS kept", f=f'mospay_fn."{REQUEST}Status"(text, jsonb, '
+                  "integer, jsonb)")[0]["kept"]
 
 
 def test_a_function_in_an_untrusted_language_is_refused(db, client_creds):
