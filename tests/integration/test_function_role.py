@@ -9,12 +9,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from mospay import errors, function_editor as fe, migrate
+from mospay import accounts, catalogue, errors, function_editor as fe, migrate
 from mospay.audit import Actor
 from mospay.db import Database
-from tests.integration.test_functions_db import KEYS, app_client, client_creds, payment, sim  # noqa: F401
-from tests.integration.test_upgrade import v010_url  # noqa: F401  (fixture)
+from mospay.simulator import Simulator
 from tests.integration.portal_support import site  # noqa: F401  (fixture)
+from tests.integration.test_functions_db import KEYS, app_client, payment
+from tests.integration.test_upgrade import FIXTURE
+from tests.support import load_sql_file
 
 REQUEST = "akaliza_mtnmomorwa_collection"
 RESPONSE = "RESPONSE_" + REQUEST
@@ -36,9 +38,33 @@ HOSTILE = {
                              "RETURN '{}'; END",
     "drop_another_function": f'BEGIN DROP FUNCTION mospay_fn."{REQUEST}Status"(text, jsonb, integer, jsonb); '
                              "RETURN '{}'; END",
+    "call_the_gateway": "BEGIN RETURN to_jsonb(mospay.seal_functions()); END",
     "back_to_mospays_role": "BEGIN RESET ROLE; RETURN (SELECT jsonb_agg(password_hash) FROM users); END",
 }
 REFUSALS = ("permission denied", "must be superuser", "pg_execute_server_program", "cannot set parameter")
+
+
+@pytest.fixture(scope="module")
+def sim():
+    with Simulator(hang_seconds=2) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def client_creds(db, sim):
+    catalogue.create_service(db, {"name": "mtnmomorwa", "service_url": sim.url, "timeout_s": 1})
+    creds = accounts.create_client(db, KEYS["secret_key"], {"company_name": "Akaliza", "app_id": "akaliza"})
+    catalogue.assign_service(db, "akaliza", {"service": "mtnmomorwa", "routes": ["collection"]})
+    return creds
+
+
+@pytest.fixture
+def v010_url(postgres):
+    name = postgres.create_database()
+    url = postgres.url_for(name)
+    load_sql_file(url, FIXTURE)  # a database v0.1.0's own code made
+    yield url
+    postgres.drop_database(name)
 
 
 def hostile(body: str) -> str:
@@ -184,7 +210,7 @@ def test_a_status_function_changed_behind_mospays_back_is_refused(db, client_cre
     assert refused.value.code == "function_refused"
 
 
-def test_an_upgraded_database_hands_its_functions_to_the_function_role(v010_url):  # noqa: F811
+def test_an_upgraded_database_hands_its_functions_to_the_function_role(v010_url):
     old = Database(v010_url, size=2)
     try:
         assert old.run("SELECT count(*) AS n FROM pg_proc WHERE pronamespace = 'mospay_fn'::regnamespace "
