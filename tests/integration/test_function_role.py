@@ -168,7 +168,10 @@ def test_function_source_is_for_admins_not_viewers(site):
     version = site.db.run("SELECT id FROM function_versions")[0]["id"]
     assert admin.get(f"/admin/functions/{RESPONSE}").status_code == 200
     viewer = site.portal("watcher", "viewer")
-    assert viewer.get("/admin/functions").status_code == 200  # the names, not the source
+    listing = viewer.get("/admin/functions")
+    assert listing.status_code == 200 and RESPONSE in listing.text  # the names, not the source
+    assert f'href="/admin/functions/{RESPONSE}"' not in listing.text  # no link to a page it may not open
+    assert f'href="/admin/functions/{RESPONSE}"' in admin.get("/admin/functions").text
     for path in (f"/admin/functions/{RESPONSE}", f"/admin/functions/{RESPONSE}/versions/{version}"):
         assert viewer.get(path).status_code == 403, path
     assert "Payment completed" in admin.get("/admin/audit").text
