@@ -42,6 +42,8 @@ def main(argv=None) -> int:
         reason = f"cannot connect to the database: {detail}" if detail else str(exc)
         print(f"mospay: cannot start: {reason}", file=sys.stderr)
         return 2
+    if (warning := rt.role_warning(runtime.db)) is not None:  # the CLI says it in `config`, not on every command
+        rt.log.warning(warning)
     try:
         return serve(runtime, args)
     finally:

@@ -9,7 +9,8 @@ import os
 import sys
 from pathlib import Path
 
-from . import __version__, accounts, backup, catalogue, errors, migrate as schema, runtime as rt
+from . import __version__, accounts, backup, catalogue, errors, function_commands, migrate as schema
+from . import runtime as rt
 from .config import Config, ConfigError
 from .embedded import EmbeddedUnavailable
 
@@ -63,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("username")
     p.add_argument("--role", default="admin", choices=accounts.ROLES)
     p.add_argument("--password", help="default: read from standard input")
+    function_commands.add_parsers(sub)
     return parser
 
 
@@ -79,7 +81,10 @@ def run(args, runtime) -> object:
         return result
     if args.command == "restore":
         result = backup.restore(runtime.url, db, Path(args.file), clean=args.clean)
-        return {**result, **migrate(runtime)}
+        result = {**result, **migrate(runtime)}
+        # pg_restore --no-owner --no-privileges left the client functions MosPay's own: hand them back.
+        db.query("functions_confine")
+        return result
     if args.command == "create-service":
         data = {"name": args.name, "service_url": args.service_url, "display_name": args.display_name,
                 "currency": args.currency, "timeout_s": args.timeout_s}
@@ -117,6 +122,8 @@ def run(args, runtime) -> object:
         from .retention import prune_logs
         days = config.log_retention_days if args.days is None else args.days
         return {"deleted": prune_logs(db, days), "retention_days": days}
+    if args.command.startswith("function-"):
+        return function_commands.run(db, args)
     if args.command == "create-admin":
         password = args.password if args.password is not None else sys.stdin.readline().rstrip("\n")
         user = accounts.create_admin(db, {"username": args.username, "password": password, "role": args.role})
@@ -158,6 +165,20 @@ def print_config(config, as_json: bool) -> None:
         print(f"{r['variable']:<{width}}  {value!s:<40}  {r['source']}")
 
 
+def warn_about_role(config) -> None:
+    """`config` names a superuser DATABASE_URL on stderr (the embedded cluster's own role is not one)."""
+    if not config.database_url:
+        return
+    from .db import Database
+    db = Database(config.database_url, size=1, timeout=5)
+    try:
+        warning = rt.role_warning(db)
+    finally:
+        db.close()
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -165,6 +186,7 @@ def main(argv=None) -> int:
         config = Config.from_env()
         if args.command == "config":
             print_config(config, args.json)
+            warn_about_role(config)
             return 0
         # migrate/backup/restore report their own steps; a restore must find the database untouched
         runtime = rt.start(config, migrate=args.command not in ("migrate", "backup", "restore"))
@@ -172,7 +194,11 @@ def main(argv=None) -> int:
         print(json.dumps({"error": {"code": "startup_failed", "message": str(exc)}}), file=sys.stderr)
         return 2
     try:
-        print(json.dumps(run(args, runtime), indent=2, default=str))
+        result = run(args, runtime)
+        if isinstance(result, function_commands.SourceText):
+            sys.stdout.write(result if result.endswith("\n") else result + "\n")
+        else:
+            print(json.dumps(result, indent=2, default=str))
         return 0
     except errors.MosPayError as exc:
         print(json.dumps(exc.to_dict()), file=sys.stderr)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from . import egress, errors, functions
+from . import egress, errors, function_editor, functions
 from .db import Database
 from .payments import STANDARD_FIELDS
 from .validators import seconds, text, url
@@ -66,9 +66,8 @@ def assign_service(db: Database, app_id: str, data: dict) -> dict:
             raise errors.NotFound("no service with this name", field="service", code="service_not_found")
         assignment = tx.one("upsert_assignment", client_id=client["client_id"], service_id=svc["id"],
                             routes=sorted(set(routes)))
-        for statement in ddl:
-            tx.run(statement)
-    names = [functions.request_function_name(app_id, service, r) for r in sorted(set(routes))]
-    return {"app_id": app_id, "service": service, "routes": assignment["routes"],
-            "functions": [n for name in names
-                          for n in (name, functions.response_function_name_unchecked(name), name + "Status")]}
+        names = [functions.request_function_name(app_id, service, r) for r in sorted(set(routes))]
+        created = [n for name in names
+                   for n in (name, functions.response_function_name_unchecked(name), name + "Status")]
+        function_editor.install(tx, ddl, created)
+    return {"app_id": app_id, "service": service, "routes": assignment["routes"], "functions": created}

@@ -92,6 +92,10 @@ def translate(exc: Exception) -> Exception:
                                   field="f004", code="amount_limit_exceeded")
     elif state == "42883":
         err = errors.FunctionError("the client's PostgreSQL function is missing", code="function_missing")
+    elif state == "MPF01":
+        # mospay.call_*_function refused a function not confined to the role mospay_function.
+        err = errors.FunctionError("the client's PostgreSQL function was changed outside MosPay and may not run; "
+                                   "save it again through MosPay", code="function_refused")
     elif state == "P0001":
         # Raised on purpose by an operator's function: its message is meant for the client.
         err = errors.FunctionError(info.get("M", "rejected by the function")[:300], code="function_rejected",

@@ -14,6 +14,51 @@ from pathlib import Path
 
 log = logging.getLogger("mospay.embedded")
 DATABASE = "mospay"
+APP_ROLE = "mospay_app"  # MosPay's own role in its cluster: owns the database, no SUPERUSER or CREATEROLE
+# Run as the cluster's superuser at every start (idempotent): MosPay's role and the role its client
+# functions run as (which MosPay's role cannot create itself), and the membership that lets it hand
+# functions to that role. The same statements docs/database-roles.md gives for a server of your own.
+ROLES_SQL = f"""DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
+        CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'mospay_function') THEN
+        CREATE ROLE mospay_function NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION
+            NOBYPASSRLS;
+    END IF;
+    IF NOT pg_has_role('{APP_ROLE}', 'mospay_function', 'MEMBER') THEN
+        GRANT mospay_function TO {APP_ROLE};
+    END IF;
+END $$"""
+# A data folder from before MosPay had a role of its own: everything in the mospay database belonged to
+# the superuser. Handed to MosPay's role in place (the client functions go to mospay_function when the
+# schema is migrated); the database itself changes owner before this runs.
+HAND_OVER_SQL = f"""DO $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT n.nspname FROM pg_namespace n WHERE n.nspname IN ('mospay', 'mospay_fn') LOOP
+        EXECUTE format('ALTER SCHEMA %I OWNER TO {APP_ROLE}', r.nspname);
+    END LOOP;
+    FOR r IN SELECT c.oid::regclass AS rel FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE n.nspname IN ('public', 'mospay', 'mospay_fn') AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+    LOOP
+        EXECUTE format('ALTER TABLE %s OWNER TO {APP_ROLE}', r.rel);  -- with the sequences of its columns
+    END LOOP;
+    FOR r IN SELECT c.oid::regclass AS rel FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE n.nspname IN ('public', 'mospay', 'mospay_fn') AND c.relkind = 'S'
+                AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                                   AND d.objid = c.oid AND d.deptype IN ('a', 'i'))
+    LOOP
+        EXECUTE format('ALTER SEQUENCE %s OWNER TO {APP_ROLE}', r.rel);
+    END LOOP;
+    FOR r IN SELECT p.oid::regprocedure AS fn FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+              WHERE n.nspname IN ('public', 'mospay', 'mospay_fn') AND p.prokind IN ('f', 'p')
+    LOOP
+        EXECUTE format('ALTER ROUTINE %s OWNER TO {APP_ROLE}', r.fn);
+    END LOOP;
+END $$"""
 PYTHON = sys.version_info  # what the start-up error advises depends on it (tests pretend another)
 
 
@@ -51,10 +96,9 @@ class EmbeddedPostgres:
         except ImportError:
             return self._start_from_path()
         self._server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
-        exists = self._server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}';")
-        if "(1 row)" not in exists:
-            self._server.psql(f"CREATE DATABASE {DATABASE};")
-        return self._server.get_uri(DATABASE)
+        info = self._server.get_postmaster_info()
+        prepare(lambda database: info.get_uri(user="postgres", database=database))
+        return info.get_uri(user=APP_ROLE, database=DATABASE)
 
     def _start_from_path(self) -> str:
         bindir = _find_postgres_bindir()
@@ -73,12 +117,8 @@ class EmbeddedPostgres:
             subprocess.run([str(self._pg_ctl), "start", "-w", "-D", str(self.pgdata), "-l",
                             str(self.pgdata.parent / "postgres.log"), "-o",
                             f"-k {sockdir} -c listen_addresses=''"], check=True, capture_output=True)
-        psql = [str(bindir / "psql"), "-h", str(sockdir), "-U", "postgres", "-d", "postgres", "-tAc"]
-        found = subprocess.run(psql + [f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'"],
-                               capture_output=True, text=True, check=True).stdout.strip()
-        if found != "1":
-            subprocess.run(psql + [f"CREATE DATABASE {DATABASE}"], check=True, capture_output=True)
-        return f"postgresql://postgres@/{DATABASE}?host={sockdir}"
+        prepare(lambda database: f"postgresql://postgres@/{database}?host={sockdir}")
+        return f"postgresql://{APP_ROLE}@/{DATABASE}?host={sockdir}"
 
     def stop(self) -> None:
         if self._server is not None:
@@ -89,6 +129,30 @@ class EmbeddedPostgres:
             subprocess.run([str(self._pg_ctl), "stop", "-m", "fast", "-D", str(self.pgdata)],
                            capture_output=True)
             self._pg_ctl = None
+
+
+def prepare(superuser_url) -> None:
+    """As the cluster's superuser (superuser_url(database) -> URL): MosPay's role and the function role,
+    and the mospay database owned by MosPay's role, created or, from an older data folder, handed over."""
+    import pg8000.native
+
+    from .db import connect_params
+
+    def run(database: str, *statements: str) -> list:
+        conn = pg8000.native.Connection(**connect_params(superuser_url(database)))
+        try:
+            return [conn.run(statement) for statement in statements][-1]
+        finally:
+            conn.close()
+
+    owner = run("postgres", ROLES_SQL,
+                f"SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '{DATABASE}'")
+    if not owner:
+        run("postgres", f"CREATE DATABASE {DATABASE} OWNER {APP_ROLE}")
+    elif owner[0][0] != APP_ROLE:
+        log.info("embedded PostgreSQL: handing the %s database to the role %s", DATABASE, APP_ROLE)
+        run("postgres", f"ALTER DATABASE {DATABASE} OWNER TO {APP_ROLE}")
+        run(DATABASE, HAND_OVER_SQL)
 
 
 def _find_postgres_bindir() -> Path | None:

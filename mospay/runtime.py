@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from . import accounts, migrate as schema
+from . import accounts, errors, migrate as schema
 from .config import Config
 from .db import Database
 from .embedded import EmbeddedPostgres
@@ -52,3 +52,17 @@ def start(config: Config, *, migrate: bool = True) -> Runtime:
         runtime.close()
         raise
     return runtime
+
+
+def role_warning(db: Database) -> str | None:
+    """What to tell the operator when MosPay's own database role may do more than run MosPay: a superuser
+    reads every file the server can, runs programs and creates roles, whatever a bug lets through."""
+    try:
+        row = db.one("database_role")
+    except errors.MosPayError:
+        return None
+    if row is None or not (row["superuser"] or row["createrole"]):
+        return None
+    what = "a superuser" if row["superuser"] else "allowed to create roles (CREATEROLE)"
+    return (f"MosPay's database role {row['name']!r} is {what}: give MosPay a role of its own without "
+            "SUPERUSER or CREATEROLE (docs/database-roles.md)")

@@ -22,6 +22,14 @@ RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     v_result jsonb;
 BEGIN
+    PERFORM 1 FROM mospay.confined_functions c WHERE c.name = p_name AND c.args = '25 3802 23 3802'::oidvector;
+    IF NOT FOUND THEN  -- never by name alone: another overload (defaults, VARIADIC) could answer the call
+        IF to_regprocedure(format('%I.%I(text, jsonb, integer, jsonb)', 'mospay_fn', p_name)) IS NULL THEN
+            RAISE EXCEPTION 'function mospay_fn.%(text, jsonb, integer, jsonb) does not exist', p_name USING ERRCODE = 'undefined_function';
+        END IF;
+        RAISE EXCEPTION 'mospay_fn.%(text, jsonb, integer, jsonb) does not run as mospay_function: save it again through MosPay', p_name
+            USING ERRCODE = 'MPF01';
+    END IF;
     EXECUTE format('SELECT %I.%I($1, $2, $3, $4)', 'mospay_fn', p_name)
         INTO v_result USING p_unique_id, p_data, p_code, p_output;
     RETURN v_result;

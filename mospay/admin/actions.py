@@ -3,38 +3,15 @@ definitions, user management, and the audit trail every change writes. No HTTP h
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import re
 
 from .. import accounts, auth, catalogue, egress, errors, functions, patterns, reconciler, reports, validators, webhooks
+from ..audit import AUDIT_SECRET_KEYS, Actor, audit  # noqa: F401 (the portal's names for them)
 from ..db import Database
-from ..redact import SECRET_KEYS, mask
 
-AUDIT_SECRET_KEYS = SECRET_KEYS | {"api_secret_hash", "password_hash", "source_secret"}
 FIELD_TYPES = ("string", "amount", "msisdn", "integer")
 # The routing fields the payment flow itself relies on: their definitions may be edited, not removed.
 CORE_FIELDS = frozenset(f"f{n:03d}" for n in range(11))
-
-
-@dataclasses.dataclass(frozen=True)
-class Actor:
-    """Who is making a change, for the audit trail and for rules such as "not yourself"."""
-    id: int | None
-    username: str
-    role: str
-    ip: str | None = None
-
-
-def audit(db, actor: Actor, action: str, target_type: str, target_id, before=None, after=None) -> None:
-    """One audit row; before/after are masked here so no caller can forget."""
-    db.query("audit_insert", user_id=actor.id, username=actor.username, action=action,
-             target_type=target_type, target_id=None if target_id is None else str(target_id)[:200],
-             before=_json(before), after=_json(after), ip=actor.ip)
-
-
-def _json(value):
-    return None if value is None else json.dumps(mask(value, AUDIT_SECRET_KEYS), default=str)
 
 
 def _flag(data: dict, key: str) -> bool:
@@ -239,8 +216,17 @@ def reset_password(db: Database, actor: Actor, user_id: str, password) -> None:
     audit(db, actor, "user.reset_password", "user", user["username"], None, {"password": password})
 
 
-def audit_page(db: Database, q: str | None, before_at, before_id, limit: int = 50) -> list[dict]:
-    return db.query("audit_page", q=q, before_at=before_at, before_id=before_id, limit=limit)
+def audit_page(db: Database, q: str | None, before_at, before_id, limit: int = 50,
+               show_source: bool = True) -> list[dict]:
+    """A page of the audit trail; a function's source in it only when show_source (a role that may read
+    the source on the function's own page)."""
+    rows = db.query("audit_page", q=q, before_at=before_at, before_id=before_id, limit=limit)
+    if not show_source:
+        for row in rows:
+            for key in ("before", "after"):
+                if row["target_type"] == "function" and isinstance(row[key], dict) and "source" in row[key]:
+                    row[key] = {**row[key], "source": "(hidden: your role may not read function source)"}
+    return rows
 
 
 def resolve_transaction(db: Database, actor: Actor, public_id: str, status, reason) -> dict:

@@ -7,7 +7,7 @@ import falcon
 from .. import errors
 from . import function_editor as fe
 from ..db import Database
-from .web import ALL_ROLES, SUPER, actor, form, is_fragment, render, see_other
+from .web import EDITORS, SUPER, actor, form, is_fragment, render, see_other
 
 
 class Functions:
@@ -19,8 +19,9 @@ class Functions:
 
 
 class FunctionItem:
-    """GET the stored source; POST (super_admin) saves a new definition, keeping the old one."""
-    read_roles, write_roles = ALL_ROLES, SUPER
+    """GET the stored source (super_admin, admin: a source may hold a provider's key, so not viewer);
+    POST (super_admin) saves a new definition, keeping the old one."""
+    read_roles, write_roles = EDITORS, SUPER
 
     def __init__(self, db: Database):
         self._db = db
@@ -57,7 +58,7 @@ class FunctionDryRun(FunctionItem):
         data = form(req)
         args = {**fe.sample_arguments(name, row["app_id"], row["service"], row["route"]), **data}
         try:
-            run = fe.dry_run(self._db, name, args, data.get("source") or None)
+            run = fe.dry_run(self._db, name, args, data.get("source") or None, actor=actor(req))
         except errors.InvalidField as exc:
             run = {"ok": False, "error": fe.describe(exc)}
         if is_fragment(req):
@@ -66,6 +67,8 @@ class FunctionDryRun(FunctionItem):
 
 
 class FunctionVersion:
+    read_roles = EDITORS  # a past source, readable by whoever may read the current one
+
     def __init__(self, db: Database):
         self._db = db
 
@@ -75,7 +78,7 @@ class FunctionVersion:
 
 
 class FunctionRestore:
-    read_roles, write_roles = ALL_ROLES, SUPER
+    read_roles, write_roles = EDITORS, SUPER
 
     def __init__(self, db: Database):
         self._db = db

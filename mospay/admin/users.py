@@ -8,7 +8,7 @@ import falcon
 from .. import errors, validators
 from . import actions as ps
 from ..db import Database
-from .web import ALL_ROLES, SUPER, actor, form, render, see_other
+from .web import ALL_ROLES, EDITORS, SUPER, actor, form, render, see_other
 
 
 class Users:
@@ -59,7 +59,8 @@ class Audit:
         q = (req.get_param("q") or "").strip()[:100] or None
         try:  # a bad cursor shows the list's message, as the other keyset-paged lists do
             before_at, before_id = validators.cursor(req.get_param("after"))
-            rows, error = ps.audit_page(self._db, q, before_at, before_id, 51), None
+            rows, error = ps.audit_page(self._db, q, before_at, before_id, 51,
+                                        show_source=actor(req).role in EDITORS), None
         except errors.InvalidField as exc:
             rows, error = [], f"{exc.field}: {exc.message}"
         after = validators.cursor_text(rows[49]) if len(rows) > 50 else None

@@ -40,3 +40,26 @@ SELECT mospay.call_request_function(:name, :uid, CAST(:data AS jsonb)) AS result
 
 -- name: dry_run_response
 SELECT mospay.call_response_function(:name, :uid, CAST(:data AS jsonb), :code, CAST(:output AS jsonb)) AS result
+
+-- name: function_schema_open
+-- Lets mospay_function create in mospay_fn until functions_seal, in this transaction (see install()).
+SELECT mospay.open_function_schema()
+
+-- name: function_role_enter
+-- The statements that define a client function run as the role it will run as.
+SET LOCAL ROLE mospay_function
+
+-- name: function_role_leave
+RESET ROLE
+
+-- name: functions_seal
+SELECT mospay.seal_functions(CAST(:names AS text[])) AS sealed
+
+-- name: functions_confine
+-- After a restore (no owners, no privileges in it): the role, its grant, and every function handed to it.
+SELECT mospay.ensure_function_role(), mospay.seal_functions() AS sealed
+
+-- name: database_role
+-- MosPay's own role: a superuser (or CREATEROLE) one is warned about at start and by `config`.
+SELECT current_user AS name, r.rolsuper AS superuser, r.rolcreaterole AS createrole
+  FROM pg_roles r WHERE r.rolname = current_user

@@ -42,6 +42,7 @@ def db_with_payments(db_url):
     # Answer from the function itself (action OUTPUT): payments complete without a provider.
     db.run("""CREATE OR REPLACE FUNCTION mospay_fn."akaliza_mtnmomorwa_collection"(unique_id text, data_input jsonb)
               RETURNS jsonb LANGUAGE sql AS $$ SELECT '{"action": "OUTPUT", "status": "SUCCESSFUL"}'::jsonb $$""")
+    db.run("SELECT mospay.seal_functions()")  # as MosPay's own saves do
     client = falcon.testing.TestClient(create_app(Config(database_url=db_url, secret_key=KEYS["SECRET_KEY"],
                                                          jwt_secret_key=KEYS["JWT_SECRET_KEY"]), db))
     basic = base64.b64encode(f"{creds['api_username']}:{creds['api_secret']}".encode()).decode()

@@ -134,6 +134,7 @@ def test_missing_function_is_an_error_and_leaves_no_transaction(db, db_url, clie
 def _replace_request_fn(db, body_sql):
     db.run('CREATE OR REPLACE FUNCTION mospay_fn."akaliza_mtnmomorwa_collection"(unique_id text, data_input jsonb) '
            f"RETURNS jsonb LANGUAGE plpgsql AS $f$ BEGIN {body_sql} END $f$")
+    db.run("SELECT mospay.seal_functions()")  # as MosPay's own saves do: it runs as mospay_function
 
 
 def test_request_function_can_refuse_with_a_message_for_the_client(db, db_url, client_creds):
@@ -164,6 +165,7 @@ def test_a_failing_response_function_leaves_the_payment_unknown(db, db_url, clie
     db.run('CREATE OR REPLACE FUNCTION mospay_fn."RESPONSE_akaliza_mtnmomorwa_collection"'
            "(unique_id text, data_input jsonb, code integer, data_output jsonb) RETURNS jsonb "
            "LANGUAGE plpgsql AS $f$ BEGIN RETURN 1/0; END $f$")
+    db.run("SELECT mospay.seal_functions()")
     client, database = app_client(db_url)
     resp = client.simulate_post("/api/v1/payment/process", **payment(client_creds))
     database.close()

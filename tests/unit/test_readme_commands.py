@@ -15,8 +15,8 @@ from mospay.__main__ import build_parser
 from tests.support import ROOT
 
 SHELL_LANGS = ("bash", "sh", "shell", "console", "powershell")
-# A MosPay program and its arguments, up to the end of the command (pipe, &&, ;, ) or a comment).
-MOSPAY_COMMAND = re.compile(r"python3? (run\.py|-m mospay(?:\.bench|\.simulator)?)(?=\s|$)([^|;&)#]*)")
+# A MosPay program and its arguments, up to the end of the command (pipe, &&, ;, ), a redirection or a comment).
+MOSPAY_COMMAND = re.compile(r"python3? (run\.py|-m mospay(?:\.bench|\.simulator)?)(?=\s|$)([^|;&)#>]*)")
 
 
 def shell_blocks(path) -> list[tuple[int, str]]:

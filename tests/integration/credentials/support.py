@@ -69,6 +69,7 @@ class Stack:
         anchor = "'X-Reference-Id', unique_id,"
         assert anchor in ddl
         self.db.run(ddl.replace(anchor, f"{anchor} {functions.quote_literal(HEADER)}, {value_sql},"))
+        self.db.run("SELECT mospay.seal_functions()")  # as MosPay's own saves do: it runs as mospay_function
 
     def plan_url(self, url: str, app_id: str = APP_ID, service: str = SERVICE) -> None:
         """Rewrite the request function so it calls `url` whatever the service URL says."""
@@ -76,6 +77,7 @@ class Stack:
         anchor = "rtrim(svc.service_url, '/') || '/' || "
         assert anchor in ddl
         self.db.run(ddl.replace(anchor, f"{functions.quote_literal(url)} || '/' || "))
+        self.db.run("SELECT mospay.seal_functions()")
 
     def pay(self, f010: str | None = None, msisdn: str = "+250788120009", app_id: str = APP_ID,
             service: str = SERVICE):

@@ -247,6 +247,7 @@ def test_the_reconcilers_status_query_gets_the_credential_too(crypto_stack):
         anchor = "'headers', jsonb_build_object('X-Reference-Id', unique_id)"
         assert anchor in status_ddl
         stack.db.run(status_ddl.replace(anchor, anchor[:-1] + f", '{HEADER}', {REFERENCE})"))
+        stack.db.run("SELECT mospay.seal_functions()")
         value = planted()
         assert put_credential(stack, value).status_code == 201
         f010, resp = stack.pay()
