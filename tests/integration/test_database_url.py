@@ -28,6 +28,11 @@ def scram_database(postgres):
     admin.run("SET password_encryption = 'scram-sha-256'")
     admin.run("DROP ROLE IF EXISTS mospay_scram")
     admin.run(f"CREATE ROLE mospay_scram LOGIN PASSWORD '{PASSWORD}'")
+    # The least-privileged set-up docs/database-roles.md gives: the function role made by a superuser,
+    # and MosPay's role a member of it (it cannot create or grant roles itself).
+    admin.run("DO $$ BEGIN CREATE ROLE mospay_function NOLOGIN NOINHERIT; "
+              "EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+    admin.run("GRANT mospay_function TO mospay_scram")
     admin.run("SELECT pg_reload_conf()")
     name = postgres.create_database()
     admin.run(f"ALTER DATABASE {name} OWNER TO mospay_scram")
