@@ -9,6 +9,8 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+import threading
+import time
 from urllib.parse import urlsplit
 
 from . import errors
@@ -17,6 +19,12 @@ BLOCKED_NETWORKS = tuple(ipaddress.ip_network(n) for n in ("169.254.0.0/16", "fe
 BLOCKED_HOSTS = frozenset({"metadata.google.internal", "metadata.goog"})
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _NETWORKS = (ipaddress.IPv4Network, ipaddress.IPv6Network)
+# A host name's addresses, looked up at most once a minute: the check runs before every provider call,
+# and a DNS query per payment would add its latency (unbounded by the call's own timeouts) to each one.
+LOOKUP_TTL_S = 60.0
+_LOOKUP_MAX = 1024
+_lookups: dict[str, tuple[float, list]] = {}
+_lookups_lock = threading.Lock()
 _HOST_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?)*")
 
 
@@ -88,11 +96,20 @@ def refusal(url: str, allow: tuple = (), *, resolve: bool = False) -> str | None
 
 
 def _lookup(name: str) -> list:
+    now = time.monotonic()
+    cached = _lookups.get(name)
+    if cached is not None and cached[0] > now:
+        return cached[1]
     try:
         infos = socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)
     except (OSError, UnicodeError):
-        return []  # the call itself will fail to connect, as before
-    return [_unwrap(ipaddress.ip_address(info[4][0].split("%", 1)[0])) for info in infos]
+        return []  # the call itself will fail to connect, as before (a failure is not remembered)
+    addresses = [_unwrap(ipaddress.ip_address(info[4][0].split("%", 1)[0])) for info in infos]
+    with _lookups_lock:
+        if len(_lookups) >= _LOOKUP_MAX:
+            _lookups.clear()
+        _lookups[name] = (now + LOOKUP_TTL_S, addresses)
+    return addresses
 
 
 def check_service_url(url: str | None, allow_entries: tuple = (), field: str = "service_url") -> str | None:

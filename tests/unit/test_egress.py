@@ -52,6 +52,7 @@ def test_ordinary_addresses_are_allowed_by_default(url):
 
 
 def test_a_host_name_that_resolves_to_a_metadata_address_is_refused_at_call_time(monkeypatch):
+    monkeypatch.setattr(egress, "_lookups", {})
     monkeypatch.setattr(egress.socket, "getaddrinfo",
                         lambda *a, **k: [(2, 1, 6, "", ("169.254.169.254", 0))])
     assert egress.refusal("http://innocent.example/") is None  # saving does not depend on DNS
@@ -144,3 +145,23 @@ def test_a_redirect_from_the_provider_is_not_followed():
             server.shutdown()
             server.server_close()
             thread.join()
+
+
+def test_a_host_name_is_looked_up_once_a_minute_not_before_every_call(monkeypatch):
+    """The check runs before every provider call: a DNS query each time would add its latency to every
+    payment. A name's answer is kept LOOKUP_TTL_S, then asked again (a changed answer is seen)."""
+    monkeypatch.setattr(egress, "_lookups", {})
+    answers, asked = [("10.0.0.7", 0)], []
+
+    def getaddrinfo(name, *args, **kwargs):
+        asked.append(name)
+        return [(2, 1, 6, "", answers[0])]
+    monkeypatch.setattr(egress.socket, "getaddrinfo", getaddrinfo)
+    for _ in range(50):
+        assert egress.refusal("https://api.mtn.example/pay", resolve=True) is None
+    assert asked == ["api.mtn.example"]
+    answers[0] = ("169.254.169.254", 0)  # the name now points at the metadata service
+    clock = [egress.time.monotonic() + egress.LOOKUP_TTL_S + 1]
+    monkeypatch.setattr(egress.time, "monotonic", lambda: clock[0])
+    assert "link-local" in egress.refusal("https://api.mtn.example/pay", resolve=True)
+    assert asked == ["api.mtn.example"] * 2
