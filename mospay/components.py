@@ -48,7 +48,8 @@ class Components:
 
     def credentials(self) -> CredentialStore:
         """The provider-credential store; no state of its own, so every process reads the current values."""
-        return CredentialStore(self.db, store_key(self.config.credentials_key, self.config.secret_key))
+        return CredentialStore(self.db, store_key(self.config.credentials_key, self.config.secret_key),
+                               configured=self.config.provider_credentials)
 
     def jobs(self) -> list[scheduler.Job]:
         """Every periodic job, one line each; an interval of 0 switches a job off."""

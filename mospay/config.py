@@ -130,6 +130,9 @@ class Config:
     callback_max_bytes: int = 16 * 1024   # a provider callback is a small JSON object
     callback_rate_per_minute: int = 120   # per address, per process; 0 = off
     callback_service_rate_per_minute: int = 1200  # per service, per process; 0 = off
+    # Provider credentials kept outside the database: (service, name) -> value, from
+    # MOSPAY_CREDENTIAL__<SERVICE>__<NAME> or mospay.toml's [provider_credentials.<service>] table.
+    provider_credentials: dict = dataclasses.field(default_factory=dict, repr=False)
     sources: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -147,6 +150,9 @@ class Config:
             if setting.env in env:
                 values[setting.field] = _parse(setting, env[setting.env], setting.env)
                 sources[setting.field] = "environment"
+        configured = {**values.pop("provider_credentials", {}), **_credentials_from_env(env)}
+        if configured:
+            values["provider_credentials"] = configured
         for field, value in overrides.items():
             if value is not None:
                 values[field], sources[field] = value, "command line"
@@ -316,11 +322,53 @@ def _read_toml(path: Path) -> dict:
     by_key = {s.toml_key: s for s in SETTINGS}
     values = {}
     for key, raw in data.items():
+        if key == "provider_credentials":
+            values[key] = _credentials_from_toml(raw, path)
+            continue
         setting = by_key.get(key)
         if setting is None:
             raise ConfigError(f"{path}: unknown setting {key!r} (known: {', '.join(sorted(by_key))})")
         values[setting.field] = _parse(setting, raw, f"{path}: {key}")
     return values
+
+
+CREDENTIAL_ENV_PREFIX = "MOSPAY_CREDENTIAL__"
+
+
+def _credential(service: str, name: str, value, where: str) -> tuple[tuple[str, str], str]:
+    """One configured provider credential, under the same rules as one stored through MosPay."""
+    if not re.fullmatch(r"[a-z0-9]{1,24}", service):
+        raise ConfigError(f"{where}: the service name must be 1-24 lowercase letters or digits")
+    try:
+        return (service, validators.credential_name(name)), validators.credential_value(value)
+    except errors.InvalidField as exc:
+        raise ConfigError(f"{where}: the credential's {exc.field} {exc.message}") from None
+
+
+def _credentials_from_env(env) -> dict:
+    """MOSPAY_CREDENTIAL__MTNMOMO__SUBSCRIPTION_KEY=... is the credential subscription_key of mtnmomo."""
+    found = {}
+    for variable, value in env.items():
+        if variable.startswith(CREDENTIAL_ENV_PREFIX):
+            service, sep, name = variable[len(CREDENTIAL_ENV_PREFIX):].lower().partition("__")
+            if not sep:
+                raise ConfigError(f"{variable} must be named {CREDENTIAL_ENV_PREFIX}<SERVICE>__<NAME>")
+            key, value = _credential(service, name, value, variable)
+            found[key] = value
+    return found
+
+
+def _credentials_from_toml(raw, path: Path) -> dict:
+    """[provider_credentials.mtnmomo] subscription_key = "..." in mospay.toml."""
+    where = f"{path}: provider_credentials"
+    if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
+        raise ConfigError(f"{where} must hold one table per service: [provider_credentials.<service>]")
+    found = {}
+    for service, names in raw.items():
+        for name, value in names.items():
+            key, value = _credential(service, name, value, f"{where}.{service}.{name}")
+            found[key] = value
+    return found
 
 
 def _mask_url(url: str) -> str:

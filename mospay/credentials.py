@@ -16,14 +16,13 @@ import re
 
 from pg8000.exceptions import DatabaseError
 
-from . import errors, functions
+from . import errors, functions, validators
 from .db import Database
 from .redact import MASK
 
 log = logging.getLogger("mospay.credentials")
-NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+NAME_RE = validators.CREDENTIAL_NAME_RE
 REFERENCE_RE = re.compile(r"\{\{credential:([^{}]{0,80})\}\}")
-VALUE_MIN, VALUE_MAX = 8, 4096
 DERIVATION_LABEL = b"mospay provider credentials v1"
 
 
@@ -35,22 +34,8 @@ def store_key(credentials_key: str | None, secret_key: str) -> str:
     return hmac.new(secret_key.encode(), DERIVATION_LABEL, hashlib.sha256).hexdigest()
 
 
-def check_name(name, field: str = "name") -> str:
-    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
-        raise errors.InvalidField("must be 1-64 lowercase letters, digits or _, starting with a letter",
-                                  field=field)
-    return name
-
-
-def check_value(value, field: str = "value") -> str:
-    """8-4096 printable characters; surrounding whitespace (a pasted newline) is dropped. Control characters
-    are refused: a value usually ends up in an HTTP header."""
-    if not isinstance(value, str):
-        raise errors.InvalidField("must be a string", field=field, code="invalid_type")
-    value = value.strip()
-    if not VALUE_MIN <= len(value) <= VALUE_MAX or any(ord(c) < 32 or ord(c) == 127 for c in value):
-        raise errors.InvalidField(f"must be {VALUE_MIN}-{VALUE_MAX} printable characters", field=field)
-    return value
+check_name = validators.credential_name
+check_value = validators.credential_value
 
 
 def references(plan: dict) -> set[str]:
@@ -110,11 +95,15 @@ def _map(value, replace, depth: int = 0):
 
 
 class CredentialStore:
-    """The encrypted table behind the portal page, the admin API and the provider-call path."""
+    """The encrypted table behind the portal page, the admin API and the provider-call path, and the
+    values configured outside the database (Config.provider_credentials: MOSPAY_CREDENTIAL__<SERVICE>__<NAME>
+    or mospay.toml's [provider_credentials.<service>]), for databases without pgcrypto (the embedded one)
+    and for operators who keep keys in their secret manager. A stored value wins over a configured one."""
 
-    def __init__(self, db: Database, key: str):
+    def __init__(self, db: Database, key: str, configured: dict | None = None):
         self._db = db
         self._key = key
+        self._configured = dict(configured or {})  # (service, name) -> value
         self._available = False  # pgcrypto, once seen, stays
 
     def available(self) -> bool:
@@ -125,7 +114,11 @@ class CredentialStore:
     def list(self, service: str | None = None) -> list[dict]:
         if service is not None:
             functions.check_name(service, "service")
-        return self._db.query("credentials_list", service=service)
+        stored = self._db.query("credentials_list", service=service)
+        configured = [{"service": s, "app_id": None, "name": n, "last4": v[-4:], "created_at": None,
+                       "updated_at": None, "updated_by": "configuration", "source": "configuration"}
+                      for (s, n), v in sorted(self._configured.items()) if service in (None, s)]
+        return [{**row, "source": "database"} for row in stored] + configured
 
     def _target(self, service: str, app_id: str | None) -> tuple[int, int | None]:
         functions.check_name(service, "service")
@@ -168,8 +161,9 @@ class CredentialStore:
         """The values of `names` for this service and client (the client's own first); a name with no
         value, or one that cannot be decrypted (another key), is simply absent: the caller refuses."""
         wanted = sorted(n for n in names if NAME_RE.fullmatch(n))
+        configured = {n: self._configured[(service, n)] for n in wanted if (service, n) in self._configured}
         if not wanted or not self.available():
-            return {}
+            return configured
         try:
             rows = self._db.query("credentials_resolve", service=service, app_id=app_id, names=wanted, key=self._key)
         except DatabaseError as exc:
@@ -180,5 +174,5 @@ class CredentialStore:
                 raise
             log.error("provider credentials of service %s cannot be decrypted with the current key "
                       "(MOSPAY_CREDENTIALS_KEY / SECRET_KEY changed?): set them again", service)
-            return {}
-        return {row["name"]: row["value"] for row in rows}
+            return configured
+        return {**configured, **{row["name"]: row["value"] for row in rows}}

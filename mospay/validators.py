@@ -15,6 +15,8 @@ AMOUNT_RE = re.compile(r"[0-9]{1,15}(\.[0-9]{1,2})?")
 FIELD_CODE_RE = re.compile(r"f[0-9]{3}")
 _CURSOR_RE = re.compile(r"(\d{4}-\d{2}-\d{2}T[0-9:.]+[+-]\d{2}:\d{2})_(\d{1,18})")
 PASSWORD_MIN, PASSWORD_MAX_BYTES = 8, 72  # bcrypt reads at most 72 bytes
+CREDENTIAL_NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+CREDENTIAL_MIN, CREDENTIAL_MAX = 8, 4096
 
 
 def text(data: dict, key: str, *, required: bool = True, max_length: int = 200) -> str | None:
@@ -67,6 +69,25 @@ def password(value, field: str = "password") -> str:
     if size is None or len(value) < PASSWORD_MIN or size > PASSWORD_MAX_BYTES or "\x00" in value:
         raise errors.InvalidField(f"must be {PASSWORD_MIN}-{PASSWORD_MAX_BYTES} characters, at most "
                                   f"{PASSWORD_MAX_BYTES} bytes in UTF-8, with no NUL character", field=field)
+    return value
+
+
+def credential_name(name, field: str = "name") -> str:
+    """A provider credential's name, as functions write it in `{{credential:name}}`."""
+    if not isinstance(name, str) or not CREDENTIAL_NAME_RE.fullmatch(name):
+        raise errors.InvalidField("must be 1-64 lowercase letters, digits or _, starting with a letter",
+                                  field=field)
+    return name
+
+
+def credential_value(value, field: str = "value") -> str:
+    """8-4096 printable characters; surrounding whitespace (a pasted newline) is dropped. Control characters
+    are refused: a value usually ends up in an HTTP header."""
+    if not isinstance(value, str):
+        raise errors.InvalidField("must be a string", field=field, code="invalid_type")
+    value = value.strip()
+    if not CREDENTIAL_MIN <= len(value) <= CREDENTIAL_MAX or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise errors.InvalidField(f"must be {CREDENTIAL_MIN}-{CREDENTIAL_MAX} printable characters", field=field)
     return value
 
 

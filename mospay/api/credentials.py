@@ -14,7 +14,8 @@ from .common import read_json
 def view(row: dict) -> dict:
     """What may be shown of a credential: never the value."""
     return {"service": row["service"], "app_id": row.get("app_id"), "name": row["name"], "last4": row["last4"],
-            "created_at": row["created_at"].isoformat(), "updated_at": row["updated_at"].isoformat()}
+            "source": row.get("source", "database"),  # "configuration": set outside MosPay, read-only here
+            **{k: row[k].isoformat() if row.get(k) else None for k in ("created_at", "updated_at")}}
 
 
 def audit_row(row: dict | None) -> dict | None:
