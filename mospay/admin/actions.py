@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from .. import accounts, auth, catalogue, egress, errors, functions, patterns, reconciler, reports, validators, webhooks
-from ..audit import AUDIT_SECRET_KEYS, Actor, audit  # noqa: F401 (the portal's names for them)
+from ..audit import Actor, audit
 from ..db import Database
 
 FIELD_TYPES = ("string", "amount", "msisdn", "integer")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import falcon
 
 from .. import errors
-from . import function_editor as fe
+from .. import function_editor as fe
 from ..db import Database
 from .web import EDITORS, SUPER, actor, form, is_fragment, render, see_other
 

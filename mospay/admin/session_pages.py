@@ -8,7 +8,7 @@ import falcon
 
 from .. import accounts, auth, errors, security
 from . import sessions as admin_sessions
-from .actions import audit
+from ..audit import audit
 from .web import ALL_ROLES, COOKIE, actor, form, render, see_other
 
 

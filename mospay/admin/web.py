@@ -16,7 +16,7 @@ import jinja2
 
 from .. import errors
 from . import sessions as admin_sessions
-from .actions import Actor
+from ..audit import Actor
 
 log = logging.getLogger("mospay.admin")
 ROOT = Path(__file__).resolve().parent.parent.parent

@@ -6,7 +6,7 @@ from __future__ import annotations
 import falcon
 
 from .. import accounts, catalogue, errors, security
-from ..admin.actions import Actor, audit
+from ..audit import Actor, audit
 from ..auth import BAD_CREDENTIALS, Tokens, parse_basic
 from .common import read_json
 

@@ -6,8 +6,8 @@ import pytest
 from markupsafe import escape
 
 from mospay import errors
-from mospay.admin import function_editor as fe
-from mospay.admin.actions import Actor
+from mospay import function_editor as fe
+from mospay.audit import Actor
 from tests.integration.portal_support import site  # noqa: F401  (fixture)
 
 NAME = "RESPONSE_akaliza_mtnmomorwa_collection"
