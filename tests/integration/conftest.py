@@ -32,8 +32,29 @@ def pytest_collection_modifyitems(items):
             item._id = node_id.with_params(label)
 
 
+class AdminCalls:
+    """What the real-server Gateway and the in-process app share: admin API calls and onboarding, made
+    through the object's own request() (so both go through the API a client would use)."""
+
+    def admin(self, path, payload):
+        return self.request("POST", path, json=payload, headers={"Authorization": f"Bearer {self.admin_token}"})
+
+    def onboard(self, service="mtnmomorwa", routes=("collection",), timeout_s=5, service_url=None):
+        """A fresh client with `service` assigned; creates the service when it does not exist yet."""
+        created = self.admin("/api/v1/admin/services", {"name": service, "timeout_s": timeout_s,
+                                                       "service_url": service_url or self.simulator_url})
+        assert created.status in (201, 409), created.data
+        client = self.admin("/api/v1/admin/clients", {"company_name": "Test Shop " + secrets.token_hex(3)})
+        assert client.status == 201, client.data
+        creds = client.json()
+        assigned = self.admin(f"/api/v1/admin/clients/{creds['app_id']}/services",
+                              {"service": service, "routes": list(routes)})
+        assert assigned.status == 201, assigned.data
+        return Client(self, creds["app_id"], creds["api_username"], creds["api_secret"], service)
+
+
 @dataclass
-class Gateway:
+class Gateway(AdminCalls):
     url: str
     db: Database
     http: urllib3.PoolManager
@@ -52,21 +73,6 @@ class Gateway:
         return http.request(method, self.url + path, body=body, json=json, headers=headers or {},
                             retries=False, timeout=30)
 
-    def admin(self, path, payload):
-        return self.request("POST", path, json=payload, headers={"Authorization": f"Bearer {self.admin_token}"})
-
-    def onboard(self, service="mtnmomorwa", routes=("collection",), timeout_s=5, service_url=None):
-        """A fresh client with `service` assigned; creates the service when it does not exist yet."""
-        created = self.admin("/api/v1/admin/services", {"name": service, "timeout_s": timeout_s,
-                                                       "service_url": service_url or self.simulator_url})
-        assert created.status in (201, 409), created.data
-        client = self.admin("/api/v1/admin/clients", {"company_name": "Test Shop " + secrets.token_hex(3)})
-        assert client.status == 201, client.data
-        creds = client.json()
-        assigned = self.admin(f"/api/v1/admin/clients/{creds['app_id']}/services",
-                              {"service": service, "routes": list(routes)})
-        assert assigned.status == 201, assigned.data
-        return Client(self, creds["app_id"], creds["api_username"], creds["api_secret"], service)
 
 
 @dataclass

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import json as jsonlib
-import secrets
 
 import urllib3
 from falcon import testing
@@ -18,7 +17,7 @@ from mospay import accounts, runtime as rt
 from mospay.app import served_app
 from mospay.config import Config
 from mospay.db import Database
-from tests.integration.conftest import TEST_KEYS, Client
+from tests.integration.conftest import TEST_KEYS, AdminCalls
 from tests.support import free_port
 
 ADMIN_PASSWORD = "ops-password-1"
@@ -36,7 +35,7 @@ class Answer:
         return jsonlib.loads(self.data)
 
 
-class InProcess:
+class InProcess(AdminCalls):
     def __init__(self, app, db: Database, simulator_url: str, parts, config: Config):
         self.app = app  # the WSGI callable, for tools that call it themselves (schemathesis)
         self.client = testing.TestClient(app)
@@ -51,22 +50,6 @@ class InProcess:
         """source: the client's address (127.0.0.2 is the trusted proxy of the shared `api`)."""
         return Answer(self.client.simulate_request(method, path, body=body, json=json, headers=headers or {},
                                                    remote_addr=source or "127.0.0.1", host="127.0.0.1"))
-
-    def admin(self, path, payload):
-        return self.request("POST", path, json=payload, headers={"Authorization": f"Bearer {self.admin_token}"})
-
-    def onboard(self, service="mtnmomorwa", routes=("collection",), timeout_s=5, service_url=None):
-        """A fresh client with `service` assigned; creates the service when it does not exist yet."""
-        created = self.admin("/api/v1/admin/services", {"name": service, "timeout_s": timeout_s,
-                                                       "service_url": service_url or self.simulator_url})
-        assert created.status in (201, 409), created.data
-        client = self.admin("/api/v1/admin/clients", {"company_name": "Test Shop " + secrets.token_hex(3)})
-        assert client.status == 201, client.data
-        creds = client.json()
-        assigned = self.admin(f"/api/v1/admin/clients/{creds['app_id']}/services",
-                              {"service": service, "routes": list(routes)})
-        assert assigned.status == 201, assigned.data
-        return Client(self, creds["app_id"], creds["api_username"], creds["api_secret"], service)
 
 
 @contextlib.contextmanager
