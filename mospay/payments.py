@@ -219,12 +219,22 @@ class PaymentGateway:
         answer, result = None, None
         action = plan.get("action") if isinstance(plan, dict) else None
         if action == "SERVICE":
-            answer = call_planned(self._provider, breaker, self._metrics, body["f000"], plan,
-                                  float(ctx["connect_timeout_s"]), float(ctx["timeout_s"]), default_method="POST",
-                                  credentials=self._credentials, app_id=ctx["app_id"])
-            if not answer.answered:
-                result = _no_answer_result(answer.failure)
+            try:
+                answer = call_planned(self._provider, breaker, self._metrics, body["f000"], plan,
+                                      float(ctx["connect_timeout_s"]), float(ctx["timeout_s"]),
+                                      default_method="POST", credentials=self._credentials, app_id=ctx["app_id"])
+            except Exception:
+                # A fault of the gateway's own (a bug, the database gone while credentials are read) after the
+                # payment was recorded: whether the provider got the call is not known, so it is UNKNOWN and
+                # the reconciler asks; never a 500 that a client could read as "nothing happened".
+                log.exception("payment %s: the provider call failed inside the gateway", started["o_public_id"])
+                breaker.release()
                 answer = None
+                result = _no_answer_result("gateway_error")
+            else:
+                if not answer.answered:
+                    result = _no_answer_result(answer.failure)
+                    answer = None
         elif action == "OUTPUT":
             breaker.release()
             result = {"status": str(plan.get("status") or "SUCCESSFUL"), "message": plan.get("message"),
@@ -384,6 +394,7 @@ def _no_answer_result(failure: str | None) -> dict:
         return {"status": "FAILED", "message": "the service URL points where provider calls may not go; "
                 "nothing was sent to the provider", "reason": "refused destination"}
     messages = {"timeout": "the provider did not answer in time; outcome unknown, it will be checked",
-                "connection": "the provider could not be reached; outcome unknown, it will be checked"}
+                "connection": "the provider could not be reached; outcome unknown, it will be checked",
+                "gateway_error": "the gateway failed while calling the provider; outcome unknown, it will be checked"}
     return {"status": "UNKNOWN", "message": messages.get(failure, "outcome unknown"),
             "reason": f"provider {failure}"}

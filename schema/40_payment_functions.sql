@@ -231,7 +231,9 @@ BEGIN
             NULL::text, NULL::numeric;
         RETURN;
     END IF;
-    v_wait := mospay.take_rate_token(r.client_id, 'payment', coalesce(r.rate_limit_per_minute, p_rate_default));
+    IF coalesce(r.rate_limit_per_minute, p_rate_default) > 0 THEN  -- 0: no limit, no bucket to touch
+        v_wait := mospay.take_rate_token(r.client_id, 'payment', coalesce(r.rate_limit_per_minute, p_rate_default));
+    END IF;
     IF v_wait > 0 THEN
         RETURN QUERY SELECT NULL::jsonb, NULL::bigint, NULL::text, NULL::boolean, NULL::text, NULL::text,
                             NULL::integer, NULL::jsonb, NULL::jsonb, NULL::text, v_wait;

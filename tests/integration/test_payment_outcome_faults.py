@@ -203,3 +203,21 @@ def _swallow(call):
         call()
     except Exception:
         pass
+
+
+def test_a_fault_inside_the_gateway_during_the_provider_call_answers_unknown_not_500(db, shop, sim, monkeypatch):
+    """After the payment is recorded, a failure of the gateway's own while calling the provider (a bug, the
+    database gone while a credential is read) cannot say whether the provider got the call: 202 UNKNOWN
+    with the transaction id, recorded UNKNOWN and due for a status query; before, a 500."""
+    from mospay import provider as provider_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug in the provider client")
+    monkeypatch.setattr(provider_module.Provider, "call", broken)
+    answer = shop("broken1")
+    row = txn(db, "broken1")
+    assert answer.status_code == 202, answer.text
+    assert (answer.json["status"], answer.json["transaction_id"]) == ("UNKNOWN", row["public_id"])
+    assert row["status"] == "UNKNOWN" and row["next_check_at"] is not None  # the reconciler will ask
+    monkeypatch.undo()
+    assert shop("fine1").status_code == 200  # the control: the same gateway, working again
