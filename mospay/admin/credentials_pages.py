@@ -8,7 +8,7 @@ import falcon
 from .. import errors
 from ..credentials import CredentialStore
 from ..db import Database
-from . import actions as ps
+from .. import actions as ps
 from .web import ALL_ROLES, EDITORS, actor, form, render, see_other
 
 PAGE = "/admin/credentials"

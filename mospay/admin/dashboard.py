@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from .. import breaker, reconciler, reports, scheduler
-from . import actions as ps
+from .. import actions as ps
 from .web import render
 
 CHART_STATUSES = ("SUCCESSFUL", "FAILED", "PENDING", "UNKNOWN", "RECEIVED")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import falcon
 
 from .. import errors, reconciler, reports, webhooks
-from . import actions as ps
+from .. import actions as ps
 from .web import actor, form, render, see_other
 
 

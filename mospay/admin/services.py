@@ -5,7 +5,7 @@ from __future__ import annotations
 import falcon
 
 from .. import errors
-from . import actions as ps
+from .. import actions as ps
 from ..db import Database
 from .web import actor, form, render, see_other
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import falcon
 
 from .. import errors, validators
-from . import actions as ps
+from .. import actions as ps
 from ..db import Database
 from .web import ALL_ROLES, EDITORS, SUPER, actor, form, render, see_other
 

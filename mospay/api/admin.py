@@ -1,5 +1,5 @@
 """Management API for operators and scripts: admin token, services, clients, assignments. Every change
-writes the same audit row the portal writes for it (mospay/admin/actions.py::audit)."""
+writes the same audit row the portal writes for it (mospay/audit.py::audit)."""
 
 from __future__ import annotations
 

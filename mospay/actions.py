@@ -1,13 +1,13 @@
-"""Operator actions behind the portal pages: edits, (de)activation, unassignment, field
+"""Operator actions, shared by the portal and the admin API: edits, (de)activation, unassignment, field
 definitions, user management, and the audit trail every change writes. No HTTP here."""
 
 from __future__ import annotations
 
 import re
 
-from .. import accounts, auth, catalogue, egress, errors, functions, patterns, reconciler, reports, validators, webhooks
-from ..audit import Actor, audit
-from ..db import Database
+from . import accounts, auth, catalogue, egress, errors, functions, patterns, reconciler, reports, validators, webhooks
+from .audit import Actor, audit
+from .db import Database
 
 FIELD_TYPES = ("string", "amount", "msisdn", "integer")
 # The routing fields the payment flow itself relies on: their definitions may be edited, not removed.
