@@ -8,6 +8,8 @@ import datetime as dt
 import re
 from decimal import Decimal
 
+import falcon
+
 from .. import actions, errors, reports, validators, webhooks
 from .admin import WRITE_ROLES, actor_of, admin_user
 from .common import read_json
@@ -37,15 +39,17 @@ def plain(value):
 
 
 def query_params(req, allowed: tuple) -> dict:
-    """The query string as {name: text}; an unknown name is a 422 (a typo must not silently widen an
-    export), a repeated one too."""
+    """The query string as {name: text}. An unknown name, a repeated one or an empty value is a 422: a typo
+    or an unset shell variable must not silently widen a list or an export."""
     found = {}
-    for key, value in req.params.items():
+    for key, value in falcon.uri.parse_query_string(req.query_string, keep_blank=True).items():
         if key not in allowed:
             raise errors.InvalidField(f"is not a filter here (known: {', '.join(allowed)})", field=key[:40],
                                       code="unknown_field")
         if not isinstance(value, str):
             raise errors.InvalidField("must be given once", field=key)
+        if not value.strip():
+            raise errors.InvalidField("must not be empty (leave the parameter out instead)", field=key)
         found[key] = value.strip()
     return found
 

@@ -29,7 +29,7 @@ curl -s "http://127.0.0.1:5000/api/v1/admin/transactions.csv?status=SUCCESSFUL&f
 
 def _query(name: str, description: str, schema: dict | None = None) -> dict:
     return {"name": name, "in": "query", "required": False, "description": description,
-            "schema": schema or _TEXT}
+            "schema": schema or {"type": "string", "minLength": 1}}
 
 
 def _path(name: str) -> dict:

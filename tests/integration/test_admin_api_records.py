@@ -113,6 +113,9 @@ def test_transaction_filters_each_narrow_the_list(data):
         assert refused.status_code == 422, (bad, refused.text)
         assert refused.json["error"]["field"] == next(iter(bad)), bad
     assert api.get("/transactions", satus="PENDING").json["error"]["code"] == "unknown_field"
+    for query in ("status=", "stuck=", "limit=", "client=%20", "status=PENDING&status=FAILED"):
+        refused = api.client.simulate_get(f"{BASE}/transactions", query_string=query, headers=api.headers)
+        assert refused.status_code == 422 and refused.json["error"]["field"] == query.split("=")[0], query
 
 
 def test_pages_walk_every_row_exactly_once_in_keyset_order(data):
