@@ -168,12 +168,15 @@ def test_csv_export_reads_in_keyset_batches_not_all_at_once(data, monkeypatch):
 
 def test_transaction_detail_has_history_and_webhook_deliveries(data):
     assert webhooks.Deliverer(data.db, data.config.secret_key).deliver_due() == {"delivered": 0, "failed": 1}
+    # Hand-inserted in clear (MosPay stores it masked): still masked on the way out.
+    data.db.run("""UPDATE transactions SET request = '{"f008": "hunter2-in-clear", "f010": "-2+3"}'
+                   WHERE f010 = '-2+3'""")
     api = Api(data, "watcher", "viewer")
     paid = api.get(f"/transactions/{txn(data, '-2+3')}")
     assert paid.status_code == 200, paid.text
     body = paid.json
     assert body["transaction_id"] == txn(data, "-2+3") and body["f010"] == "-2+3" and "id" not in body
-    assert body["request"] == {"f008": "***"}
+    assert body["request"] == {"f008": "***", "f010": "-2+3"} and "hunter2" not in paid.text
     assert [(e["from"], e["to"], e["actor"]) for e in body["events"]][-1] == ("RECEIVED", "SUCCESSFUL", None)
     assert set(body["events"][-1]) == {"from", "to", "cause", "actor", "note", "at"}
     [event] = body["webhook_events"]
@@ -280,6 +283,10 @@ def test_api_logs_security_events_and_audit_lists(data):
     assert [a["target_id"] for a in trail] == [txn(data, "lost-2"), txn(data, "lost-1")]
     assert viewer.get("/audit", q="ops").json["items"] and not viewer.get("/audit", q="nobody").json["items"]
     assert viewer.get("/audit", q="x" * 101).status_code == 422
+    data.db.run("""INSERT INTO audit_log (username, action, target_type, target_id, before)
+                   VALUES ('dev', 'function.save', 'function', 'REQUEST_x', '{"source": "SELECT 1"}')""")
+    assert viewer.get("/audit", q="function.save").json["items"][0]["before"]["source"].startswith("(hidden")
+    assert ops.get("/audit", q="function.save").json["items"][0]["before"] == {"source": "SELECT 1"}
     assert viewer.get("/audit", after="2026-13-45T99:00:00+00:00_1").status_code == 422
 
 
