@@ -246,3 +246,8 @@ def resend_webhook(db: Database, actor: Actor, public_id: str, event_id: str) ->
     result = webhooks.resend(db, event_id)
     audit(db, actor, "webhook.resend", "transaction", public_id, None, {"event_id": event_id})
     return result
+
+
+def resend_webhook_event(db: Database, actor: Actor, event_id: str) -> dict:
+    """resend_webhook by event id alone (the admin API's shape): the same queueing and the same audit row."""
+    return resend_webhook(db, actor, webhooks.event(db, event_id)["transaction_id"], event_id)

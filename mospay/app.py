@@ -13,6 +13,7 @@ import falcon
 from . import __version__, admin as portal, errors, migrate
 from .api import admin, callbacks as callback_api, docs, guard, health, limits, metrics as metrics_api
 from .api import credentials as credential_api, payments as payment_api
+from .api import admin_records
 from .auth import Tokens
 from .components import Components
 from .observe import RequestObserver
@@ -50,6 +51,17 @@ def routes(parts: Components, schema_version: int | None = None):
          credential_api.ServiceCredentials(db, tokens, config, parts.credentials()), {}),
         ("/api/v1/admin/services/{service}/credentials/{name}",
          credential_api.ServiceCredential(db, tokens, config, parts.credentials()), {}),
+        # Admin API, records: transactions (stuck ones: ?stuck=true), webhook resends, logs, audit.
+        ("/api/v1/admin/transactions", admin_records.Transactions(db, tokens, config), {}),
+        ("/api/v1/admin/transactions.csv", admin_records.TransactionsCsv(db, tokens, config), {}),
+        ("/api/v1/admin/transactions/{transaction_id}", admin_records.TransactionItem(db, tokens, config), {}),
+        ("/api/v1/admin/transactions/{transaction_id}/resolve",
+         admin_records.TransactionResolve(db, tokens, config), {}),
+        ("/api/v1/admin/webhook-events/{event_id}/resend", admin_records.WebhookResend(db, tokens, config), {}),
+        ("/api/v1/admin/api-logs", admin_records.ApiLogs(db, tokens, config), {}),
+        ("/api/v1/admin/api-logs/{log_id}", admin_records.ApiLogItem(db, tokens, config), {}),
+        ("/api/v1/admin/security-events", admin_records.SecurityEvents(db, tokens, config), {}),
+        ("/api/v1/admin/audit", admin_records.Audit(db, tokens, config), {}),
         # The API reference and operations endpoints.
         ("/api/v1/openapi.json", docs.OpenApiDocument(), {}),
         ("/docs", docs.DocsPage(), {}),

@@ -5,11 +5,14 @@ Lists page by keyset on (created_at, id), so the thousandth page costs what the 
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import re
 
 from . import errors, functions, validators
 from .db import Database
+from .payments import F010_RE, MSISDN_RE  # the payment path's own rules for both
 from .redact import mask
 
 STATUSES = ("RECEIVED", "PENDING", "SUCCESSFUL", "FAILED", "UNKNOWN")
@@ -23,6 +26,7 @@ SECURITY_KINDS = ("auth_failure", "admin_auth_failure", "auth_blocked", "rate_li
                   "portal_login_blocked", "admin_auth_blocked")
 _KIND_RE = re.compile(r"[a-z_]{1,40}")
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_NUMBER = re.compile(r"[+-][0-9]+(\.[0-9]+)?")
 
 
 def _date(value: str | None, field: str) -> dt.datetime | None:
@@ -54,6 +58,8 @@ def _common(params: dict) -> dict:
 
 
 def transaction_filters(params: dict) -> dict:
+    """The portal's filters, and the admin API's exact f010, msisdn and stuck=true|false (open and waiting
+    for an operator, or not)."""
     filters = _common(params)
     service = params.get("service") or None
     if service is not None:
@@ -61,7 +67,17 @@ def transaction_filters(params: dict) -> dict:
     status = params.get("status") or None
     if status is not None and status not in STATUSES:
         raise errors.InvalidField(f"must be one of {', '.join(STATUSES)}", field="status")
-    return {**filters, "service": service, "status": status}
+    f010 = params.get("f010") or None
+    if f010 is not None and not F010_RE.fullmatch(f010):
+        raise errors.InvalidField("must be 1-64 of A-Za-z0-9_.:-", field="f010")
+    msisdn = params.get("msisdn") or None
+    if msisdn is not None and not MSISDN_RE.fullmatch(msisdn):
+        raise errors.InvalidField("must be a mobile number like +250788123456", field="msisdn")
+    stuck = params.get("stuck") or None
+    if stuck is not None and stuck not in ("true", "false"):
+        raise errors.InvalidField("must be true or false", field="stuck")
+    return {**filters, "service": service, "status": status, "f010": f010,
+            "msisdn": msisdn.lstrip("+") if msisdn else None, "stuck": None if stuck is None else stuck == "true"}
 
 
 def api_log_filters(params: dict) -> dict:
@@ -109,6 +125,30 @@ def transaction_rows(db: Database, filters: dict):
         if len(rows) < CSV_BATCH:
             return
         filters["after_at"], filters["after_id"] = rows[-1]["created_at"], rows[-1]["id"]
+
+
+def csv_cell(value) -> str:
+    """Neutralise spreadsheet formulas: a cell starting with = @ (or +/- unless the cell is just a number,
+    such as an msisdn: "-2-3", a valid f010, would otherwise be computed)."""
+    text = "" if value is None else (value.isoformat() if hasattr(value, "isoformat") else str(value))
+    if text[:1] in ("=", "@", "\t", "\r") or (text[:1] in ("+", "-") and not _NUMBER.fullmatch(text)):
+        return "'" + text
+    return text
+
+
+def transactions_csv(db: Database, filters: dict, flush_every: int = 200):
+    """The filtered transactions as CSV bytes (a header row, then one row each), in chunks: rows come from
+    transaction_rows' keyset batches, so neither side ever holds the whole export."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    for count, row in enumerate(transaction_rows(db, filters), 1):
+        writer.writerow([csv_cell(row[c]) for c in CSV_COLUMNS])
+        if count % flush_every == 0:
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue().encode()
 
 
 def transaction(db: Database, public_id: str) -> dict:

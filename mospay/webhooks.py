@@ -133,5 +133,14 @@ def events_of_transaction(db: Database, transaction_id: str) -> list[dict]:
     return db.query("webhook_events_of_transaction", public_id=transaction_id)
 
 
+def event(db: Database, event_id: str) -> dict:
+    """One event (with its transaction_id) by its public event id, or 404."""
+    well_formed = isinstance(event_id, str) and re.fullmatch(r"[A-Za-z0-9_]{1,64}", event_id)
+    row = db.one("webhook_event", event_id=event_id) if well_formed else None
+    if row is None:
+        raise errors.NotFound("no such webhook event", field="event_id", code="event_not_found")
+    return row
+
+
 def attempts(db: Database, event_id: str) -> list[dict]:
     return db.query("webhook_attempts", event_id=event_id)

@@ -3,16 +3,11 @@ streamed CSV export (the transaction detail page is in operations.py, with the o
 
 from __future__ import annotations
 
-import csv
-import io
-import re
-
 import falcon
 
 from .. import errors, reports
 from .web import render
 
-_NUMBER = re.compile(r"[+-][0-9]+(\.[0-9]+)?")
 FILTER_KEYS = ("client", "service", "status", "kind", "from", "to", "q")
 
 
@@ -49,17 +44,9 @@ class Transactions:
               statuses=reports.STATUSES)
 
 
-def _csv_cell(value) -> str:
-    """Neutralise spreadsheet formulas: a cell starting with = @ (or +/- unless the cell is just a number,
-    such as an msisdn: "-2-3", a valid f010, would otherwise be computed)."""
-    text = "" if value is None else (value.isoformat() if hasattr(value, "isoformat") else str(value))
-    if text[:1] in ("=", "@", "\t", "\r") or (text[:1] in ("+", "-") and not _NUMBER.fullmatch(text)):
-        return "'" + text
-    return text
-
-
 class TransactionsCsv:
-    """The current filter as CSV, streamed in keyset batches: never built in memory."""
+    """The current filter as CSV, streamed in keyset batches: never built in memory (reports.transactions_csv,
+    which the admin API's export streams too)."""
 
     def __init__(self, db):
         self._db = db
@@ -68,19 +55,7 @@ class TransactionsCsv:
         filters = reports.transaction_filters({k: v for k, v in _params(req).items() if k != "after"})
         resp.content_type = "text/csv; charset=utf-8"
         resp.downloadable_as = "transactions.csv"
-        resp.stream = self._lines(filters)
-
-    def _lines(self, filters):
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(reports.CSV_COLUMNS)
-        for count, row in enumerate(reports.transaction_rows(self._db, filters), 1):
-            writer.writerow([_csv_cell(row[c]) for c in reports.CSV_COLUMNS])
-            if count % 200 == 0:
-                yield buffer.getvalue().encode()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue().encode()
+        resp.stream = reports.transactions_csv(self._db, filters)
 
 
 class ApiLogs:

@@ -191,7 +191,7 @@ def _paths() -> dict:
     seconds = {"type": ["number", "string", "null"], "description": "seconds; a decimal string is accepted too"}
     credential_path = [{"name": "service", "in": "path", "required": True, "schema": name},
                        {"name": "name", "in": "path", "required": True, "schema": name}]
-    return {
+    paths = {
         "/api/v1/auth/token": {"post": _op(
             "Get a bearer token", "client", security=[{"basic": [], "appId": []}], curl=TOKEN_CURL,
             responses={"200": _json(_ref("Token"), "a token valid expires_in seconds"), **_errors(401, *_ANY)})},
@@ -279,6 +279,9 @@ def _paths() -> dict:
         "/api/v1/openapi.json": {"get": _op(
             "This document", "meta", responses={"200": _json({"type": "object"}, "OpenAPI 3.1 JSON"), **_errors(429)})},
     }
+    from . import openapi_records
+    paths.update(openapi_records.paths())
+    return paths
 
 
 def _webhooks() -> dict:

@@ -121,6 +121,13 @@ SELECT e.event_id, e.event_type, e.state, e.attempts, e.next_attempt_at, e.last_
  WHERE t.public_id = :public_id
  ORDER BY e.id
 
+-- name: webhook_event
+-- One event by its public id, with its transaction's: the admin API resends by event id alone.
+SELECT e.event_id, e.event_type, e.state, e.attempts, e.next_attempt_at, e.last_error, e.delivered_at,
+       e.created_at, t.public_id AS transaction_id
+  FROM webhook_events e JOIN transactions t ON t.id = e.transaction_id
+ WHERE e.event_id = :event_id
+
 -- name: webhook_attempts
 SELECT a.url, a.http_status, a.error, a.duration_ms, a.attempted_at
   FROM webhook_attempts a JOIN webhook_events e ON e.id = a.event_id

@@ -36,6 +36,9 @@ SELECT t.public_id, t.f010, t.status, t.amount, c.app_id, s.name AS service, t.c
  ORDER BY t.updated_at LIMIT 20
 
 -- name: transactions_page
+-- f010, msisdn and stuck are the admin API's exact filters (the portal's q covers the first two); a
+-- fresh plan per run folds the unused ones away, so each still reaches its own index (stuck=true: the
+-- partial transactions_stuck_idx; the operator's queue is short, so sorting it is cheap).
 SELECT t.id, t.public_id, t.f010, t.status, t.amount, t.msisdn, t.route, t.created_at, t.updated_at,
        t.provider_http_status, c.app_id, s.name AS service, s.currency
   FROM transactions t JOIN clients c ON c.id = t.client_id JOIN services s ON s.id = t.service_id
@@ -46,6 +49,11 @@ SELECT t.id, t.public_id, t.f010, t.status, t.amount, t.msisdn, t.route, t.creat
    AND (CAST(:date_to AS timestamptz) IS NULL OR t.created_at < CAST(:date_to AS timestamptz))
    AND (CAST(:q AS text) IS NULL OR t.f010 = CAST(:q AS text) OR t.public_id = CAST(:q AS text)
         OR t.msisdn IN (CAST(:q AS text), '+' || CAST(:q AS text)))
+   AND (CAST(:f010 AS text) IS NULL OR t.f010 = CAST(:f010 AS text))
+   AND (CAST(:msisdn AS text) IS NULL OR t.msisdn IN (CAST(:msisdn AS text), '+' || CAST(:msisdn AS text)))
+   AND (CAST(:stuck AS boolean) IS NULL
+        OR (CAST(:stuck AS boolean) AND t.stuck AND t.status IN ('RECEIVED', 'PENDING', 'UNKNOWN'))
+        OR (NOT CAST(:stuck AS boolean) AND NOT (t.stuck AND t.status IN ('RECEIVED', 'PENDING', 'UNKNOWN'))))
    AND (CAST(:after_at AS timestamptz) IS NULL
         OR (t.created_at, t.id) < (CAST(:after_at AS timestamptz), CAST(:after_id AS bigint)))
  ORDER BY t.created_at DESC, t.id DESC
