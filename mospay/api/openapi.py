@@ -6,6 +6,8 @@ from __future__ import annotations
 import copy
 import functools
 
+from .openapi_samples import PAYMENT_CURL, STATUS_CURL, STATUS_POST_CURL, TOKEN_CURL, WEBHOOK_CHECK
+
 BASE = "http://127.0.0.1:5000"
 _JSON = "application/json"
 
@@ -171,34 +173,6 @@ SCHEMAS = {
                        "status": _ref("PaymentStatus"), "result": {"type": "object"}},
     },
 }
-
-TOKEN_CURL = """
-BASIC=$(printf '%s:%s' "$API_USERNAME" "$API_SECRET" | base64 -w0)
-curl -s -X POST http://127.0.0.1:5000/api/v1/auth/token \\
-  -H "Authorization: Basic $BASIC" -H "App-ID: $APP_ID"
-"""
-PAYMENT_CURL = """
-curl -s -X POST http://127.0.0.1:5000/api/v1/payment/process \\
-  -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \\
-  -d '{"f000":"mtnmomorwa","f001":"collection","f002":"collection","f003":"'$APP_ID'",
-       "f004":"1000.00","f005":"+250788123456","f006":"customer123","f007":"encrypted",
-       "f008":"pwd","f009":"device_abc123","f010":"order-1001"}'
-"""
-STATUS_CURL = """
-curl -s http://127.0.0.1:5000/api/v1/payment/order-1001 -H "Authorization: Bearer $TOKEN"
-"""
-STATUS_POST_CURL = """
-curl -s -X POST http://127.0.0.1:5000/api/v1/payment/status \\
-  -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" -d '{"f010":"order-1001"}'
-"""
-# The receiving side: recompute the HMAC over "<t>.<body>" and compare (also in examples/client.py).
-WEBHOOK_CHECK = """
-# $SIG is the MosPay-Signature header, e.g. t=1767225600,v1=5f2b...; body.json the raw body
-T=${SIG#t=}; T=${T%%,*}; V1=${SIG##*v1=}
-EXPECTED=$({ printf '%s.' "$T"; cat body.json; } | openssl dgst -sha256 -hmac "$WEBHOOK_SECRET" | sed 's/^.* //')
-[ "$EXPECTED" = "$V1" ] && [ $(( $(date +%s) - T )) -lt 300 ] && echo valid || echo REJECT
-"""
-
 
 def _op(summary: str, tag: str, *, security=None, request=None, responses=None, curl=None,
         description=None, parameters=None, operation_id=None) -> dict:

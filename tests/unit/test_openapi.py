@@ -102,6 +102,8 @@ def test_docs_page_lists_every_operation_with_curl_examples_and_no_script(app):
     assert all(link.startswith(("/", "#")) for link in page.links), "no CDN or external links"
     for path, method in openapi.operations():
         assert path in text and method in text
+    for _where, _method, op in _all_operations(openapi.document()):
+        assert f"operationId: {op['operationId']}" in text or op in _webhook_ops()
     assert "curl -s -X POST http://127.0.0.1:5000/api/v1/auth/token" in text
     assert "/api/v1/payment/process" in text and "curl -s http://127.0.0.1:5000/api/v1/payment/order-1001" in text
     assert "MosPay-Signature" in text and "openssl dgst -sha256 -hmac" in text
@@ -118,6 +120,10 @@ def test_every_api_operation_documents_429_with_retry_after():
             refused = op["responses"].get("429")
             assert refused is not None, (method, path)
             assert refused["headers"]["Retry-After"]["required"] is True, (method, path)
+
+
+def _webhook_ops() -> list[dict]:
+    return [op for item in openapi.document()["webhooks"].values() for op in item.values()]
 
 
 def _all_operations(doc: dict):
