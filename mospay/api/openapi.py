@@ -136,6 +136,13 @@ SCHEMAS = {
                                           "signs the webhooks (MosPay-Signature); shown this once"},
                        "active": {"type": "boolean"}, "created_at": _WHEN},
     },
+    "RotatedCredentials": {
+        # What mospay.accounts.rotate_credentials returns: a new API secret only (not Credentials: no
+        # webhook secret, company or dates).
+        "type": "object", "required": ["app_id", "api_username", "api_secret"],
+        "properties": {"app_id": _TEXT, "api_username": _TEXT,
+                       "api_secret": {"type": "string", "description": "shown this once"}},
+    },
     "Service": {
         # What mospay.catalogue.create_service returns.
         "type": "object",

@@ -85,3 +85,14 @@ def test_a_stored_f010_of_only_dots_stays_readable_by_post_status(api, shop):
     assert found.status == 200, found.data
     assert found.json()["f010"] == ".." and found.json()["status"] == "RECEIVED"
     conforms("Transaction", found.json())
+
+
+def test_a_rotated_secret_matches_rotated_credentials_not_credentials(api):
+    # A rotation answers the new API secret only: a generated Credentials model (webhook_secret and the
+    # rest required) could not read it, so operations answering it must use RotatedCredentials.
+    from mospay import accounts
+
+    created = accounts.create_client(api.db, api.config.secret_key, {"company_name": "Rotating Shop"})
+    rotated = accounts.rotate_credentials(api.db, api.config.secret_key, created["app_id"])
+    conforms("RotatedCredentials", rotated)
+    conforms("Credentials", created)

@@ -225,5 +225,5 @@ def test_transaction_and_credentials_list_every_key_as_required():
         "created_at", "updated_at"}
     assert set(schemas["Credentials"]["required"]) == {
         "app_id", "company_name", "api_username", "api_secret", "webhook_secret", "active", "created_at"}
-    for name in ("Transaction", "Credentials", "Service", "Assignment", "ClientLimits"):
+    for name in ("Transaction", "Credentials", "RotatedCredentials", "Service", "Assignment", "ClientLimits"):
         assert set(schemas[name]["required"]) <= set(schemas[name]["properties"]), name
