@@ -28,7 +28,10 @@ from .security import RateLimits
 log = logging.getLogger("mospay.payments")
 MSISDN_RE = re.compile(r"\+?[1-9][0-9]{6,14}")
 INTEGER_RE = re.compile(r"-?[0-9]{1,18}")
-F010_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+F010_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")  # what a lookup accepts: every f010 ever stored
+# A new payment's f010 must not be only dots: HTTP clients resolve "." and ".." path segments away, so
+# GET /api/v1/payment/{f010} could never reach it (older ones stay readable by POST /api/v1/payment/status).
+DOTS_RE = re.compile(r"\.+")
 MAX_CACHED_CONTEXTS = 10_000  # (app id, service) pairs; the whole cache is dropped past this
 MAX_REPLAY_WAIT_S = 15.0  # a replay of an in-flight payment waits at most this long for its answer
 
@@ -135,6 +138,9 @@ def check_shape(body: dict) -> dict:
         raise errors.InvalidField("must be 1-24 lowercase letters or digits", field="f002")
     if not F010_RE.fullmatch(body["f010"]):
         raise errors.InvalidField("must be 1-64 letters, digits or _.:-", field="f010")
+    if DOTS_RE.fullmatch(body["f010"]):
+        raise errors.InvalidField("must not be only dots: HTTP clients drop . and .. from a URL path",
+                                  field="f010")
     return body
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import copy
 import functools
 
+from .openapi_samples import PAYMENT_CURL, STATUS_CURL, STATUS_POST_CURL, TOKEN_CURL, WEBHOOK_CHECK
+
 BASE = "http://127.0.0.1:5000"
 _JSON = "application/json"
 
@@ -54,19 +56,23 @@ _PAYMENT_FIELDS = {
     "f005": "mobile number, e.g. +250788123456", "f006": "username",
     "f007": "encrypted password (secret: never stored or logged)",
     "f008": "password (secret: never stored or logged)", "f009": "device id",
-    "f010": "your unique id: the idempotency key, 1-64 of A-Za-z0-9_.:-",
+    "f010": "your unique id: the idempotency key, 1-64 of A-Za-z0-9_.:-, not only dots",
 }
 
 # The checks mospay.payments applies with the standard field definitions (STANDARD_FIELDS), as JSON Schema.
 _NAME = {"pattern": "^[a-z0-9]{1,24}$"}
-_F010 = {"pattern": "^[A-Za-z0-9_.:-]{1,64}$"}
+_F010 = {"pattern": "^[A-Za-z0-9_.:-]{1,64}$"}  # any stored f010: what POST /api/v1/payment/status reads
+# A new payment's f010 (mospay.payments.check_shape): not only dots, which HTTP clients drop from a URL path.
+_NEW_F010 = {"minLength": 1, "maxLength": 64, "pattern": "^[A-Za-z0-9_.:-]*[A-Za-z0-9_:-][A-Za-z0-9_.:-]*$"}
 _PAYMENT_RULES = {
     "f000": _NAME, "f001": {"minLength": 1, "maxLength": 64}, "f002": _NAME,
     "f003": {"pattern": "^[A-Za-z0-9]{1,24}$"}, "f004": {"pattern": "^[0-9]{1,15}(\\.[0-9]{1,2})?$"},
     "f005": {"pattern": "^\\+?[1-9][0-9]{6,14}$"}, "f006": {"minLength": 1, "maxLength": 64},
     "f007": {"minLength": 1, "maxLength": 1024}, "f008": {"minLength": 1, "maxLength": 256},
-    "f009": {"minLength": 1, "maxLength": 128}, "f010": _F010,
+    "f009": {"minLength": 1, "maxLength": 128}, "f010": _NEW_F010,
 }
+_TEXT = {"type": "string"}
+_WHEN = {"type": "string", "format": "date-time"}
 
 SCHEMAS = {
     "Error": {
@@ -82,14 +88,20 @@ SCHEMAS = {
                        "expires_in": {"type": "integer", "examples": [3600]}},
     },
     "PaymentRequest": {
-        "type": "object", "additionalProperties": False,
+        "type": "object",
         "required": sorted(_PAYMENT_FIELDS),
-        "description": "All values are strings. Unknown fields are rejected (422 unknown_field); "
-                       "a service may define extra fields f011-f999. The constraints are those of a "
-                       "service's standard field definitions (its `service_fields`).",
+        "description": "All values are strings. A service may define extra fields f011-f999 (its "
+                       "`service_fields`): send them in the same object, next to f000-f010, e.g. "
+                       "`\"f011\": \"INV-7\"`. Any other name, or a field the service does not define, is "
+                       "refused (422 unknown_field), and the service's definitions decide which are required. "
+                       "The constraints shown are those of the standard field definitions.",
         "properties": {code: {"type": "string", "description": text, **_PAYMENT_RULES[code]}
                        for code, text in _PAYMENT_FIELDS.items()},
-        "patternProperties": {"^f[0-9]{3}$": {"type": "string"}},
+        # additionalProperties (not patternProperties, which generators ignore) so that a generated
+        # model keeps f011-f999 in its additional properties and sends them; propertyNames keeps the
+        # document as strict as the server's check (mospay.payments.check_shape).
+        "propertyNames": {"pattern": "^f[0-9]{3}$"},
+        "additionalProperties": {"type": "string", "description": "an extra field f011-f999 of the service"},
     },
     "PaymentStatus": {"type": "string", "enum": ["RECEIVED", "PENDING", "SUCCESSFUL", "FAILED", "UNKNOWN"]},
     "PaymentResult": {
@@ -99,17 +111,61 @@ SCHEMAS = {
                        "result": {"type": "object", "description": "what the client's RESPONSE function returned"}},
     },
     "Transaction": {
+        # What PaymentGateway.lookup returns (the transaction_by_f010 query): every key, always.
         "type": "object",
-        "properties": {"transaction_id": {"type": "string"}, "f010": {"type": "string"},
-                       "status": _ref("PaymentStatus"), "amount": {"type": "string"},
-                       "created_at": {"type": "string", "format": "date-time"},
-                       "updated_at": {"type": "string", "format": "date-time"}},
+        "required": ["transaction_id", "f010", "status", "amount", "msisdn", "route", "service", "result",
+                     "created_at", "updated_at"],
+        "properties": {"transaction_id": _TEXT, "f010": _TEXT, "status": _ref("PaymentStatus"),
+                       "amount": {"type": "string", "examples": ["1000.00"]},
+                       "msisdn": {"type": ["string", "null"], "description": "f005, when the payment had one"},
+                       "route": {"type": "string", "description": "f002"},
+                       "service": {"type": "string", "description": "f000"},
+                       "result": {"type": ["object", "null"], "description":
+                                  "what the client's RESPONSE function returned (null while RECEIVED)"},
+                       "created_at": _WHEN, "updated_at": _WHEN},
         "additionalProperties": True,
     },
     "Credentials": {
+        # What mospay.accounts.create_client returns.
+        "type": "object",
+        "required": ["app_id", "company_name", "api_username", "api_secret", "webhook_secret", "active",
+                     "created_at"],
+        "properties": {"app_id": _TEXT, "company_name": _TEXT, "api_username": _TEXT,
+                       "api_secret": {"type": "string", "description": "shown this once"},
+                       "webhook_secret": {"type": "string", "description":
+                                          "signs the webhooks (MosPay-Signature); shown this once"},
+                       "active": {"type": "boolean"}, "created_at": _WHEN},
+    },
+    "RotatedCredentials": {
+        # What mospay.accounts.rotate_credentials returns: a new API secret only (not Credentials: no
+        # webhook secret, company or dates).
         "type": "object", "required": ["app_id", "api_username", "api_secret"],
-        "properties": {"app_id": {"type": "string"}, "api_username": {"type": "string"},
+        "properties": {"app_id": _TEXT, "api_username": _TEXT,
                        "api_secret": {"type": "string", "description": "shown this once"}},
+    },
+    "Service": {
+        # What mospay.catalogue.create_service returns.
+        "type": "object",
+        "required": ["name", "display_name", "service_url", "currency", "timeout_s", "connect_timeout_s",
+                     "active", "created_at"],
+        "properties": {"name": _TEXT, "display_name": _TEXT, "service_url": _TEXT, "currency": _TEXT,
+                       "timeout_s": {"type": "number"}, "connect_timeout_s": {"type": "number"},
+                       "active": {"type": "boolean"}, "created_at": _WHEN},
+    },
+    "Assignment": {
+        # What mospay.catalogue.assign_service returns.
+        "type": "object", "required": ["app_id", "service", "routes", "functions"],
+        "properties": {"app_id": _TEXT, "service": _TEXT, "routes": {"type": "array", "items": _TEXT},
+                       "functions": {"type": "array", "items": _TEXT,
+                                     "description": "the PostgreSQL functions (re)created for the routes"}},
+    },
+    "ClientLimits": {
+        # What mospay.security.set_client_limits returns.
+        "type": "object",
+        "required": ["app_id", "rate_limit_per_minute", "max_amount_per_transaction", "max_amount_per_day"],
+        "properties": {"app_id": _TEXT, "rate_limit_per_minute": {"type": ["integer", "null"]},
+                       "max_amount_per_transaction": {"type": ["string", "null"]},
+                       "max_amount_per_day": {"type": ["string", "null"]}},
     },
     "ProviderCredential": {
         "type": "object", "required": ["service", "name", "last4"],
@@ -125,37 +181,13 @@ SCHEMAS = {
     },
 }
 
-TOKEN_CURL = """
-BASIC=$(printf '%s:%s' "$API_USERNAME" "$API_SECRET" | base64 -w0)
-curl -s -X POST http://127.0.0.1:5000/api/v1/auth/token \\
-  -H "Authorization: Basic $BASIC" -H "App-ID: $APP_ID"
-"""
-PAYMENT_CURL = """
-curl -s -X POST http://127.0.0.1:5000/api/v1/payment/process \\
-  -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \\
-  -d '{"f000":"mtnmomorwa","f001":"collection","f002":"collection","f003":"'$APP_ID'",
-       "f004":"1000.00","f005":"+250788123456","f006":"customer123","f007":"encrypted",
-       "f008":"pwd","f009":"device_abc123","f010":"order-1001"}'
-"""
-STATUS_CURL = """
-curl -s http://127.0.0.1:5000/api/v1/payment/order-1001 -H "Authorization: Bearer $TOKEN"
-"""
-STATUS_POST_CURL = """
-curl -s -X POST http://127.0.0.1:5000/api/v1/payment/status \\
-  -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" -d '{"f010":"order-1001"}'
-"""
-# The receiving side: recompute the HMAC over "<t>.<body>" and compare (also in examples/client.py).
-WEBHOOK_CHECK = """
-# $SIG is the MosPay-Signature header, e.g. t=1767225600,v1=5f2b...; body.json the raw body
-T=${SIG#t=}; T=${T%%,*}; V1=${SIG##*v1=}
-EXPECTED=$({ printf '%s.' "$T"; cat body.json; } | openssl dgst -sha256 -hmac "$WEBHOOK_SECRET" | sed 's/^.* //')
-[ "$EXPECTED" = "$V1" ] && [ $(( $(date +%s) - T )) -lt 300 ] && echo valid || echo REJECT
-"""
-
-
 def _op(summary: str, tag: str, *, security=None, request=None, responses=None, curl=None,
-        description=None, parameters=None) -> dict:
+        description=None, parameters=None, operation_id=None) -> dict:
+    """operation_id: the stable name generated clients call (camelCase verb + noun); it is part of the
+    API, so it stays when a path changes. Or set op["operationId"] on the dict returned."""
     op = {"summary": summary, "tags": [tag], "responses": responses or {}}
+    if operation_id:
+        op["operationId"] = operation_id
     if description:
         op["description"] = description
     op["security"] = security if security is not None else []
@@ -166,6 +198,22 @@ def _op(summary: str, tag: str, *, security=None, request=None, responses=None, 
     if curl:
         op["x-codeSamples"] = _curl(curl)
     return op
+
+
+class _Paths(dict):
+    """The paths object. update() merges a path item method by method: a module documenting GET on a
+    path that already has a POST adds to it instead of replacing it; the same operation twice is a bug."""
+
+    def update(self, other=(), **more):
+        for path, item in dict(other, **more).items():
+            mine = self.setdefault(path, {})
+            twice = sorted(set(mine) & set(item) & _METHODS)
+            if twice:
+                raise ValueError(f"{path}: {', '.join(twice)} described twice")
+            mine.update(item)
+
+
+_METHODS = {"get", "post", "put", "patch", "delete"}
 
 
 def _admin_post(summary: str, request_props: dict, required: list[str], created: dict, extra=(), **kw) -> dict:
@@ -191,32 +239,37 @@ def _paths() -> dict:
     seconds = {"type": ["number", "string", "null"], "description": "seconds; a decimal string is accepted too"}
     credential_path = [{"name": "service", "in": "path", "required": True, "schema": name},
                        {"name": "name", "in": "path", "required": True, "schema": name}]
-    paths = {
+    paths = _Paths({
         "/api/v1/auth/token": {"post": _op(
             "Get a bearer token", "client", security=[{"basic": [], "appId": []}], curl=TOKEN_CURL,
+            operation_id="getToken",
             responses={"200": _json(_ref("Token"), "a token valid expires_in seconds"), **_errors(401, *_ANY)})},
         "/api/v1/payment/process": {"post": _op(
             "Process one payment", "client", security=CLIENT_AUTH, request=_ref("PaymentRequest"),
-            curl=PAYMENT_CURL, responses=pay_responses,
+            curl=PAYMENT_CURL, responses=pay_responses, operation_id="processPayment",
             description="Idempotent on f010: the same f010 with the same non-secret fields returns the "
                         "stored answer; with different fields 409 idempotency_conflict. A payment that was "
                         "recorded always answers with its transaction_id (202 UNKNOWN when its outcome could "
                         "not be recorded, or when the first request for the f010 is gone); a 503 means "
                         "nothing was sent to the provider for this request: retry with the same f010.")},
         "/api/v1/payment/{f010}": {"get": _op(
-            "A transaction by f010", "client", security=CLIENT_AUTH, curl=STATUS_CURL,
-            parameters=[{"name": "f010", "in": "path", "required": True, "schema": {"type": "string", **_F010}}],
+            "A transaction by f010", "client", security=CLIENT_AUTH, curl=STATUS_CURL, operation_id="getPayment",
+            description="An f010 made only of dots (refused for new payments) cannot be sent in a URL path: "
+                        "HTTP clients remove . and .. segments. Read one by POST /api/v1/payment/status.",
+            parameters=[{"name": "f010", "in": "path", "required": True,
+                         "schema": {"type": "string", **_NEW_F010}}],
             responses=status_responses)},
         "/api/v1/payment/status": {"post": _op(
             "A transaction by f010 (the original API)", "client", security=CLIENT_AUTH, curl=STATUS_POST_CURL,
+            operation_id="getPaymentStatus",
             request={"type": "object", "required": ["f010"], "properties": {"f010": {"type": "string", **_F010}}},
             responses={**status_responses, **_errors(*_BODY)})},
         "/api/v1/admin/token": {"post": _op(
-            "Get an admin bearer token", "admin", security=[{"basic": []}],
+            "Get an admin bearer token", "admin", security=[{"basic": []}], operation_id="getAdminToken",
             responses={"200": _json(_ref("Token"), "admin token"), **_errors(401, 403, *_ANY)})},
         "/api/v1/admin/password": {"post": _op(
             "Change an admin's password (required first for admin/admin123)", "admin",
-            security=[{"basic": []}],
+            security=[{"basic": []}], operation_id="changeAdminPassword",
             request={"type": "object", "required": ["new_password"],
                      "properties": {"new_password": {
                          "type": "string", "minLength": 8, "maxLength": 72,
@@ -226,36 +279,37 @@ def _paths() -> dict:
             "Create a service (with fields f000-f010)",
             {"name": name, "service_url": {"type": "string", "format": "uri"}, "display_name": optional,
              "timeout_s": seconds, "connect_timeout_s": seconds, "currency": optional},
-            ["name", "service_url"], {"type": "object"}),
+            ["name", "service_url"], _ref("Service"), operation_id="createService"),
         "/api/v1/admin/clients": _admin_post(
             "Create a client (its API secret is shown once)",
             {"company_name": name, "app_id": optional, "contact_email": optional, "callback_url": optional},
-            ["company_name"], _ref("Credentials")),
+            ["company_name"], _ref("Credentials"), operation_id="createClient"),
         "/api/v1/admin/clients/{app_id}/services": {"post": {
             **_admin_post("Assign a service and routes (creates the client's functions)",
                           {"service": name, "routes": {"type": "array", "items": name}},
-                          ["service", "routes"], {"type": "object"}, extra=(404,))["post"],
+                          ["service", "routes"], _ref("Assignment"), extra=(404,),
+                          operation_id="assignService")["post"],
             "parameters": [{"name": "app_id", "in": "path", "required": True, "schema": name}]}},
         "/api/v1/admin/clients/{app_id}/limits": {"put": {
             **_op("Set a client's rate limit and amount limits (null: default / none)", "admin",
-                  security=ADMIN_AUTH,
+                  security=ADMIN_AUTH, operation_id="setClientLimits",
                   request={"type": "object", "properties": {
                       "rate_limit_per_minute": {"type": ["integer", "null"]},
                       "max_amount_per_transaction": {"type": ["string", "null"]},
                       "max_amount_per_day": {"type": ["string", "null"]}}},
-                  responses={"200": _json({"type": "object"}, "the limits now in force"),
+                  responses={"200": _json(_ref("ClientLimits"), "the limits now in force"),
                              **_errors(*_BODY, 401, 403, 404, *_ANY)}),
             "parameters": [{"name": "app_id", "in": "path", "required": True, "schema": name}]}},
         "/api/v1/admin/services/{service}/credentials": {"get": {
             **_op("List a service's provider credentials: name, last 4 characters, dates (never the value)",
-                  "admin", security=ADMIN_AUTH,
+                  "admin", security=ADMIN_AUTH, operation_id="listProviderCredentials",
                   responses={"200": _json({"type": "object", "properties": {"credentials": {
                       "type": "array", "items": _ref("ProviderCredential")}}}, "the credentials"),
                              **_errors(401, 403, 422, *_ANY)}),
             "parameters": [{"name": "service", "in": "path", "required": True, "schema": name}]}},
         "/api/v1/admin/services/{service}/credentials/{name}": {
             "put": {**_op("Set or rotate a provider credential (functions refer to it as {{credential:name}})",
-                          "admin", security=ADMIN_AUTH,
+                          "admin", security=ADMIN_AUTH, operation_id="setProviderCredential",
                           request={"type": "object", "required": ["value"], "properties": {
                               "value": {"type": "string", "minLength": 8, "maxLength": 4096},
                               "app_id": {"type": ["string", "null"], "description":
@@ -265,6 +319,7 @@ def _paths() -> dict:
                                      **_errors(*_BODY, 401, 403, 404, *_ANY)}),
                     "parameters": credential_path},
             "delete": {**_op("Delete a provider credential", "admin", security=ADMIN_AUTH,
+                             operation_id="deleteProviderCredential",
                              responses={"204": {"description": "deleted"}, **_errors(401, 403, 404, 422, *_ANY)}),
                        "parameters": [*credential_path,
                                       {"name": "app_id", "in": "query", "required": False, "schema": name}]}},
@@ -272,13 +327,16 @@ def _paths() -> dict:
             method: {**_op("A provider's asynchronous result (a hint: confirmed by a status query before "
                            "anything is written)", "providers",
                            request={"type": "object"},
+                           operation_id="receiveProviderCallback" + ("" if method == "post" else "Put"),
                            responses={"200": _json({"type": "object"}, "received"),
                                       **_errors(400, 404, 413, *_ANY)}),
                      "parameters": [{"name": "service", "in": "path", "required": True, "schema": name}]}
             for method in ("post", "put")},
         "/api/v1/openapi.json": {"get": _op(
-            "This document", "meta", responses={"200": _json({"type": "object"}, "OpenAPI 3.1 JSON"), **_errors(429)})},
-    }
+            "This document", "meta", operation_id="getOpenApiDocument",
+            responses={"200": _json({"type": "object"}, "OpenAPI 3.1 JSON"), **_errors(429)})},
+    })
+    # Each admin area adds its operations below, one line each: paths.update(openapi_<area>.paths())
     from . import openapi_records
     paths.update(openapi_records.paths())
     return paths
@@ -287,6 +345,7 @@ def _paths() -> dict:
 def _webhooks() -> dict:
     return {"payment.final": {"post": {
         "summary": "Sent to the client's callback_url when a payment reaches its final state",
+        "operationId": "paymentFinalWebhook",
         "description": "Verify `MosPay-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\">` "
                        "with your webhook secret, reject timestamps older than 5 minutes, and compare "
                        "in constant time. See examples/client.py.",
@@ -310,7 +369,7 @@ def _document() -> dict:
         "tags": [{"name": "client", "description": "for merchant clients"},
                  {"name": "admin", "description": "for operators and scripts"},
                  {"name": "meta", "description": "about the API itself"}],
-        "paths": _paths(),
+        "paths": dict(_paths()),
         "webhooks": _webhooks(),
         "components": {
             "schemas": SCHEMAS,

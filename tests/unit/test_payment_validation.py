@@ -88,9 +88,17 @@ def test_check_shape_rejects_bad_unique_id(f010):
     assert exc.value.field == "f010"
 
 
-@pytest.mark.parametrize("f010", ["a", "A-b_c.d:e", "9" * 64])
+@pytest.mark.parametrize("f010", ["a", "A-b_c.d:e", "9" * 64, "a.", ".a", "..a", "..:", "._"])
 def test_check_shape_accepts_good_unique_ids(f010):
     payments.check_shape(valid_body(f010=f010))
+
+
+@pytest.mark.parametrize("f010", [".", "..", "...", "." * 64])
+def test_check_shape_refuses_an_f010_of_only_dots(f010):
+    # HTTP clients remove "." and ".." path segments: GET /api/v1/payment/{f010} could never find it.
+    with pytest.raises(errors.InvalidField) as exc:
+        payments.check_shape(valid_body(f010=f010))
+    assert exc.value.field == "f010" and "dots" in exc.value.message
 
 
 # --- validate_fields ---------------------------------------------------------------------------
