@@ -118,7 +118,9 @@ class ServiceItem(_Resource):
 
 def _field_form(data: dict) -> dict:
     """A JSON field definition in the shape actions.save_field reads (the portal's form values)."""
-    check_types(data, {"code": str, "required": bool, "secret": bool, "field_type": str})
+    check_types(data, {"code": str, "required": bool, "secret": bool})
+    if "field_type" in data and data["field_type"] not in actions.FIELD_TYPES:  # the form took "" as "string"
+        raise errors.InvalidField(f"must be one of {', '.join(actions.FIELD_TYPES)}", field="field_type")
     max_length = data.get("max_length")
     if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int)):
         raise errors.InvalidField("must be a whole number from 1 to 4096, or null", field="max_length",

@@ -191,7 +191,7 @@ def _paths() -> dict:
     seconds = {"type": ["number", "string", "null"], "description": "seconds; a decimal string is accepted too"}
     credential_path = [{"name": "service", "in": "path", "required": True, "schema": name},
                        {"name": "name", "in": "path", "required": True, "schema": name}]
-    return {
+    paths = {
         "/api/v1/auth/token": {"post": _op(
             "Get a bearer token", "client", security=[{"basic": [], "appId": []}], curl=TOKEN_CURL,
             responses={"200": _json(_ref("Token"), "a token valid expires_in seconds"), **_errors(401, *_ANY)})},
@@ -279,6 +279,10 @@ def _paths() -> dict:
         "/api/v1/openapi.json": {"get": _op(
             "This document", "meta", responses={"200": _json({"type": "object"}, "OpenAPI 3.1 JSON"), **_errors(429)})},
     }
+    from . import openapi_catalogue  # services, fields, clients, functions: per method (some paths have a POST here)
+    for path, item in openapi_catalogue.paths().items():
+        paths.setdefault(path, {}).update(item)
+    return paths
 
 
 def _webhooks() -> dict:
