@@ -109,6 +109,9 @@ class ServiceItem(_Resource):
         row = actions.service(self._db, service)
         patch = strict_body(req, self._config, self.EDITABLE)
         check_types(patch, {"active": bool, "display_name": str, "service_url": str})
+        if not patch:  # nothing to change: no write, no audit row
+            resp.media = service_view(row)
+            return
         current = {"display_name": row["display_name"], "service_url": row["service_url"],
                    "timeout_s": str(row["timeout_s"]), "active": row["active"]}
         actions.update_service(self._db, self._actor(req, user), service, {**current, **patch},

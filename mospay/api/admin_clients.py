@@ -56,6 +56,9 @@ class ClientItem(_Resource):
         user = self._writer(req)
         row = actions.client(self._db, app_id)
         patch = strict_body(req, self._config, self.EDITABLE)
+        if not patch:  # nothing to change: no write, no audit row
+            resp.media = client_view(row)
+            return
         current = {k: row[k] for k in (*self.EDITABLE, "active")}
         actions.update_client(self._db, self._actor(req, user), app_id, {**current, **patch})
         resp.media = client_view(actions.client(self._db, app_id))
