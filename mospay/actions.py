@@ -251,3 +251,24 @@ def resend_webhook(db: Database, actor: Actor, public_id: str, event_id: str) ->
 def resend_webhook_event(db: Database, actor: Actor, event_id: str) -> dict:
     """resend_webhook by event id alone (the admin API's shape): the same queueing and the same audit row."""
     return resend_webhook(db, actor, webhooks.event(db, event_id)["transaction_id"], event_id)
+
+
+def services_page(db: Database, after: str | None, limit: int) -> tuple[list[dict], str | None]:
+    """The admin API's services, newest first, in keyset pages."""
+    after_at, after_id = validators.cursor(after)
+    return reports.keyset_page(db, "services_after", {"after_at": after_at, "after_id": after_id}, limit)
+
+
+def clients_page(db: Database, q: str | None, after: str | None, limit: int) -> tuple[list[dict], str | None]:
+    """The admin API's clients: the portal's search (app_id, company, email), newest first, keyset pages."""
+    after_at, after_id = validators.cursor(after)
+    return reports.keyset_page(db, "clients_after", {"q": q, "after_at": after_at, "after_id": after_id}, limit)
+
+
+def rotate_webhook_secret(db: Database, actor: Actor, secret_key: str, app_id: str,
+                          overlap_s: int = 86400) -> dict:
+    """A new webhook secret, shown this once (the audit row masks it); the old one signs too for overlap_s."""
+    client(db, app_id)
+    rotated = webhooks.rotate_secret(db, secret_key, app_id, overlap_s)
+    audit(db, actor, "client.rotate_webhook_secret", "client", app_id, None, rotated)
+    return rotated

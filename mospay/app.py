@@ -11,9 +11,9 @@ import time
 import falcon
 
 from . import __version__, admin as portal, errors, migrate
-from .api import admin, callbacks as callback_api, docs, guard, health, limits, metrics as metrics_api
+from .api import admin, callbacks as callback_api, docs, guard, health, metrics as metrics_api
 from .api import credentials as credential_api, payments as payment_api
-from .api import admin_records
+from .api import admin_catalogue, admin_clients, admin_functions, admin_records
 from .auth import Tokens
 from .components import Components
 from .observe import RequestObserver
@@ -34,6 +34,7 @@ def routes(parts: Components, schema_version: int | None = None):
                              callback_base=config.callback_base_url(), limits=rate_limits,
                              metrics=parts.metrics, credentials=parts.credentials())
     item = payment_api.PaymentItem(gateway, tokens, config.max_body_bytes)
+    activation = admin_clients.ClientActivation(db, tokens, config)
     return [
         ("/healthz", health.Health(__version__, schema_version, migrate.SCHEMA_VERSION), {}),
         ("/readyz", health.Ready(db), {}),
@@ -43,14 +44,35 @@ def routes(parts: Components, schema_version: int | None = None):
         ("/api/v1/payment/{f010}", item, {}),
         ("/api/v1/admin/token", admin.AdminToken(db, tokens, config), {}),
         ("/api/v1/admin/password", admin.AdminPassword(db, tokens, config), {}),
-        ("/api/v1/admin/services", admin.Services(db, tokens, config), {}),
-        ("/api/v1/admin/clients", admin.Clients(db, tokens, config), {}),
-        ("/api/v1/admin/clients/{app_id}/services", admin.Assignments(db, tokens, config), {}),
-        ("/api/v1/admin/clients/{app_id}/limits", limits.ClientLimits(db, tokens, config), {}),
+        # These four also answer GET now (subclasses of the POST/PUT resources, in the modules below).
+        ("/api/v1/admin/services", admin_catalogue.ServiceCollection(db, tokens, config), {}),
+        ("/api/v1/admin/clients", admin_clients.ClientCollection(db, tokens, config), {}),
+        ("/api/v1/admin/clients/{app_id}/services", admin_clients.ClientAssignments(db, tokens, config), {}),
+        ("/api/v1/admin/clients/{app_id}/limits", admin_clients.ClientLimitsView(db, tokens, config), {}),
         ("/api/v1/admin/services/{service}/credentials",
          credential_api.ServiceCredentials(db, tokens, config, parts.credentials()), {}),
         ("/api/v1/admin/services/{service}/credentials/{name}",
          credential_api.ServiceCredential(db, tokens, config, parts.credentials()), {}),
+        # Admin API: services and fields, clients, functions (the portal's actions, mospay/actions.py).
+        ("/api/v1/admin/services/{service}", admin_catalogue.ServiceItem(db, tokens, config), {}),
+        ("/api/v1/admin/services/{service}/fields", admin_catalogue.ServiceFields(db, tokens, config), {}),
+        ("/api/v1/admin/services/{service}/fields/{code}", admin_catalogue.ServiceField(db, tokens, config), {}),
+        ("/api/v1/admin/clients/{app_id}", admin_clients.ClientItem(db, tokens, config), {}),
+        ("/api/v1/admin/clients/{app_id}/deactivate", activation, {"suffix": "deactivate"}),
+        ("/api/v1/admin/clients/{app_id}/reactivate", activation, {"suffix": "reactivate"}),
+        ("/api/v1/admin/clients/{app_id}/rotate-secret", admin_clients.ClientSecretRotation(db, tokens, config), {}),
+        ("/api/v1/admin/clients/{app_id}/rotate-webhook-secret",
+         admin_clients.ClientWebhookSecretRotation(db, tokens, config), {}),
+        ("/api/v1/admin/clients/{app_id}/services/{service}", admin_clients.ClientAssignment(db, tokens, config), {}),
+        ("/api/v1/admin/clients/{app_id}/services/{service}/routes/{route}",
+         admin_clients.ClientRoute(db, tokens, config), {}),
+        ("/api/v1/admin/functions", admin_functions.FunctionCollection(db, tokens, config), {}),
+        ("/api/v1/admin/functions/{name}", admin_functions.FunctionItem(db, tokens, config), {}),
+        ("/api/v1/admin/functions/{name}/dry-run", admin_functions.FunctionDryRun(db, tokens, config), {}),
+        ("/api/v1/admin/functions/{name}/versions", admin_functions.FunctionVersions(db, tokens, config), {}),
+        ("/api/v1/admin/functions/{name}/versions/{version}", admin_functions.FunctionVersion(db, tokens, config), {}),
+        ("/api/v1/admin/functions/{name}/versions/{version}/restore",
+         admin_functions.FunctionRestore(db, tokens, config), {}),
         # Admin API, records: transactions (stuck ones: ?stuck=true), webhook resends, logs, audit.
         ("/api/v1/admin/transactions", admin_records.Transactions(db, tokens, config), {}),
         ("/api/v1/admin/transactions.csv", admin_records.TransactionsCsv(db, tokens, config), {}),

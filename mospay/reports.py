@@ -104,6 +104,9 @@ def _page(db: Database, name: str, filters: dict, limit: int) -> tuple[list[dict
     return rows, (validators.cursor_text(rows[-1]) if more else None)
 
 
+keyset_page = _page  # the admin API's collections page the same way (mospay/actions.py)
+
+
 def transactions_page(db: Database, filters: dict, limit: int = PAGE_SIZE):
     return _page(db, "transactions_page", filters, limit)
 

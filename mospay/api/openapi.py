@@ -339,6 +339,8 @@ def _paths() -> dict:
     # Each admin area adds its operations below, one line each: paths.update(openapi_<area>.paths())
     from . import openapi_records
     paths.update(openapi_records.paths())
+    from . import openapi_catalogue  # services, fields, clients, functions
+    paths.update(openapi_catalogue.paths())
     return paths
 
 

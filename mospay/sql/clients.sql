@@ -44,3 +44,16 @@ SELECT count(*) AS total, count(*) FILTER (WHERE status = 'SUCCESSFUL') AS succe
 -- A client's own limits, for the audit row's "before" when the admin API replaces them.
 SELECT rate_limit_per_minute, max_amount_per_transaction, max_amount_per_day
   FROM clients WHERE app_id = :app_id
+
+-- name: clients_after
+-- The admin API's client list: the portal's search, in keyset pages (newest first).
+SELECT c.id, c.app_id, c.company_name, c.contact_email, c.callback_url, c.api_username, c.active,
+       c.created_at, c.updated_at
+  FROM clients c
+ WHERE (CAST(:q AS text) IS NULL OR c.app_id ILIKE '%' || CAST(:q AS text) || '%'
+        OR c.company_name ILIKE '%' || CAST(:q AS text) || '%'
+        OR c.contact_email ILIKE '%' || CAST(:q AS text) || '%')
+   AND (CAST(:after_at AS timestamptz) IS NULL
+        OR (c.created_at, c.id) < (CAST(:after_at AS timestamptz), CAST(:after_id AS bigint)))
+ ORDER BY c.created_at DESC, c.id DESC
+ LIMIT :limit

@@ -73,3 +73,13 @@ UPDATE client_services cs SET routes = array_remove(cs.routes, CAST(:route AS te
  WHERE cs.client_id = c.id AND cs.service_id = s.id AND c.app_id = :app_id AND s.name = :service
    AND CAST(:route AS text) = ANY (cs.routes)
 RETURNING cs.id, cs.routes
+
+-- name: services_after
+-- The admin API's service list, in keyset pages (newest first).
+SELECT s.id, s.name, s.display_name, s.service_url, s.currency, s.timeout_s, s.connect_timeout_s, s.active,
+       s.created_at, (SELECT count(*) FROM client_services cs WHERE cs.service_id = s.id) AS clients
+  FROM services s
+ WHERE CAST(:after_at AS timestamptz) IS NULL
+       OR (s.created_at, s.id) < (CAST(:after_at AS timestamptz), CAST(:after_id AS bigint))
+ ORDER BY s.created_at DESC, s.id DESC
+ LIMIT :limit
