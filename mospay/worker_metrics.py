@@ -23,7 +23,8 @@ log = logging.getLogger("mospay.metrics")
 
 SNAPSHOT_INTERVAL_S = 1.0  # at most this much of a worker's counting is lost if it is killed with -9
 POLL_S = 0.05  # how often a worker looks for a scrape's request for a fresh file
-ANSWER_WAIT_S = 1.0  # how long a scrape waits for the other workers before using their last files
+ANSWER_WAIT_S = 3.0  # how long a scrape waits for the other workers before using their last files (a
+# loaded machine can take a second to answer; Prometheus waits 10 s for a scrape by default)
 REQUEST_FILE = "scrape-request"
 
 
