@@ -278,6 +278,7 @@ def _paths() -> dict:
             for method in ("post", "put")},
         "/api/v1/openapi.json": {"get": _op(
             "This document", "meta", responses={"200": _json({"type": "object"}, "OpenAPI 3.1 JSON"), **_errors(429)})},
+        **__import__("mospay.api.openapi_keys", fromlist=["paths"]).paths(),  # admin API keys and users
     }
 
 
