@@ -18,6 +18,9 @@ PREFIX = "mpk_"
 _KEY_RE = re.compile(r"mpk_([1-9][0-9]{0,17})_([A-Za-z0-9_-]{43})")
 _NAME_RE = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 _FIELDS = ("name", "role", "expires_at")
+# What OpenAPI's "date-time" means; Python's fromisoformat alone accepts more (no seconds, no "T").
+_RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
+                      r"([Zz]|[+-][0-9]{2}:[0-9]{2})")
 # Compared against when the id finds no row, so an unknown id costs what a wrong secret costs.
 _NO_HASH = "0" * 64
 
@@ -38,8 +41,10 @@ def create(db: Database, actor: Actor, secret_key: str, data: dict) -> dict:
     unknown = sorted(set(data) - set(_FIELDS))
     if unknown:
         raise errors.InvalidField("unknown field", field=unknown[0], code="unknown_field")
-    name = validators.text(data, "name", max_length=64)
-    if not _NAME_RE.fullmatch(name):
+    name = data.get("name")
+    if name is None or name == "":
+        raise errors.InvalidField("is required", field="name", code="missing_field")
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):  # as sent: no stripping into validity
         raise errors.InvalidField("must be 1-64 letters, digits or _.@-", field="name")
     role = data.get("role")
     if role not in accounts.ROLES:
@@ -57,15 +62,16 @@ def create(db: Database, actor: Actor, secret_key: str, data: dict) -> dict:
 
 
 def _expiry(value) -> str | None:
-    """An ISO 8601 instant with its offset, in the future; None: the key does not expire."""
-    if value is None or value == "":
+    """An RFC 3339 instant (with its offset) in the future; None (absent or null): the key does not expire."""
+    if value is None:
         return None
     try:
-        when = dt.datetime.fromisoformat(value) if isinstance(value, str) and len(value) <= 40 else None
+        when = (dt.datetime.fromisoformat(value.upper())
+                if isinstance(value, str) and _RFC3339.fullmatch(value) else None)
     except ValueError:
         when = None
     if when is None or when.tzinfo is None or not 2000 <= when.year <= 9998:  # no overflow comparing
-        raise errors.InvalidField("must be an ISO 8601 date and time with its offset, e.g. "
+        raise errors.InvalidField("must be an RFC 3339 date and time with its offset, e.g. "
                                   "2027-01-31T00:00:00Z", field="expires_at")
     if when <= dt.datetime.now(dt.timezone.utc):
         raise errors.InvalidField("must be in the future", field="expires_at")

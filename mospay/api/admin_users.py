@@ -52,7 +52,10 @@ class Users(_AdminResource):
     def on_post(self, req, resp):
         """{"username", "password", "role"}: the password the super_admin chose, to be changed at first login."""
         user = admin_user(req, self._db, self._tokens, roles=SUPER)
-        created = actions.create_user(self._db, actor_of(req, user), self._body(req))
+        data = self._body(req)
+        if "role" in data and data["role"] not in accounts.ROLES:  # the portal's form defaults an empty role
+            raise errors.InvalidField(f"must be one of {', '.join(accounts.ROLES)}", field="role")
+        created = actions.create_user(self._db, actor_of(req, user), data)
         resp.media = _view(_user(self._db, created["username"]))
         resp.status = falcon.HTTP_201
 

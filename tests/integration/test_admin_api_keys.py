@@ -183,6 +183,10 @@ def test_only_a_super_admin_manages_keys_and_a_key_has_its_role(stack):
     ({"name": "ok", "role": "admin", "expires_at": 1}, "expires_at", "invalid_field"),
     ({"name": "ok", "role": "admin", "expires_at": "0001-01-01T00:00:00+14:00"}, "expires_at", "invalid_field"),
     ({"name": "ok", "role": "admin", "expiry": "2099-01-01T00:00:00Z"}, "expiry", "unknown_field"),
+    ({"name": " ok", "role": "admin"}, "name", "invalid_field"),
+    ({"name": 5, "role": "admin"}, "name", "invalid_field"),
+    ({"name": "ok", "role": "admin", "expires_at": ""}, "expires_at", "invalid_field"),
+    ({"name": "ok", "role": "admin", "expires_at": "2099-01-01T00:00Z"}, "expires_at", "invalid_field"),
 ])
 def test_bad_key_requests_are_422_and_create_nothing(stack, body, field, code):
     create_key(stack, "control", "viewer")  # the valid shape passes

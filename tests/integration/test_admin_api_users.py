@@ -65,7 +65,9 @@ def test_create_user_must_change_password_and_is_audited(stack):
     assert again.status_code == 409
     for body, field in (({"username": "dan", "password": "short"}, "password"),
                         ({"username": "d a n", "password": "long-enough-1"}, "username"),
-                        ({"username": "dan", "password": "long-enough-1", "role": "god"}, "role")):
+                        ({"username": "dan", "password": "long-enough-1", "role": "god"}, "role"),
+                        ({"username": "dan", "password": "long-enough-1", "role": ""}, "role"),
+                        ({"username": "dan", "password": "long-enough-1", "role": None}, "role")):
         bad = boss(stack, "POST", "/api/v1/admin/users", body)
         assert bad.status_code == 422 and bad.json["error"]["field"] == field, body
     assert stack.db.one("user_by_username", username="dan") is None
