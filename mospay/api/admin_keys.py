@@ -7,7 +7,7 @@ import falcon
 
 from .. import api_keys
 from .admin import _AdminResource, actor_of, admin_user
-from .admin_users import page_limit
+from .admin_users import page_after, page_limit
 
 SUPER = ("super_admin",)
 
@@ -17,7 +17,7 @@ class ApiKeys(_AdminResource):
 
     def on_get(self, req, resp):
         admin_user(req, self._db, self._tokens, roles=SUPER)
-        items, following = api_keys.page(self._db, req.get_param("after"), page_limit(req))
+        items, following = api_keys.page(self._db, page_after(req), page_limit(req))
         resp.media = {"items": items, "next": following}
 
     def on_post(self, req, resp):

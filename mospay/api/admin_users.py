@@ -16,13 +16,21 @@ _PATCHABLE = ("role", "active")
 
 
 def page_limit(req) -> int:
-    """?limit= for keyset-paged lists: 1..200, 50 when absent."""
-    raw = req.get_param("limit")
-    if raw is None or raw == "":
+    """?limit= for keyset-paged lists: 1..200, 50 when absent. Given twice or empty: refused, not guessed."""
+    raw = req.params.get("limit")
+    if raw is None:
         return 50
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 200:
+    if not isinstance(raw, str) or not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 200:
         raise errors.InvalidField("must be a whole number from 1 to 200", field="limit")
     return int(raw)
+
+
+def page_after(req) -> str | None:
+    """?after= (the `next` of the previous page), once at most."""
+    raw = req.params.get("after")
+    if raw is not None and not isinstance(raw, str):
+        raise errors.InvalidField("is not a valid page cursor", field="after")
+    return raw
 
 
 def _view(row: dict) -> dict:
@@ -44,7 +52,7 @@ class Users(_AdminResource):
     def on_get(self, req, resp):
         admin_user(req, self._db, self._tokens, roles=READ_ROLES)
         limit = page_limit(req)
-        before_at, before_id = validators.cursor(req.get_param("after"))
+        before_at, before_id = validators.cursor(page_after(req))
         rows = self._db.query("users_page", before_at=before_at, before_id=before_id, limit=limit + 1)
         resp.media = {"items": [_view(r) for r in rows[:limit]],
                       "next": validators.cursor_text(rows[limit - 1]) if len(rows) > limit else None}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 import pytest
 
@@ -212,7 +213,8 @@ def test_keys_page_with_a_cursor(stack):
     second = stack.api("GET", "/api/v1/admin/api-keys", username="root", role="super_admin",
                        params={"limit": "2", "after": first["next"]}).json
     assert [k["name"] for k in second["items"]] == ["k0"] and second["next"] is None
-    for bad in ({"limit": "0"}, {"limit": "201"}, {"limit": "x"}, {"after": "nope"}):
+    for bad in ({"limit": "0"}, {"limit": "201"}, {"limit": "x"}, {"limit": ""}, {"limit": ["2", "3"]},
+                {"after": "nope"}, {"after": [first["next"], first["next"]]}):
         assert stack.api("GET", "/api/v1/admin/api-keys", username="root", role="super_admin",
                          params=bad).status_code == 422, bad
 
@@ -221,3 +223,24 @@ def test_the_expiry_is_kept_as_the_instant_given(stack):
     when = dt.datetime(2098, 6, 1, 12, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))
     created = create_key(stack, "dated", "viewer", expires_at=when.isoformat())
     assert dt.datetime.fromisoformat(created["expires_at"]) == when
+
+
+def test_the_portal_page_creates_shows_once_and_revokes_keys_for_super_admins_only(stack):
+    portal = stack.portal("boss", "super_admin")
+    assert portal.get("/admin/api-keys").status_code == 200
+    made = portal.post("/admin/api-keys", {"name": "from-portal", "role": "viewer", "expires": "2099-03-01"})
+    assert made.status_code == 201, made.text
+    key = re.search(r'id="api-key" class="secret">(mpk_[^<]+)<', made.text).group(1)
+    assert stack.client.simulate_get("/api/v1/admin/users", headers=bearer(key)).status_code == 200
+    page = portal.get("/admin/api-keys")
+    assert "from-portal" in page.text and key not in page.text and "2099-03-01 00:00" in page.text
+    refused = portal.post("/admin/api-keys", {"name": "from-portal", "role": "viewer"})
+    assert refused.status_code == 422 and "names are not reused" in refused.text
+    key_id = stack.db.run("SELECT id FROM admin_api_keys WHERE name = 'from-portal'")[0]["id"]
+    assert portal.post(f"/admin/api-keys/{key_id}/revoke").status_code == 303
+    assert stack.client.simulate_get("/api/v1/admin/users", headers=bearer(key)).status_code == 401
+    assert [r["username"] for r in stack.audit("api_key.create") + stack.audit("api_key.revoke")] == ["boss"] * 2
+    admin = stack.portal("plain", "admin")
+    assert admin.get("/admin/api-keys").status_code == 403
+    assert admin.post("/admin/api-keys", {"name": "sneaky", "role": "super_admin"}).status_code == 403
+    assert stack.db.run("SELECT count(*) AS n FROM admin_api_keys")[0]["n"] == 1
