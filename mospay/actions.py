@@ -207,6 +207,20 @@ def set_user_active(db: Database, actor: Actor, user_id: str, active: bool) -> N
           {"active": user["active"]}, {"active": active})
 
 
+def set_user_role(db: Database, actor: Actor, user_id: str, role) -> None:
+    """Takes effect on the user's next request (every request reads the role); never one's own, so the
+    last super_admin cannot demote themselves by mistake."""
+    user = _user(db, user_id)
+    if role not in accounts.ROLES:
+        raise errors.InvalidField(f"must be one of {', '.join(accounts.ROLES)}", field="role")
+    if user["id"] == actor.id:
+        raise errors.Forbidden("you cannot change your own role", code="self_role_change")
+    if role == user["role"]:
+        return
+    db.query("user_set_role", id=user["id"], role=role)
+    audit(db, actor, "user.set_role", "user", user["username"], {"role": user["role"]}, {"role": role})
+
+
 def reset_password(db: Database, actor: Actor, user_id: str, password) -> None:
     """A temporary password: the user must choose a new one at next login; their sessions end now."""
     user = _user(db, user_id)

@@ -13,7 +13,7 @@ import falcon
 from . import __version__, admin as portal, errors, migrate
 from .api import admin, callbacks as callback_api, docs, guard, health, metrics as metrics_api
 from .api import credentials as credential_api, payments as payment_api
-from .api import admin_catalogue, admin_clients, admin_functions, admin_records
+from .api import admin_catalogue, admin_clients, admin_functions, admin_keys, admin_records, admin_users
 from .auth import Tokens
 from .components import Components
 from .observe import RequestObserver
@@ -28,7 +28,7 @@ log = logging.getLogger("mospay.app")
 
 def routes(parts: Components, schema_version: int | None = None):
     config, db = parts.config, parts.db
-    tokens = Tokens(config.jwt_secret_key, config.token_ttl_s)
+    tokens = Tokens(config.jwt_secret_key, config.token_ttl_s, api_key_secret=config.secret_key)
     rate_limits = RateLimits(config.rate_limit_per_minute, db)
     gateway = PaymentGateway(db, parts.provider, config.secret_key, parts.breakers,
                              callback_base=config.callback_base_url(), limits=rate_limits,
@@ -84,6 +84,12 @@ def routes(parts: Components, schema_version: int | None = None):
         ("/api/v1/admin/api-logs/{log_id}", admin_records.ApiLogItem(db, tokens, config), {}),
         ("/api/v1/admin/security-events", admin_records.SecurityEvents(db, tokens, config), {}),
         ("/api/v1/admin/audit", admin_records.Audit(db, tokens, config), {}),
+        # Admin API keys for automation, and admin users.
+        ("/api/v1/admin/api-keys", admin_keys.ApiKeys(db, tokens, config), {}),
+        ("/api/v1/admin/api-keys/{key_id}", admin_keys.ApiKey(db, tokens, config), {}),
+        ("/api/v1/admin/users", admin_users.Users(db, tokens, config), {}),
+        ("/api/v1/admin/users/{username}", admin_users.User(db, tokens, config), {}),
+        ("/api/v1/admin/users/{username}/reset-password", admin_users.UserPasswordReset(db, tokens, config), {}),
         # The API reference and operations endpoints.
         ("/api/v1/openapi.json", docs.OpenApiDocument(), {}),
         ("/docs", docs.DocsPage(), {}),

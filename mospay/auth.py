@@ -80,9 +80,12 @@ def parse_basic(header: str) -> BasicCredentials:
 class Tokens:
     """HS256 tokens with iss/aud/typ pinned; `cv` carries the credential version so rotation revokes."""
 
-    def __init__(self, key: str, ttl_s: int):
+    def __init__(self, key: str, ttl_s: int, api_key_secret: str | None = None):
         self._key = key
         self.ttl_s = ttl_s
+        # The server SECRET_KEY, for the admin API keys (mospay.api_keys) that share the Bearer header
+        # with admin tokens: whoever verifies one must be able to verify the other.
+        self.api_key_secret = api_key_secret
         # Verified tokens by their exact text: a client sends the same token for an hour, and
         # re-verifying it (base64, JSON, HMAC, claim checks) was a tenth of a payment's CPU. Only the
         # expiry can change the verdict for the same text, so a hit re-checks exp and nothing else.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import clients, dashboard, functions_pages as fn, operations as ops, records, services, session_pages as sp
-from . import credentials_pages, users
+from . import api_keys_pages, credentials_pages, users
 from .web import ROOT, PortalGuard, error_handler
 
 __all__ = ["error_handler", "install", "portal_routes"]
@@ -49,6 +49,8 @@ def portal_routes(parts) -> list[tuple]:
         ("/admin/users/{user_id}/active", users.UserActive(db)),
         ("/admin/users/{user_id}/password", users.UserPassword(db)),
         ("/admin/audit", users.Audit(db)),
+        ("/admin/api-keys", api_keys_pages.ApiKeys(db, config)),
+        ("/admin/api-keys/{key_id}/revoke", api_keys_pages.ApiKeyRevoke(db)),
         ("/admin/credentials", credentials_pages.ProviderCredentials(db, parts.credentials())),
         ("/admin/credentials/delete", credentials_pages.ProviderCredentialDelete(db, parts.credentials())),
     ]

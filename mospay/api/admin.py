@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import falcon
 
-from .. import accounts, catalogue, errors, security
+from .. import accounts, api_keys, catalogue, errors, security
 from ..audit import Actor, audit
 from ..auth import BAD_CREDENTIALS, Tokens, parse_basic
 from .common import read_json
@@ -14,14 +14,21 @@ WRITE_ROLES = ("super_admin", "admin")
 
 
 def admin_user(req, db, tokens: Tokens, roles=WRITE_ROLES) -> dict:
-    """The admin behind a bearer token, still active, same credential version, with one of `roles`."""
+    """The admin behind a bearer token (still active, same credential version) or an API key (not revoked
+    or expired: mospay.api_keys), with one of `roles`. A failure is the one 401, which AuthGuard counts."""
     header = req.get_header("Authorization") or ""
     if header[:7].lower() != "bearer ":
-        raise errors.Unauthorized("send Authorization: Bearer <admin token>")
-    claims = tokens.verify(header[7:].strip(), "admin")
-    user = db.one("user_by_username", username=claims["sub"])
-    if user is None or not user["active"] or user["credential_version"] != claims["cv"]:
-        raise errors.Unauthorized(BAD_CREDENTIALS)
+        raise errors.Unauthorized("send Authorization: Bearer <admin token or API key>")
+    credential = header[7:].strip()
+    if api_keys.is_key(credential):
+        if not tokens.api_key_secret:  # a Tokens built without the server key verifies no key
+            raise errors.Unauthorized(BAD_CREDENTIALS)
+        user = api_keys.authenticate(db, tokens.api_key_secret, credential, req.remote_addr)
+    else:
+        claims = tokens.verify(credential, "admin")
+        user = db.one("user_by_username", username=claims["sub"])
+        if user is None or not user["active"] or user["credential_version"] != claims["cv"]:
+            raise errors.Unauthorized(BAD_CREDENTIALS)
     if user["role"] not in roles:
         raise errors.Forbidden("your role does not allow this", code="insufficient_role")
     return user

@@ -341,6 +341,8 @@ def _paths() -> dict:
     paths.update(openapi_records.paths())
     from . import openapi_catalogue  # services, fields, clients, functions
     paths.update(openapi_catalogue.paths())
+    from . import openapi_keys  # admin API keys and users
+    paths.update(openapi_keys.paths())
     return paths
 
 

@@ -31,3 +31,18 @@ UPDATE users SET active = :active, updated_at = now() WHERE id = :id RETURNING i
 UPDATE users SET password_hash = :password_hash, must_change_password = true,
                  credential_version = credential_version + 1, updated_at = now()
  WHERE id = :id RETURNING id
+
+-- name: users_page
+SELECT id, username, role, active, must_change_password, created_at, updated_at
+  FROM users
+ WHERE CAST(:before_at AS timestamptz) IS NULL
+    OR (created_at, id) < (CAST(:before_at AS timestamptz), CAST(:before_id AS bigint))
+ ORDER BY created_at DESC, id DESC
+ LIMIT :limit
+
+-- name: user_view
+SELECT id, username, role, active, must_change_password, created_at, updated_at FROM users
+ WHERE username = :username
+
+-- name: user_set_role
+UPDATE users SET role = :role, updated_at = now() WHERE id = :id RETURNING id
