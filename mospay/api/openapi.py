@@ -382,7 +382,7 @@ def _document() -> dict:
                           "description": "API username and secret (clients) or admin username and password"},
                 "appId": {"type": "apiKey", "in": "header", "name": "App-ID",
                           "description": "the client's App ID, with Basic credentials (X-App-ID also accepted)"},
-                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "an admin token from /api/v1/admin/token, or on /api/v1/admin/ an API key (mpk_<id>_<secret>)"},
             },
         },
     }
