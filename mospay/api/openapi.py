@@ -382,7 +382,9 @@ def _document() -> dict:
                           "description": "API username and secret (clients) or admin username and password"},
                 "appId": {"type": "apiKey", "in": "header", "name": "App-ID",
                           "description": "the client's App ID, with Basic credentials (X-App-ID also accepted)"},
-                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "an admin token from /api/v1/admin/token, or on /api/v1/admin/ an API key (mpk_<id>_<secret>)"},
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                           "description": "a token from /api/v1/auth/token (clients) or /api/v1/admin/token "
+                                          "(admins); on /api/v1/admin/ an API key (mpk_<id>_<secret>) too"},
             },
         },
     }
