@@ -75,10 +75,12 @@ def test_a_new_payment_with_an_f010_of_only_dots_is_refused(api, shop, f010):
 
 
 def test_a_stored_f010_of_only_dots_stays_readable_by_post_status(api, shop):
-    # Recorded before the rule (the f010 pattern accepted it): still the client's, read by POST.
+    # Recorded before the rule (the f010 pattern accepted it): still the client's, read by POST. The row
+    # is what a real payment recorded (its request names the client): the shared app's invariants hold.
     api.db.run("""
         INSERT INTO transactions (client_id, service_id, route, f010, amount, msisdn, request, request_hash)
-        SELECT c.id, s.id, 'collection', '..', 500, '+250788120012', '{}', 'h-dots'
+        SELECT c.id, s.id, 'collection', '..', 500, '+250788120012',
+               jsonb_build_object('f000', s.name, 'f003', c.app_id, 'f010', '..'), 'h-dots'
           FROM clients c, services s WHERE c.app_id = :app_id AND s.name = :service""",
                app_id=shop.app_id, service=shop.service)
     found = api.request("POST", "/api/v1/payment/status", json={"f010": ".."}, headers=shop.basic)

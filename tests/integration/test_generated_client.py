@@ -210,7 +210,9 @@ def test_a_generated_client_runs_the_admin_tasks(generated, gateway, connect):
     gateway.db.run("""
         INSERT INTO transactions (client_id, service_id, route, f010, amount, msisdn, request, request_hash,
                                   status, stuck, check_attempts, created_at)
-        SELECT c.id, s.id, 'collection', :f010, 500, '+250788120004', '{}', 'h-' || :f010, 'UNKNOWN', true, 28,
+        SELECT c.id, s.id, 'collection', :f010, 500, '+250788120004',
+               jsonb_build_object('f000', s.name, 'f003', c.app_id, 'f010', CAST(:f010 AS text)), 'h-' || :f010,
+               'UNKNOWN', true, 28,
                now() - interval '2 days'
           FROM clients c JOIN client_services cs ON cs.client_id = c.id JOIN services s ON s.id = cs.service_id
          WHERE c.app_id = :app_id""", f010=f010, app_id=creds.app_id)
