@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("rotate-webhook-secret", help="new webhook secret, printed once; the old one stays valid a while")
     p.add_argument("app_id")
     p.add_argument("--overlap", type=int, default=86400, help="seconds the previous secret stays valid")
+    p.add_argument("--user", help="the operator named in the audit trail (default: the OS user)")
     p = sub.add_parser("prune-logs", help="delete api_logs rows older than MOSPAY_LOG_RETENTION_DAYS (batched)")
     p.add_argument("--days", type=int, help="override MOSPAY_LOG_RETENTION_DAYS for this run")
     p = sub.add_parser("create-admin", help="create an admin user")
@@ -115,9 +116,10 @@ def run(args, runtime) -> object:
     if args.command == "deliver-webhooks":
         from .webhooks import Deliverer
         return Deliverer(db, config.secret_key).deliver_due()
-    if args.command == "rotate-webhook-secret":
-        from .webhooks import rotate_secret
-        return rotate_secret(db, config.secret_key, args.app_id, args.overlap)
+    if args.command == "rotate-webhook-secret":  # audited like the portal's and the admin API's rotation
+        from .actions import rotate_webhook_secret
+        from .function_commands import operator
+        return rotate_webhook_secret(db, operator(db, args.user), config.secret_key, args.app_id, args.overlap)
     if args.command == "prune-logs":
         from .retention import prune_logs
         days = config.log_retention_days if args.days is None else args.days

@@ -108,3 +108,16 @@ def test_the_cli_does_not_import_falcon():
     code = "import sys, mospay.__main__, mospay.function_commands; print('falcon' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_rotating_a_webhook_secret_from_the_cli_is_audited_with_the_operator(assigned, db_url):
+    """The portal's and the admin API's rotations write an audit row; the CLI's did not."""
+    done = cli(db_url, "rotate-webhook-secret", "akaliza", "--overlap", "600", "--user", "night-ops")
+    assert done.returncode == 0, done.stdout + done.stderr
+    secret = json.loads(done.stdout)["webhook_secret"]
+    rows = assigned.run("SELECT username, action, target_id, after::text AS after FROM audit_log "
+                        "WHERE action = 'client.rotate_webhook_secret'")
+    assert [(r["username"], r["target_id"]) for r in rows] == [("night-ops", "akaliza")]
+    assert secret not in rows[0]["after"]  # shown once on stdout, masked in the trail
+    unknown = cli(db_url, "rotate-webhook-secret", "nobody1")
+    assert unknown.returncode != 0 and "client_not_found" in unknown.stdout + unknown.stderr
