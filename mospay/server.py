@@ -199,7 +199,8 @@ class GuardedServer(TcpWSGIServer):
 def create_server(app, *, config, **where):
     """The server run.py runs: waitress with MosPay's options, its JSON errors, the head deadline and
     the per-address connection cap. `where`: host and port, or sockets=[a pre-bound socket]."""
-    options = waitress_options(config.threads, max(config.max_body_bytes, config.callback_max_bytes),
+    options = waitress_options(config.threads, max(config.max_body_bytes, config.callback_max_bytes,
+                                   config.statement_max_bytes),
                                config.max_header_bytes)
     adj = Adjustments(ident="mospay", **where, **options)
     dispatcher = ThreadedTaskDispatcher()
