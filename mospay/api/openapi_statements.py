@@ -71,12 +71,12 @@ def paths() -> dict:
                              + _WRITE,
                  responses={"201": _json(_COUNTS, "matched: the counts of each outcome"),
                             "200": _json(_COUNTS, "this file was uploaded before: the same statement"),
-                            **_errors(400, 413, 415, 401, 403, 404, *_ANY)})
+                            **_errors(400, 413, 415, 422, 401, 403, 404, *_ANY)})
     upload["requestBody"] = {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}
     _named(upload, "uploadStatement", _path("service"),
            _query("filename", "the file's name, kept with the statement", {"type": "string", "maxLength": 200}))
     get_format = _named(_op("A service's statement column mapping", "admin", security=ADMIN_AUTH, description=_READ,
-                            responses={"200": _json(_FORMAT, "field -> header"), **_errors(401, 403, 404, *_ANY)}),
+                            responses={"200": _json(_FORMAT, "field -> header"), **_errors(401, 403, 404, 422, *_ANY)}),
                         "getStatementFormat", _path("service"))
     set_format = _named(_op("Change a service's statement column mapping", "admin", security=ADMIN_AUTH,
                             request={"type": "object", "additionalProperties": False, "required": ["columns"],
