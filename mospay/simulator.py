@@ -11,7 +11,8 @@ and the simulator then PUTs a MoMo-style callback there (callback_duplicates tim
 probability callback_drop_rate). GET /<route>/<externalId> is the status query; /_sim/calls counts
 payment requests (never status queries); GET /_sim/headers/<externalId> the headers of the last payment
 request with that externalId (to check what credentials a gateway sent); status_delay makes each status
-query take that long.
+query take that long. GET /_sim/statement.csv?from=&to= is its statement: every payment it took on
+(reference = externalId, amount, currency, current status, date of the first call), MosPay's default columns.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from . import sim_statement
 
 MAX_BODY = 1024 * 1024
 
@@ -62,6 +65,7 @@ class Ledger:
         self._count: dict[str, int] = {}
         self._headers: dict[str, dict] = {}
         self._times: dict[str, list[float]] = {}
+        self._moves: dict[str, dict] = {}  # payments it took on (not refused): its statement
 
     def record(self, external_id: str, status: str, headers: dict | None = None) -> None:
         with self._lock:
@@ -69,6 +73,16 @@ class Ledger:
             self._count[external_id] = self._count.get(external_id, 0) + 1
             self._headers[external_id] = dict(headers or {})
             self._times.setdefault(external_id, []).append(time.time())
+
+    def took(self, external_id: str, amount, currency) -> None:
+        with self._lock:
+            self._moves.setdefault(external_id, {"reference": external_id, "amount": amount,
+                                                 "currency": currency, "at": time.time()})
+
+    def moves(self) -> list[dict]:
+        """Payments taken on, first call first, each with its current status."""
+        with self._lock:
+            return [{**m, "status": self._status[ext]} for ext, m in self._moves.items()]
 
     def call_times(self) -> dict[str, list[float]]:
         """When each payment request arrived (time.time()), by externalId: lets a test tell which of its
@@ -98,6 +112,7 @@ class Ledger:
             self._status.clear()
             self._count.clear()
             self._headers.clear()
+            self._moves.clear()
             self._times.clear()
 
 
@@ -189,6 +204,8 @@ class Handler(BaseHTTPRequestHandler):
             self._reply(200, ledger.calls())
         elif method == "GET" and len(parts) == 3 and parts[:2] == ["_sim", "headers"]:
             self._reply(200, {"headers": ledger.headers(parts[2])})
+        elif method == "GET" and parts == ["_sim", "statement.csv"]:
+            self._statement()
         elif method == "POST" and parts == ["_sim", "reset"]:
             ledger.reset()
             self._reply(200, {})
@@ -222,6 +239,8 @@ class Handler(BaseHTTPRequestHandler):
         code, status = OUTCOMES.get(suffix, DEFAULT_OUTCOME)
         # Remember before answering so a status GET during a hang already sees the request.
         self.server.ledger.record(ext, status, dict(self.headers.items()))
+        if suffix != "0503":  # refused before processing: nothing for the statement
+            self.server.ledger.took(ext, data.get("amount"), data.get("currency"))
         if suffix == "0001":
             self._reply(200, {"status": "FAILED", "reason": "NOT_ENOUGH_FUNDS",
                               "externalId": ext, "financialTransactionId": None})
@@ -251,6 +270,21 @@ class Handler(BaseHTTPRequestHandler):
                               "financialTransactionId": f"{secrets.randbelow(10**10):010d}",
                               "amount": data.get("amount"), "currency": data.get("currency")})
 
+
+    def _statement(self) -> None:
+        query = parse_qs(urlsplit(self.path).query)
+        try:
+            start = sim_statement.bound(query.get("from", [None])[0])
+            end = sim_statement.bound(query.get("to", [None])[0], end=True)
+        except ValueError:
+            self._reply(400, {"error": "from/to must be ISO 8601 dates or date-times"})
+            return
+        body = sim_statement.render(self.server.ledger.moves(), start, end).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/csv; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def _send_raw(self, code: int, body: bytes, trickle: bool = False) -> None:
         self.send_response(code)

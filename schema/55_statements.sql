@@ -61,7 +61,7 @@ CREATE INDEX transactions_financial_id_idx ON transactions ((provider_response -
 -- p_window), nearest first, one transaction per line. Each line gets one outcome, in this order:
 -- duplicate, missing_in_gateway, currency_mismatch, amount_mismatch, status_mismatch, matched. Gateway
 -- transactions of the service inside the statement's period that no line names are missing_at_provider
--- (except failures that never reached the provider). Deterministic: ties break on line and row ids.
+-- (a FAILED one moved no money: its absence is no discrepancy). Deterministic: ties break on ids.
 CREATE OR REPLACE FUNCTION mospay.match_statement(p_statement_id bigint, p_tolerance numeric, p_window interval)
 RETURNS jsonb
 LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
@@ -154,7 +154,7 @@ BEGIN
                                                             'status', t.status, 'date', t.created_at))
       FROM transactions t
      WHERE t.service_id = v_service AND t.created_at BETWEEN v_from AND v_to
-       AND NOT (t.status = 'FAILED' AND t.provider_http_status IS NULL)
+       AND t.status <> 'FAILED'
        AND NOT EXISTS (SELECT 1 FROM statement_lines x
                         WHERE x.statement_id = p_statement_id AND x.transaction_id = t.id)
      ORDER BY t.id;
