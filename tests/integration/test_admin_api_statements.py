@@ -19,10 +19,15 @@ DAY = "2026-11-30"
 
 @pytest.fixture
 def books(site):
-    """mtnmomorwa (RWF) transactions on one day, each planted for one outcome, keyed by its role."""
-    catalogue.create_service(site.db, {"name": "mtnmomorwa", "service_url": "http://127.0.0.1:9"})
-    catalogue.create_service(site.db, {"name": "airtel", "service_url": "http://127.0.0.1:9"})
-    accounts.create_client(site.db, site.config.secret_key, {"app_id": "akaliza", "company_name": "Akaliza"})
+    site.ids = plant(site.db, site.config.secret_key)
+    return site
+
+
+def plant(db, secret_key: str) -> dict:
+    """mtnmomorwa (RWF) transactions on one day, each planted for one outcome: {role: transaction_id}."""
+    catalogue.create_service(db, {"name": "mtnmomorwa", "service_url": "http://127.0.0.1:9"})
+    catalogue.create_service(db, {"name": "airtel", "service_url": "http://127.0.0.1:9"})
+    accounts.create_client(db, secret_key, {"app_id": "akaliza", "company_name": "Akaliza"})
     plan = [  # role, service, amount, status, time, provider_response
         ("ok_ref", "mtnmomorwa", 100, "SUCCESSFUL", f"{DAY}T09:00:00Z", None),
         ("ok_fin", "mtnmomorwa", 100, "SUCCESSFUL", f"{DAY}T09:30:00Z", '{"financialTransactionId": "FIN-77"}'),
@@ -38,7 +43,7 @@ def books(site):
     ]
     ids = {}
     for role, service, amount, status, when, answer in plan:
-        row = site.db.run("""
+        row = db.run("""
             INSERT INTO transactions (client_id, service_id, route, f010, amount, request, request_hash, status,
                                       created_at, provider_response, provider_http_status, provider_ref)
             SELECT c.id, s.id, 'collection', :f010, :amount, jsonb_build_object('f010', CAST(:f010 AS text)),
@@ -48,10 +53,9 @@ def books(site):
             RETURNING public_id""", f010=f"order-{role}", amount=amount, when=when, answer=answer, service=service,
             sent=role != "never_sent", legacy=role == "ok_legacy")[0]["public_id"]
         if status != "RECEIVED":
-            site.db.run("UPDATE transactions SET status = :s WHERE public_id = :p", s=status, p=row)
+            db.run("UPDATE transactions SET status = :s WHERE public_id = :p", s=status, p=row)
         ids[role] = row
-    site.ids = ids
-    return site
+    return ids
 
 
 def ref(site, role):
@@ -59,6 +63,7 @@ def ref(site, role):
 
 
 def planted(site) -> str:
+    """The statement, every kind of discrepancy planted; `site`: anything with the planted ids as .ids."""
     stranger = str(uuid.UUID(int=7))
     lines = [
         f"{ref(site, 'ok_ref')},100.00,RWF,SUCCESSFUL,{DAY}T09:00:05Z",
