@@ -23,11 +23,12 @@ def books(site):
     return site
 
 
-def plant(db, secret_key: str) -> dict:
-    """mtnmomorwa (RWF) transactions on one day, each planted for one outcome: {role: transaction_id}."""
-    catalogue.create_service(db, {"name": "mtnmomorwa", "service_url": "http://127.0.0.1:9"})
-    catalogue.create_service(db, {"name": "airtel", "service_url": "http://127.0.0.1:9"})
-    accounts.create_client(db, secret_key, {"app_id": "akaliza", "company_name": "Akaliza"})
+def plant(db, secret_key: str, service: str = "mtnmomorwa", other: str = "airtel", app_id: str = "akaliza") -> dict:
+    """`service` (RWF) transactions on one day, each planted for one outcome: {role: transaction_id}."""
+    catalogue.create_service(db, {"name": service, "service_url": "http://127.0.0.1:9"})
+    catalogue.create_service(db, {"name": other, "service_url": "http://127.0.0.1:9"})
+    accounts.create_client(db, secret_key, {"app_id": app_id, "company_name": "Akaliza"})
+    names = {"mtnmomorwa": service, "airtel": other}
     plan = [  # role, service, amount, status, time, provider_response
         ("ok_ref", "mtnmomorwa", 100, "SUCCESSFUL", f"{DAY}T09:00:00Z", None),
         ("ok_fin", "mtnmomorwa", 100, "SUCCESSFUL", f"{DAY}T09:30:00Z", '{"financialTransactionId": "FIN-77"}'),
@@ -42,15 +43,16 @@ def plant(db, secret_key: str) -> dict:
         ("other_service", "airtel", 170, "SUCCESSFUL", f"{DAY}T14:00:00Z", None),
     ]
     ids = {}
-    for role, service, amount, status, when, answer in plan:
+    for role, service_of, amount, status, when, answer in plan:
         row = db.run("""
             INSERT INTO transactions (client_id, service_id, route, f010, amount, request, request_hash, status,
                                       created_at, provider_response, provider_http_status, provider_ref)
             SELECT c.id, s.id, 'collection', :f010, :amount, jsonb_build_object('f010', CAST(:f010 AS text)),
                    'h-' || :f010, 'RECEIVED', CAST(:when AS timestamptz), CAST(:answer AS jsonb),
                    CASE WHEN :sent THEN 200 END, CASE WHEN :legacy THEN CAST(:f010 AS text) END
-              FROM clients c, services s WHERE c.app_id = 'akaliza' AND s.name = :service
-            RETURNING public_id""", f010=f"order-{role}", amount=amount, when=when, answer=answer, service=service,
+              FROM clients c, services s WHERE c.app_id = :app_id AND s.name = :service
+            RETURNING public_id""", f010=f"order-{role}", amount=amount, when=when, answer=answer,
+            service=names[service_of], app_id=app_id,
             sent=role != "never_sent", legacy=role == "ok_legacy")[0]["public_id"]
         if status != "RECEIVED":
             db.run("UPDATE transactions SET status = :s WHERE public_id = :p", s=status, p=row)
