@@ -96,22 +96,40 @@ BEGIN
               FROM statement_lines
              WHERE statement_id = p_statement_id AND (reference IS NOT NULL OR transaction_id IS NOT NULL)) d
      WHERE l.statement_id = p_statement_id AND l.line_no = d.line_no AND d.n > 1;
-    FOR r IN SELECT line_no, amount, occurred_at FROM statement_lines
-              WHERE statement_id = p_statement_id AND reference IS NULL ORDER BY line_no
-    LOOP
-        SELECT t.id INTO v_tx FROM transactions t
+    IF EXISTS (SELECT 1 FROM statement_lines WHERE statement_id = p_statement_id AND reference IS NULL) THEN
+        -- The unclaimed transactions near those lines' dates, indexed by amount: each line then costs one
+        -- index probe, however many transactions the service has.
+        DROP TABLE IF EXISTS statement_candidates;
+        CREATE TEMP TABLE statement_candidates ON COMMIT DROP AS
+        SELECT t.id, t.amount, t.created_at
+          FROM transactions t
          WHERE t.service_id = v_service
-           AND t.created_at BETWEEN r.occurred_at - p_window AND r.occurred_at + p_window
-           AND abs(t.amount - r.amount) <= p_tolerance
+           AND t.created_at BETWEEN (SELECT min(occurred_at) - p_window FROM statement_lines
+                                      WHERE statement_id = p_statement_id AND reference IS NULL)
+                                AND (SELECT max(occurred_at) + p_window FROM statement_lines
+                                      WHERE statement_id = p_statement_id AND reference IS NULL)
            AND NOT EXISTS (SELECT 1 FROM statement_lines x
-                            WHERE x.statement_id = p_statement_id AND x.transaction_id = t.id)
-         ORDER BY abs(extract(epoch FROM t.created_at - r.occurred_at)), abs(t.amount - r.amount), t.id
-         LIMIT 1;
-        IF v_tx IS NOT NULL THEN
-            UPDATE statement_lines SET transaction_id = v_tx
-             WHERE statement_id = p_statement_id AND line_no = r.line_no;
-        END IF;
-    END LOOP;
+                            WHERE x.statement_id = p_statement_id AND x.transaction_id = t.id);
+        CREATE INDEX ON statement_candidates (amount, created_at);
+        ANALYZE statement_candidates;
+        FOR r IN SELECT line_no, amount, occurred_at FROM statement_lines
+                  WHERE statement_id = p_statement_id AND reference IS NULL ORDER BY line_no
+        LOOP
+            DELETE FROM statement_candidates c
+             WHERE c.id = (SELECT k.id FROM statement_candidates k
+                            WHERE k.amount BETWEEN r.amount - p_tolerance AND r.amount + p_tolerance
+                              AND k.created_at BETWEEN r.occurred_at - p_window AND r.occurred_at + p_window
+                            ORDER BY abs(extract(epoch FROM k.created_at - r.occurred_at)),
+                                     abs(k.amount - r.amount), k.id
+                            LIMIT 1)
+            RETURNING c.id INTO v_tx;
+            IF v_tx IS NOT NULL THEN
+                UPDATE statement_lines SET transaction_id = v_tx
+                 WHERE statement_id = p_statement_id AND line_no = r.line_no;
+            END IF;
+        END LOOP;
+        DROP TABLE statement_candidates;
+    END IF;
     UPDATE statement_lines l
        SET outcome = CASE
                WHEN t.id IS NULL THEN 'missing_in_gateway'
