@@ -60,26 +60,26 @@ def plant(db, secret_key: str, service: str = "mtnmomorwa", other: str = "airtel
     return ids
 
 
-def ref(site, role):
-    return provider_reference(site.ids[role])
+def ref(held, role):
+    return provider_reference(held.ids[role])
 
 
-def planted(site) -> str:
+def planted(held) -> str:
     """The statement, every kind of discrepancy planted; `site`: anything with the planted ids as .ids."""
     stranger = str(uuid.UUID(int=7))
     lines = [
-        f"{ref(site, 'ok_ref')},100.00,RWF,SUCCESSFUL,{DAY}T09:00:05Z",
+        f"{ref(held, 'ok_ref')},100.00,RWF,SUCCESSFUL,{DAY}T09:00:05Z",
         f"FIN-77,100,RWF,successful,{DAY}T09:30:05Z",          # the provider's own id
         f"order-ok_legacy,100,RWF,FAILED,{DAY}T10:00:05Z",      # sent its f010 before schema 4
-        f"{ref(site, 'amount')},250.00,RWF,SUCCESSFUL,{DAY}T10:30:05Z",
-        f"{ref(site, 'status')},150,RWF,SUCCESS,{DAY}T11:00:05Z",
-        f"{ref(site, 'currency')},120,USD,SUCCESSFUL,{DAY}T11:30:05Z",
+        f"{ref(held, 'amount')},250.00,RWF,SUCCESSFUL,{DAY}T10:30:05Z",
+        f"{ref(held, 'status')},150,RWF,SUCCESS,{DAY}T11:00:05Z",
+        f"{ref(held, 'currency')},120,USD,SUCCESSFUL,{DAY}T11:30:05Z",
         f"{stranger},55,RWF,SUCCESSFUL,{DAY}T12:30:00Z",        # a payment MosPay never saw
-        f"{ref(site, 'ok_ref')},100.00,RWF,SUCCESSFUL,{DAY}T09:00:05Z",  # listed twice
+        f"{ref(held, 'ok_ref')},100.00,RWF,SUCCESSFUL,{DAY}T09:00:05Z",  # listed twice
         f",300.00,RWF,SUCCESSFUL,{DAY}T13:02:00",               # no reference: amount and time
         f",999.00,RWF,SUCCESSFUL,{DAY}T13:05:00Z",              # no reference, nothing like it
-        f"{ref(site, 'other_service')},170,RWF,SUCCESSFUL,{DAY}T14:00:05Z",  # another service's payment
-        f"{ref(site, 'ok_ref').upper()[:8]}x,1,RWF,FAILED,{DAY}T18:00:00Z",   # garbage reference
+        f"{ref(held, 'other_service')},170,RWF,SUCCESSFUL,{DAY}T14:00:05Z",  # another service's payment
+        f"{ref(held, 'ok_ref').upper()[:8]}x,1,RWF,FAILED,{DAY}T18:00:00Z",   # garbage reference
     ]
     return "reference,amount,currency,status,date\r\n" + "\r\n".join(lines) + "\r\n"
 
