@@ -38,7 +38,8 @@ CREATE TABLE statement_lines (
     PRIMARY KEY (statement_id, line_no)
 );
 
--- Every discrepancy, with why (detail: the provider's and the gateway's values), until resolved.
+-- Every discrepancy, with why (detail: the provider's and the gateway's values; amounts as text, never
+-- a float), until resolved.
 CREATE TABLE statement_exceptions (
     id              bigserial PRIMARY KEY,
     statement_id    bigint NOT NULL REFERENCES statements (id) ON DELETE CASCADE,
@@ -152,10 +153,10 @@ BEGIN
                    WHEN 'amount_mismatch' THEN 'the provider''s amount differs beyond the tolerance'
                    ELSE 'the provider''s status differs from the gateway''s' END,
                'reference', l.reference, 'transaction_id', t.public_id,
-               'provider', jsonb_build_object('amount', l.amount, 'currency', l.currency, 'status', l.status,
+               'provider', jsonb_build_object('amount', l.amount::text, 'currency', l.currency, 'status', l.status,
                                               'date', l.occurred_at),
                'gateway', CASE WHEN t.id IS NOT NULL THEN jsonb_build_object(
-                   'amount', t.amount, 'currency', v_currency, 'status', t.status, 'date', t.created_at) END))
+                   'amount', t.amount::text, 'currency', v_currency, 'status', t.status, 'date', t.created_at) END))
       FROM statement_lines l LEFT JOIN transactions t ON t.id = l.transaction_id
      WHERE l.statement_id = p_statement_id AND l.outcome <> 'matched'
      ORDER BY l.line_no;
@@ -170,7 +171,7 @@ BEGIN
            jsonb_build_object('why', 'the provider''s statement has no line for this transaction',
                               'transaction_id', t.public_id,
                               'reference', mospay.provider_reference(t.public_id, t.provider_ref),
-                              'gateway', jsonb_build_object('amount', t.amount, 'currency', v_currency,
+                              'gateway', jsonb_build_object('amount', t.amount::text, 'currency', v_currency,
                                                             'status', t.status, 'date', t.created_at))
       FROM transactions t
      WHERE t.service_id = v_service AND t.created_at BETWEEN v_from AND v_to

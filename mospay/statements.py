@@ -168,29 +168,41 @@ def upload(db: Database, actor: Actor, service: str, stream, filename: str | Non
         existing = db.one("statement_by_hash", service_id=service_id, sha256=sha256)
         if existing is not None:
             return _answer(existing["id"], existing["counts"]), False
-        with db.transaction() as tx:  # a bad line anywhere leaves nothing behind
-            statement_id = tx.query("statement_insert", service_id=service_id, sha256=sha256,
-                                    filename=(filename or "")[:200] or None, uploaded_by=actor.username)[0]["id"]
-            batch = []
-            for parsed in _lines(spool, columns):
-                batch.append(parsed)
-                if len(batch) == BATCH:
-                    tx.query("statement_lines_insert", statement_id=statement_id, rows=json.dumps(batch))
-                    batch = []
-            if batch:
-                tx.query("statement_lines_insert", statement_id=statement_id, rows=json.dumps(batch))
-            counts = tx.query("statement_match", statement_id=statement_id, tolerance=str(tolerance),
-                              window_s=float(window_s))[0]["counts"]
-            answer = _answer(statement_id, counts)
-            audit(tx, actor, "statement.upload", "statement", statement_id, None,
-                  {"service": service, "sha256": sha256, "filename": filename, **answer})
-        return answer, True
+        try:
+            return _store(db, actor, service, service_id, spool, sha256, filename, columns, tolerance, window_s), True
+        except errors.Conflict:  # the same file, uploaded at the same moment by someone else: theirs
+            existing = db.one("statement_by_hash", service_id=service_id, sha256=sha256)
+            if existing is None:
+                raise
+            return _answer(existing["id"], existing["counts"]), False
     finally:
         spool.close()
 
 
+def _store(db: Database, actor: Actor, service: str, service_id: int, spool, sha256: str, filename, columns,
+           tolerance, window_s) -> dict:
+    with db.transaction() as tx:  # a bad line anywhere leaves nothing behind
+        statement_id = tx.query("statement_insert", service_id=service_id, sha256=sha256,
+                                filename=(filename or "")[:200] or None, uploaded_by=actor.username)[0]["id"]
+        batch = []
+        for parsed in _lines(spool, columns):
+            batch.append(parsed)
+            if len(batch) == BATCH:
+                tx.query("statement_lines_insert", statement_id=statement_id, rows=json.dumps(batch))
+                batch = []
+        if batch:
+            tx.query("statement_lines_insert", statement_id=statement_id, rows=json.dumps(batch))
+        counts = tx.query("statement_match", statement_id=statement_id, tolerance=str(tolerance),
+                          window_s=float(window_s))[0]["counts"]
+        answer = _answer(statement_id, counts)
+        audit(tx, actor, "statement.upload", "statement", statement_id, None,
+              {"service": service, "sha256": sha256, "filename": filename, **answer})
+    return answer
+
+
 def statement(db: Database, statement_id) -> dict:
-    row = db.one("statement_detail", id=_id(statement_id, "statement_id")) if _id(statement_id) else None
+    key = _id(statement_id)
+    row = db.one("statement_detail", id=key) if key is not None else None
     if row is None:
         raise errors.NotFound("no such statement", code="statement_not_found")
     return row
@@ -200,7 +212,7 @@ def statements_page(db: Database, before_at, before_id, limit: int) -> list[dict
     return db.query("statements_page", before_at=before_at, before_id=before_id, limit=limit)
 
 
-def _id(value, field: str = "id") -> int | None:
+def _id(value) -> int | None:
     text = str(value)
     return int(text) if text.isdigit() and len(text) < 18 else None
 

@@ -104,8 +104,8 @@ def test_planted_discrepancies_give_the_exact_counts_and_say_why(books):
     for item in items:
         by_kind.setdefault(item["kind"], []).append(item)
     assert by_kind["missing_at_provider"][0]["transaction_id"] == books.ids["absent"]
-    assert by_kind["amount_mismatch"][0]["detail"]["provider"]["amount"] == 250.0
-    assert by_kind["amount_mismatch"][0]["detail"]["gateway"]["amount"] == 200.0
+    assert by_kind["amount_mismatch"][0]["detail"]["provider"]["amount"] == "250.00"
+    assert by_kind["amount_mismatch"][0]["detail"]["gateway"]["amount"] == "200.00"
     assert "amount" in by_kind["amount_mismatch"][0]["detail"]["why"]
     assert by_kind["status_mismatch"][0]["detail"]["provider"]["status"] == "SUCCESSFUL"
     assert by_kind["status_mismatch"][0]["detail"]["gateway"]["status"] == "PENDING"
@@ -228,3 +228,51 @@ def test_exceptions_resolve_with_a_reason_or_settle_from_the_statement(books):
     assert api.get("/statement-exceptions", kind="nonsense").status_code == 422
     assert api.get("/statements/12345").status_code == 404
     assert api.walk("/statements")[0]["id"] == statement
+
+
+def test_lines_go_in_in_batches_from_a_spooled_file(books, monkeypatch):
+    """Memory stays flat: the body is copied to a temporary file in chunks and the lines are inserted in
+    batches, never held all at once."""
+    from mospay import statements
+
+    monkeypatch.setattr(statements, "BATCH", 5)
+    sizes = []
+    real = statements.json.dumps
+
+    def dumps(value, *args, **kwargs):  # each batch of lines is sent as one JSON array
+        if isinstance(value, list) and value and isinstance(value[0], dict) and "line_no" in value[0]:
+            sizes.append(len(value))
+        return real(value, *args, **kwargs)
+
+    monkeypatch.setattr(statements.json, "dumps", dumps)
+    api = Api(books, "ops", "admin")
+    assert upload(api, planted(books)).json["lines"] == 12
+    assert sizes == [5, 5, 2]
+
+
+def test_the_same_file_uploaded_twice_at_once_is_one_statement(books):
+    import io
+    import threading
+
+    from mospay import statements
+    from mospay.audit import Actor
+
+    body = planted(books).encode()
+    barrier, results, failures = threading.Barrier(2), [], []
+
+    def send():
+        try:
+            barrier.wait(10)
+            results.append(statements.upload(books.db, Actor(None, "ops", "admin"), "mtnmomorwa", io.BytesIO(body),
+                                             None, max_bytes=1 << 20, tolerance=0, window_s=86400))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not failures and len(results) == 2
+    assert results[0][0] == results[1][0]
+    assert sorted(created for _, created in results) == [False, True]
