@@ -20,8 +20,8 @@ class Statements:
         self._config = config
 
     def show(self, req, resp, *, status=falcon.HTTP_200, error=None, result=None):
-        chosen = req.get_param("statement")
-        chosen = chosen if chosen and chosen.isdigit() and len(chosen) < 18 else None
+        chosen = statements.parse_id(req.get_param("statement") or "")
+        chosen = None if chosen is None else str(chosen)
         if result is not None:
             chosen = str(result["statement_id"])
         render(req, resp, "admin/statements.html", status=status, error=error, result=result,

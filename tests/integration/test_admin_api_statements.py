@@ -227,6 +227,9 @@ def test_exceptions_resolve_with_a_reason_or_settle_from_the_statement(books):
     assert len(api.walk("/statement-exceptions", statement_id=str(statement), state="all")) == 9
     assert api.get("/statement-exceptions", kind="nonsense").status_code == 422
     assert api.get("/statements/12345").status_code == 404
+    assert api.get("/statements/\u00b9").status_code == 404  # a digit to str.isdigit, not to int()
+    assert api.get("/statement-exceptions/\u00b2").status_code == 404
+    assert api.get("/statement-exceptions", statement_id="\u00b9").status_code == 422
     assert api.walk("/statements")[0]["id"] == statement
 
 
