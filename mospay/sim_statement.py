@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
+from urllib.parse import parse_qs, urlsplit
 
 COLUMNS = ("reference", "amount", "currency", "status", "date")
 
@@ -34,3 +36,21 @@ def render(moves: list[dict], start: float | None, end: float | None) -> str:
         when = dt.datetime.fromtimestamp(move["at"], dt.timezone.utc).isoformat(timespec="seconds")
         writer.writerow((move["reference"], move["amount"] or "", move["currency"] or "", move["status"], when))
     return out.getvalue()
+
+
+def serve(handler, moves: list[dict]) -> None:
+    """Answer GET /_sim/statement.csv?from=&to= on the simulator's request handler."""
+    query = parse_qs(urlsplit(handler.path).query)
+    try:
+        start = bound(query.get("from", [None])[0])
+        end = bound(query.get("to", [None])[0], end=True)
+    except ValueError:
+        body, code, kind = json.dumps({"error": "from/to must be ISO 8601 dates or date-times"}).encode(), 400, \
+            "application/json"
+    else:
+        body, code, kind = render(moves, start, end).encode(), 200, "text/csv; charset=utf-8"
+    handler.send_response(code)
+    handler.send_header("Content-Type", kind)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)

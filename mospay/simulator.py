@@ -29,7 +29,7 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from . import sim_statement
 
@@ -205,7 +205,7 @@ class Handler(BaseHTTPRequestHandler):
         elif method == "GET" and len(parts) == 3 and parts[:2] == ["_sim", "headers"]:
             self._reply(200, {"headers": ledger.headers(parts[2])})
         elif method == "GET" and parts == ["_sim", "statement.csv"]:
-            self._statement()
+            sim_statement.serve(self, self.server.ledger.moves())
         elif method == "POST" and parts == ["_sim", "reset"]:
             ledger.reset()
             self._reply(200, {})
@@ -270,21 +270,6 @@ class Handler(BaseHTTPRequestHandler):
                               "financialTransactionId": f"{secrets.randbelow(10**10):010d}",
                               "amount": data.get("amount"), "currency": data.get("currency")})
 
-
-    def _statement(self) -> None:
-        query = parse_qs(urlsplit(self.path).query)
-        try:
-            start = sim_statement.bound(query.get("from", [None])[0])
-            end = sim_statement.bound(query.get("to", [None])[0], end=True)
-        except ValueError:
-            self._reply(400, {"error": "from/to must be ISO 8601 dates or date-times"})
-            return
-        body = sim_statement.render(self.server.ledger.moves(), start, end).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/csv; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
     def _send_raw(self, code: int, body: bytes, trickle: bool = False) -> None:
         self.send_response(code)
