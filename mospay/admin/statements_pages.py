@@ -6,6 +6,7 @@ from __future__ import annotations
 import falcon
 
 from .. import actions, errors, statements
+from ..api.admin_statements import form_file
 from .web import EDITORS, actor, form, render, see_other
 
 
@@ -48,18 +49,10 @@ class Statements:
         """The form's parts in order: `service` comes before `file` (the browser sends them as laid out)."""
         if not (req.content_type or "").startswith("multipart/form-data"):
             raise errors.UnsupportedMediaType("upload the statement with the form")
-        service = None
-        try:
-            for part in req.get_media():
-                if part.name == "service":
-                    service = part.get_text()[:64]
-                elif part.name == "file":
-                    if not service:
-                        raise errors.InvalidField("choose a service", field="service")
-                    return service, part.stream, part.secure_filename if part.filename else None
-        except falcon.MediaMalformedError:
-            raise errors.BadRequest("the form is malformed", code="bad_statement") from None
-        raise errors.BadRequest("choose a statement file", code="bad_statement")
+        service, stream, filename = form_file(req, "")
+        if not service:
+            raise errors.InvalidField("choose a service", field="service")
+        return service, stream, filename
 
 
 class StatementExceptionAction:

@@ -23,14 +23,45 @@ def upload_stream(req, max_bytes: int):
     if media in CSV_TYPES:
         return req.bounded_stream, req.get_param("filename")
     if media == "multipart/form-data":
-        try:
-            for part in req.get_media():
-                if part.name == "file":
-                    return part.stream, part.secure_filename if part.filename else None
-        except falcon.MediaMalformedError:
-            raise errors.BadRequest("the multipart form is malformed", code="bad_statement") from None
-        raise errors.BadRequest("the form has no `file` part", code="bad_statement")
+        return form_file(req, None)
     raise errors.UnsupportedMediaType("send the statement as text/csv, or as the `file` of a multipart form")
+
+
+def form_file(req, service: str | None):
+    """(stream, filename) of a multipart form's `file` part, or (service, stream, filename) when `service`
+    is "" (the portal's form: its `service` part comes first). The stream raises a 400 at its end unless
+    the form is complete: a body cut short is not a shorter statement."""
+    try:
+        parts = iter(req.get_media())
+        for part in parts:
+            if part.name == "service" and service is not None:
+                service = part.get_text()[:64]
+            elif part.name == "file":
+                name = part.secure_filename if part.filename else None
+                stream = _WholeFormStream(part.stream, parts)
+                return (stream, name) if service is None else (service, stream, name)
+    except falcon.MediaMalformedError:
+        raise errors.BadRequest("the multipart form is malformed", code="bad_statement") from None
+    raise errors.BadRequest("the form has no `file` part", code="bad_statement")
+
+
+class _WholeFormStream:
+    """A part's stream that, at its end, reads the rest of the form: falcon hands out a part's bytes up to
+    the end of the body even when the closing boundary never came."""
+
+    def __init__(self, stream, rest):
+        self._stream = stream
+        self._rest = rest
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            chunk = self._stream.read(size)
+            if not chunk:
+                for _ in self._rest:
+                    pass
+            return chunk
+        except falcon.MediaMalformedError:
+            raise errors.BadRequest("the multipart form is malformed or cut short", code="bad_statement") from None
 
 
 def exception_view(row: dict) -> dict:

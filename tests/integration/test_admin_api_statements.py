@@ -279,3 +279,13 @@ def test_the_same_file_uploaded_twice_at_once_is_one_statement(books):
     assert not failures and len(results) == 2
     assert results[0][0] == results[1][0]
     assert sorted(created for _, created in results) == [False, True]
+
+
+def test_a_truncated_multipart_upload_is_a_400_and_stores_nothing(books):
+    api = Api(books, "ops", "admin")
+    body = ('--b0undary\r\nContent-Disposition: form-data; name="file"; filename="s.csv"\r\n'
+            "Content-Type: text/csv\r\n\r\nreference,amount,currency,status,date\r\nx,1,RWF,OK,2026-11-30\r\n")
+    resp = upload(api, body, content_type="multipart/form-data; boundary=b0undary")
+    assert resp.status_code == 400, resp.text
+    assert resp.json["error"]["code"] in ("bad_statement", "bad_request")
+    assert books.db.run("SELECT count(*) AS n FROM statements")[0]["n"] == 0
