@@ -13,7 +13,7 @@ import falcon
 from . import __version__, admin as portal, errors, migrate
 from .api import admin, callbacks as callback_api, docs, guard, health, metrics as metrics_api
 from .api import credentials as credential_api, payments as payment_api
-from .api import admin_catalogue, admin_clients, admin_functions, admin_keys, admin_records, admin_users
+from .api import admin_catalogue, admin_clients, admin_functions, admin_keys, admin_records, admin_statements, admin_users
 from .auth import Tokens
 from .components import Components
 from .observe import RequestObserver
@@ -90,6 +90,19 @@ def routes(parts: Components, schema_version: int | None = None):
         ("/api/v1/admin/users", admin_users.Users(db, tokens, config), {}),
         ("/api/v1/admin/users/{username}", admin_users.User(db, tokens, config), {}),
         ("/api/v1/admin/users/{username}/reset-password", admin_users.UserPasswordReset(db, tokens, config), {}),
+        # Provider statements and their exception queue.
+        ("/api/v1/admin/services/{service}/statements", admin_statements.ServiceStatements(db, tokens, config), {}),
+        ("/api/v1/admin/services/{service}/statement-format",
+         admin_statements.StatementFormat(db, tokens, config), {}),
+        ("/api/v1/admin/statements", admin_statements.StatementCollection(db, tokens, config), {}),
+        ("/api/v1/admin/statements/{statement_id}", admin_statements.StatementItem(db, tokens, config), {}),
+        ("/api/v1/admin/statement-exceptions", admin_statements.ExceptionCollection(db, tokens, config), {}),
+        ("/api/v1/admin/statement-exceptions/{exception_id}",
+         admin_statements.ExceptionItem(db, tokens, config), {}),
+        ("/api/v1/admin/statement-exceptions/{exception_id}/resolve",
+         admin_statements.ExceptionResolve(db, tokens, config), {}),
+        ("/api/v1/admin/statement-exceptions/{exception_id}/settle",
+         admin_statements.ExceptionSettle(db, tokens, config), {}),
         # The API reference and operations endpoints.
         ("/api/v1/openapi.json", docs.OpenApiDocument(), {}),
         ("/docs", docs.DocsPage(), {}),

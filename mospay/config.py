@@ -82,6 +82,11 @@ SETTINGS = [
             "provider callbacks per address per minute per process (0 = off)"),
     Setting("callback_service_rate_per_minute", "MOSPAY_CALLBACK_SERVICE_RATE_PER_MINUTE", "int",
             "provider callbacks per service per minute per process (0 = off)"),
+    Setting("statement_max_bytes", "MOSPAY_STATEMENT_MAX_BYTES", "int", "largest provider statement upload"),
+    Setting("statement_amount_tolerance", "MOSPAY_STATEMENT_AMOUNT_TOLERANCE", "float",
+            "amount difference a statement line may have and still match"),
+    Setting("statement_date_window_s", "MOSPAY_STATEMENT_DATE_WINDOW", "int",
+            "seconds either side a line without a reference is matched by amount"),
 ]
 DEFAULT_TOML = Path("mospay.toml")
 
@@ -130,6 +135,10 @@ class Config:
     callback_max_bytes: int = 16 * 1024   # a provider callback is a small JSON object
     callback_rate_per_minute: int = 120   # per address, per process; 0 = off
     callback_service_rate_per_minute: int = 1200  # per service, per process; 0 = off
+    # Provider statements: an upload may be larger than any other body (its own limit, streamed).
+    statement_max_bytes: int = 20 * 1024 * 1024
+    statement_amount_tolerance: float = 0.0   # exact by default
+    statement_date_window_s: int = 86400
     # Provider credentials kept outside the database: (service, name) -> value, from
     # MOSPAY_CREDENTIAL__<SERVICE>__<NAME> or mospay.toml's [provider_credentials.<service>] table.
     provider_credentials: dict = dataclasses.field(default_factory=dict, repr=False)
@@ -233,6 +242,12 @@ class Config:
             raise ConfigError("MOSPAY_MAX_HEADER_BYTES must be between 1024 and 1048576")
         if not 1024 <= self.callback_max_bytes <= 16 * 1024 * 1024:
             raise ConfigError("MOSPAY_CALLBACK_MAX_BYTES must be between 1024 and 16777216")
+        if not 1024 <= self.statement_max_bytes <= 1024 * 1024 * 1024:
+            raise ConfigError("MOSPAY_STATEMENT_MAX_BYTES must be between 1024 and 1073741824")
+        if not 0 <= self.statement_amount_tolerance <= 1_000_000:
+            raise ConfigError("MOSPAY_STATEMENT_AMOUNT_TOLERANCE must be between 0 and 1000000")
+        if not 0 <= self.statement_date_window_s <= 31 * 86400:
+            raise ConfigError("MOSPAY_STATEMENT_DATE_WINDOW must be between 0 and 2678400 seconds")
         for name, value in (("MOSPAY_CALLBACK_RATE_PER_MINUTE", self.callback_rate_per_minute),
                             ("MOSPAY_CALLBACK_SERVICE_RATE_PER_MINUTE", self.callback_service_rate_per_minute)):
             if not 0 <= value <= 10_000_000:

@@ -3,10 +3,12 @@ processes sharing one listening socket). No Falcon here: the caller passes the a
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import logging
 import os
+import re
 import secrets
 import signal
 import socket
@@ -70,7 +72,8 @@ class JsonErrorTask(ErrorTask):
     def execute(self):
         error = self.request.error
         adj = self.channel.server.adj
-        message = {413: f"the body is larger than {adj.max_request_body_size - 1} bytes",
+        limit = getattr(self.request, "adj", adj).max_request_body_size  # a large-body path's own limit
+        message = {413: f"the body is larger than {limit - 1} bytes",
                    431: f"the request head is larger than {adj.max_request_header_size} bytes or has more "
                         f"than {MAX_HEADER_LINES} header lines"}.get(error.code, error.reason)
         body = json.dumps({"error": {"code": _REASONS.get(error.code, "bad_request"), "message": message}}).encode()
@@ -86,8 +89,25 @@ class JsonErrorTask(ErrorTask):
         self.write(body)
 
 
+class _BodyLimit:
+    """The server's Adjustments with another max_request_body_size, for one request."""
+
+    def __init__(self, adj, max_request_body_size: int):
+        self._adj = adj
+        self.max_request_body_size = max_request_body_size
+
+    def __getattr__(self, name):
+        return getattr(self._adj, name)
+
+
 class HeadParser(HTTPRequestParser):
-    """waitress's parser with a bound on the number of header lines (its own bound is on bytes only)."""
+    """waitress's parser with a bound on the number of header lines (its own bound is on bytes only), and
+    a larger body limit for the few POST paths in `large_bodies` ((compiled path pattern, bytes), e.g. a
+    provider statement upload): every other request keeps the small limit, refused from the head."""
+
+    def __init__(self, adj, large_bodies=()):
+        super().__init__(adj)
+        self._large_bodies = large_bodies
 
     def parse_header(self, header_plus):
         if header_plus.count(b"\n") >= MAX_HEADER_LINES:
@@ -96,6 +116,10 @@ class HeadParser(HTTPRequestParser):
             self.completed = True
             return
         super().parse_header(header_plus)
+        for pattern, limit in self._large_bodies:
+            if self.command == "POST" and pattern.fullmatch(self.path or ""):
+                self.adj = _BodyLimit(self.adj, limit + 1)  # waitress refuses a length equal to it: +1
+                break
 
 
 class GuardedChannel(HTTPChannel):
@@ -109,6 +133,7 @@ class GuardedChannel(HTTPChannel):
     def __init__(self, server, sock, addr, adj, map=None):
         self.head_started = time.monotonic()  # None while idle between requests
         self.peer = addr[0] if isinstance(addr, tuple) and addr else None
+        self.parser_class = functools.partial(HeadParser, large_bodies=getattr(server, "large_bodies", ()))
         super().__init__(server, sock, addr, adj, map)
 
     def received(self, data):
@@ -132,8 +157,10 @@ class GuardedServer(TcpWSGIServer):
 
     channel_class = GuardedChannel
 
-    def __init__(self, application, *, header_timeout_s: float, per_address: int, exempt=(), **kw):
+    def __init__(self, application, *, header_timeout_s: float, per_address: int, exempt=(), large_bodies=(),
+                 **kw):
         self.header_timeout_s = header_timeout_s
+        self.large_bodies = large_bodies  # HeadParser's larger body limits, per path
         self.per_address = per_address
         self._exempt = [ipaddress.ip_network(n, strict=False) for n in exempt]
         self._slow: dict[str, int] = {}  # address -> slow connections, as counted by the last maintenance
@@ -211,7 +238,16 @@ def create_server(app, *, config, **where):
     else:
         kw = {"sockinfo": adj.listen[0]}
     return GuardedServer(app, header_timeout_s=config.header_timeout_s, per_address=config.connections_per_address,
-                         exempt=config.trusted_proxies, map={}, dispatcher=dispatcher, adj=adj, **kw)
+                         exempt=config.trusted_proxies, large_bodies=large_bodies(config), map={},
+                         dispatcher=dispatcher, adj=adj, **kw)
+
+
+# Provider statement uploads (the admin API and the portal's form) may be far larger than any other body.
+STATEMENT_PATHS = re.compile(r"/api/v1/admin/services/[^/]+/statements|/admin/statements")
+
+
+def large_bodies(config) -> tuple:
+    return ((STATEMENT_PATHS, max(config.statement_max_bytes + 64 * 1024, config.max_body_bytes)),)
 
 
 class QueueDepthSummary(logging.Filter):

@@ -11,7 +11,8 @@ and the simulator then PUTs a MoMo-style callback there (callback_duplicates tim
 probability callback_drop_rate). GET /<route>/<externalId> is the status query; /_sim/calls counts
 payment requests (never status queries); GET /_sim/headers/<externalId> the headers of the last payment
 request with that externalId (to check what credentials a gateway sent); status_delay makes each status
-query take that long.
+query take that long. GET /_sim/statement.csv?from=&to= is its statement: every payment it took on
+(reference = externalId, amount, currency, current status, date of the first call), MosPay's default columns.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlsplit
+
+from . import sim_statement
 
 MAX_BODY = 1024 * 1024
 
@@ -62,6 +65,7 @@ class Ledger:
         self._count: dict[str, int] = {}
         self._headers: dict[str, dict] = {}
         self._times: dict[str, list[float]] = {}
+        self._moves: dict[str, dict] = {}  # payments it took on (not refused): its statement
 
     def record(self, external_id: str, status: str, headers: dict | None = None) -> None:
         with self._lock:
@@ -69,6 +73,16 @@ class Ledger:
             self._count[external_id] = self._count.get(external_id, 0) + 1
             self._headers[external_id] = dict(headers or {})
             self._times.setdefault(external_id, []).append(time.time())
+
+    def took(self, external_id: str, amount, currency) -> None:
+        with self._lock:
+            self._moves.setdefault(external_id, {"reference": external_id, "amount": amount,
+                                                 "currency": currency, "at": time.time()})
+
+    def moves(self) -> list[dict]:
+        """Payments taken on, first call first, each with its current status."""
+        with self._lock:
+            return [{**m, "status": self._status[ext]} for ext, m in self._moves.items()]
 
     def call_times(self) -> dict[str, list[float]]:
         """When each payment request arrived (time.time()), by externalId: lets a test tell which of its
@@ -98,6 +112,7 @@ class Ledger:
             self._status.clear()
             self._count.clear()
             self._headers.clear()
+            self._moves.clear()
             self._times.clear()
 
 
@@ -189,6 +204,8 @@ class Handler(BaseHTTPRequestHandler):
             self._reply(200, ledger.calls())
         elif method == "GET" and len(parts) == 3 and parts[:2] == ["_sim", "headers"]:
             self._reply(200, {"headers": ledger.headers(parts[2])})
+        elif method == "GET" and parts == ["_sim", "statement.csv"]:
+            sim_statement.serve(self, self.server.ledger.moves())
         elif method == "POST" and parts == ["_sim", "reset"]:
             ledger.reset()
             self._reply(200, {})
@@ -222,6 +239,8 @@ class Handler(BaseHTTPRequestHandler):
         code, status = OUTCOMES.get(suffix, DEFAULT_OUTCOME)
         # Remember before answering so a status GET during a hang already sees the request.
         self.server.ledger.record(ext, status, dict(self.headers.items()))
+        if suffix != "0503":  # refused before processing: nothing for the statement
+            self.server.ledger.took(ext, data.get("amount"), data.get("currency"))
         if suffix == "0001":
             self._reply(200, {"status": "FAILED", "reason": "NOT_ENOUGH_FUNDS",
                               "externalId": ext, "financialTransactionId": None})

@@ -343,6 +343,8 @@ def _paths() -> dict:
     paths.update(openapi_catalogue.paths())
     from . import openapi_keys  # admin API keys and users
     paths.update(openapi_keys.paths())
+    from . import openapi_statements  # provider statements and their exception queue
+    paths.update(openapi_statements.paths())
     return paths
 
 

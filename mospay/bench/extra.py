@@ -181,3 +181,82 @@ def time_retention(db) -> str:
     return (f"Retention: `prune_logs` (90 days, batches of 5,000) deleted {deleted:,} api_logs rows in "
             f"{elapsed:.1f} s while another connection inserted {inserts[0]:,} log rows; the slowest of "
             f"those inserts took {worst[0]:.1f} ms.")
+
+
+def _rss_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def statement(lines: int = 100_000, write_docs: bool = True) -> int:
+    """A provider statement of `lines` lines (a few of each discrepancy planted) matched by the same
+    function the upload endpoint calls (mospay.statements.upload: stream parse, batched inserts, set-wise
+    match), timed, with this process's peak RSS growth; a tenth as many lines first, to show it flat."""
+    from mospay import statements
+    from mospay.audit import Actor
+
+    from . import report
+    from .stack import SERVICE, Stack
+
+    stack = Stack()
+    try:
+        stack.stub_url = "http://127.0.0.1:9"
+        stack.seed()
+        db = stack.db
+        ids = db.run("SELECT c.id AS client_id, s.id AS service_id FROM clients c, services s")[0]
+        for first in range(1, lines + 1, SEED_SLICE):
+            db.query("seed_transactions", first=first, last=min(first + SEED_SLICE - 1, lines), **ids)
+        db.run("VACUUM ANALYZE transactions")
+        rows = []
+        for size in (lines // 10, lines):
+            path = stack.tmp / f"statement-{size}.csv"
+            with open(path, "w", encoding="utf-8", newline="") as out:  # written in keyset batches: flat here too
+                out.write("reference,amount,currency,status,date\r\n")
+                after, n = 0, 0
+                while n < size:
+                    batch = db.run("SELECT id, mospay.provider_reference(public_id, provider_ref) AS ref, amount, "
+                                   "status, created_at FROM transactions WHERE id > :after ORDER BY id LIMIT 10000",
+                                   after=after)
+                    if not batch:
+                        break
+                    for t in batch[:size - n]:
+                        n += 1
+                        k = t["id"] % 1000
+                        if k == 2:
+                            continue  # missing at the provider
+                        amount = t["amount"] + 1 if k == 0 else t["amount"]
+                        status = "FAILED" if k == 1 and t["status"] == "SUCCESSFUL" else t["status"]
+                        ref = "" if k == 3 else t["ref"]
+                        out.write(f"{ref},{amount},RWF,{status},{t['created_at'].isoformat()}\r\n")
+                    after = batch[-1]["id"]
+            try:
+                Path("/proc/self/clear_refs").write_text("5")  # resets the peak RSS (VmHWM) to the current
+            except OSError:
+                pass
+            before = _rss_kb("VmRSS")
+            started = time.perf_counter()
+            with open(path, "rb") as stream:
+                answer, _ = statements.upload(db, Actor(None, "bench", "admin"), SERVICE, stream, path.name,
+                                              max_bytes=1 << 30, tolerance=0, window_s=86400)
+            elapsed = time.perf_counter() - started
+            growth = (_rss_kb("VmHWM") - before) / 1024
+            rows.append((size, path.stat().st_size / 1e6, elapsed, growth, answer))
+            print(f"{size:,} lines: {elapsed:.1f} s, peak RSS growth {growth:.1f} MB, {answer}", flush=True)
+        table = ["| lines | file MB | matched in s | peak RSS growth MB | matched | discrepancies |",
+                 "|---:|---:|---:|---:|---:|---|"]
+        for size, mb, elapsed, growth, answer in rows:
+            found = ", ".join(f"{k} {v}" for k, v in answer.items()
+                              if k not in ("statement_id", "lines", "matched") and v)
+            table.append(f"| {size:,} | {mb:.1f} | **{elapsed:.1f}** | {growth:.1f} | {answer['matched']:,} | "
+                         f"{found} |")
+        text = "\n".join(table) + (
+            f"\n\n({time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC, `python -m mospay.bench --statement`, "
+            f"{os.cpu_count()} cores, embedded PostgreSQL; target: 100,000 lines ≤ 30 s, memory flat.)")
+        print(text)
+        if write_docs:
+            report.write_docs(text, "statement")
+        return 0
+    finally:
+        stack.close()
