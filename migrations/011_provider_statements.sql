@@ -56,7 +56,7 @@ CREATE TABLE statement_exceptions (
 CREATE INDEX statement_exceptions_statement_idx ON statement_exceptions (statement_id, id);
 CREATE INDEX statement_exceptions_open_idx ON statement_exceptions (id) WHERE resolved_at IS NULL;
 -- A statement line may name the provider's own id for a payment instead of the reference it was sent.
-CREATE INDEX transactions_financial_id_idx ON transactions ((provider_response ->> 'financialTransactionId'))
+CREATE INDEX IF NOT EXISTS transactions_financial_id_idx ON transactions ((provider_response ->> 'financialTransactionId'))
     WHERE provider_response ? 'financialTransactionId';
 
 -- Match a statement set-wise: by the reference sent (mospay.provider_reference), or the provider's
