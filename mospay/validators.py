@@ -115,6 +115,20 @@ def field_code(value, field: str = "code") -> str:
     return value
 
 
+PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX = 50, 200
+
+
+def page_limit(raw) -> int:
+    """A keyset page's size (?limit=): 1..200, 50 when absent. Anything else is a 422, "²", "-1", an
+    empty value and a repeated parameter (a list) included."""
+    if raw is None:
+        return PAGE_LIMIT_DEFAULT
+    if not (isinstance(raw, str) and raw.isascii() and raw.isdigit() and len(raw) <= 4) \
+            or not 1 <= int(raw) <= PAGE_LIMIT_MAX:
+        raise errors.InvalidField(f"must be a whole number from 1 to {PAGE_LIMIT_MAX}", field="limit")
+    return int(raw)
+
+
 def cursor_text(row: dict) -> str:
     """The keyset cursor after `row` in a list ordered by (created_at, id) descending."""
     return f"{row['created_at'].isoformat()}_{row['id']}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import falcon
 
-from .. import accounts, api_keys, catalogue, errors, security
+from .. import accounts, api_keys, catalogue, errors, security, validators
 from ..audit import Actor, audit
 from ..auth import BAD_CREDENTIALS, Tokens, parse_basic
 from .common import read_json
@@ -39,11 +39,54 @@ def actor_of(req, user: dict) -> Actor:
     return Actor(user["id"], user["username"], user["role"], req.remote_addr)
 
 
-class _AdminResource:
+READ_ROLES = (*WRITE_ROLES, "viewer")
+
+
+def page_limit(req) -> int:
+    """?limit= of a keyset-paged admin list (validators.page_limit)."""
+    return validators.page_limit(req.params.get("limit"))
+
+
+def page_after(req) -> str | None:
+    """?after= (the `next` of the previous page), once at most."""
+    raw = req.params.get("after")
+    if raw is not None and not isinstance(raw, str):
+        raise errors.InvalidField("is not a valid page cursor", field="after")
+    return raw or None
+
+
+class Roles:
+    """Mixed into every admin API resource: who may read (any role), write (admin, super_admin) or do what
+    only a super_admin may."""
+
+    def _reader(self, req) -> dict:
+        return admin_user(req, self._db, self._tokens, roles=READ_ROLES)
+
+    def _writer(self, req) -> dict:
+        return admin_user(req, self._db, self._tokens)
+
+    def _super(self, req) -> dict:
+        return admin_user(req, self._db, self._tokens, roles=("super_admin",))
+
+    @staticmethod
+    def _actor(req, user):
+        return actor_of(req, user)
+
+
+class AdminResource(Roles):
+    """The admin API resources' base: the database, the token verifier and the config."""
+
     def __init__(self, db, tokens: Tokens, config):
         self._db = db
         self._tokens = tokens
         self._config = config
+
+
+class _AdminResource(AdminResource):
+    """The first admin resources: also the Basic-credential sign-in, under the failed-authentication throttle."""
+
+    def __init__(self, db, tokens: Tokens, config):
+        super().__init__(db, tokens, config)
         self._throttle = security.auth_throttle(config, db)
 
     def _body(self, req):

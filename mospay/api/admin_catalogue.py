@@ -1,32 +1,16 @@
 """Admin API for services and their field definitions: list, read, edit, add and remove fields. Every
 change goes through the portal's own operator actions (mospay/actions.py), which validate and audit it.
-Also the small request helpers the other admin resources share: page parameters and strict PATCH bodies."""
+Also the small request helpers the other admin resources share: strict PATCH bodies and JSON types."""
 
 from __future__ import annotations
 
 import falcon
 
 from .. import actions, errors
-from .admin import WRITE_ROLES, Services, actor_of, admin_user
+from .admin import AdminResource, Roles, Services, page_after, page_limit
 from .common import read_json
 
-READ_ROLES = (*WRITE_ROLES, "viewer")
-MAX_LIMIT, DEFAULT_LIMIT = 200, 50
 FIELD_KEYS = ("code", "label", "field_type", "required", "max_length", "pattern", "secret")
-
-
-def page_limit(req) -> int:
-    """?limit= 1..200 (default 50): a 422 for anything else, "²" and "-1" included."""
-    raw = req.get_param("limit")
-    if raw is None:
-        return DEFAULT_LIMIT
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 4) or not 1 <= int(raw) <= MAX_LIMIT:
-        raise errors.InvalidField(f"must be a whole number from 1 to {MAX_LIMIT}", field="limit")
-    return int(raw)
-
-
-def page_after(req) -> str | None:
-    return req.get_param("after") or None
 
 
 def strict_body(req, config, allowed, *, empty_ok: bool = False) -> dict:
@@ -62,30 +46,6 @@ def field_view(row: dict) -> dict:
     return {k: row[k] for k in FIELD_KEYS}
 
 
-class Roles:
-    """Mixed into every admin resource here (and into the older ones a GET is added to): who may read, write."""
-
-    def _reader(self, req) -> dict:
-        return admin_user(req, self._db, self._tokens, roles=READ_ROLES)
-
-    def _writer(self, req) -> dict:
-        return admin_user(req, self._db, self._tokens)
-
-    def _super(self, req) -> dict:
-        return admin_user(req, self._db, self._tokens, roles=("super_admin",))
-
-    @staticmethod
-    def _actor(req, user):
-        return actor_of(req, user)
-
-
-class _Resource(Roles):
-    def __init__(self, db, tokens, config):
-        self._db = db
-        self._tokens = tokens
-        self._config = config
-
-
 class ServiceCollection(Services, Roles):
     """GET /api/v1/admin/services: keyset pages, newest first (POST, creating one, is admin.Services)."""
 
@@ -95,7 +55,7 @@ class ServiceCollection(Services, Roles):
         resp.media = {"items": [service_view(r) for r in rows], "next": after}
 
 
-class ServiceItem(_Resource):
+class ServiceItem(AdminResource):
     """GET or PATCH one service: what the portal's service form edits (display name, URL, read timeout,
     active). Currency and the connect timeout are set at creation only, as in the portal."""
     EDITABLE = ("display_name", "service_url", "timeout_s", "active")
@@ -138,7 +98,7 @@ def _field(db, service: str, code: str) -> dict:
     return found
 
 
-class ServiceFields(_Resource):
+class ServiceFields(AdminResource):
     """GET the field definitions; POST adds one (409 when the code exists: PATCH it instead)."""
 
     def on_get(self, req, resp, service):
@@ -158,7 +118,7 @@ class ServiceFields(_Resource):
         resp.status = falcon.HTTP_201
 
 
-class ServiceField(_Resource):
+class ServiceField(AdminResource):
     """GET, PATCH or DELETE one field definition. f000-f010 can be edited but not removed (422)."""
 
     def on_get(self, req, resp, service, code):

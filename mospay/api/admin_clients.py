@@ -8,7 +8,8 @@ import falcon
 
 from .. import actions, functions
 from .admin import Assignments, Clients
-from .admin_catalogue import Roles, _Resource, check_types, page_after, page_limit, strict_body
+from .admin import AdminResource as _Resource, Roles, page_after, page_limit
+from .admin_catalogue import check_types, strict_body
 from .limits import ClientLimits
 
 

@@ -10,7 +10,8 @@ from decimal import Decimal
 from .. import errors
 from .. import function_editor as fe
 from .admin import WRITE_ROLES, admin_user
-from .admin_catalogue import _Resource, check_types, page_after, page_limit, strict_body
+from .admin import AdminResource as _Resource, page_after, page_limit
+from .admin_catalogue import check_types, strict_body
 
 SOURCE_READERS = WRITE_ROLES  # SECURITY.md: admin reads source and versions, viewer sees names only
 DRY_RUN_KEYS = ("source", "data_input", "code", "data_output", "unique_id")

@@ -6,8 +6,7 @@ from __future__ import annotations
 import falcon
 
 from .. import api_keys
-from .admin import _AdminResource, actor_of, admin_user
-from .admin_users import page_after, page_limit
+from .admin import _AdminResource, actor_of, admin_user, page_after, page_limit
 
 SUPER = ("super_admin",)
 

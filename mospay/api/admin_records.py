@@ -5,17 +5,14 @@ audit trail. Each responder calls the function the portal calls (mospay.reports,
 from __future__ import annotations
 
 import datetime as dt
-import re
 from decimal import Decimal
 
 import falcon
 
 from .. import actions, errors, reports, validators, webhooks
-from .admin import WRITE_ROLES, actor_of, admin_user
+from .admin import WRITE_ROLES, AdminResource, actor_of
 from .common import read_json
 
-READ_ROLES = (*WRITE_ROLES, "viewer")
-MAX_LIMIT = 200
 # The portal's query-string names (a portal URL's filters work here unchanged), plus the API's exact ones.
 TRANSACTION_FILTERS = ("client", "service", "status", "f010", "msisdn", "stuck", "from", "to", "q")
 API_LOG_FILTERS = ("client", "status", "from", "to", "q")
@@ -55,12 +52,8 @@ def query_params(req, allowed: tuple) -> dict:
 
 
 def page_limit(params: dict) -> int:
-    text = params.get("limit") or ""
-    if not text:
-        return reports.PAGE_SIZE
-    if not re.fullmatch(r"[0-9]{1,3}", text) or not 1 <= int(text) <= MAX_LIMIT:
-        raise errors.InvalidField(f"must be a whole number from 1 to {MAX_LIMIT}", field="limit")
-    return int(text)
+    """?limit= from the checked query string (validators.page_limit: one rule for every admin list)."""
+    return validators.page_limit(params.get("limit"))
 
 
 def transaction_row(row: dict) -> dict:
@@ -91,17 +84,8 @@ def _no_store(resp) -> None:
     resp.cache_control = ["no-store"]  # records hold customers' numbers: no shared cache keeps them
 
 
-class _Records:
-    def __init__(self, db, tokens, config):
-        self._db = db
-        self._tokens = tokens
-        self._config = config
-
-    def _reader(self, req) -> dict:
-        return admin_user(req, self._db, self._tokens, roles=READ_ROLES)
-
-    def _writer(self, req) -> dict:
-        return admin_user(req, self._db, self._tokens)
+class _Records(AdminResource):
+    pass
 
 
 class Transactions(_Records):

@@ -6,11 +6,10 @@ from __future__ import annotations
 import falcon
 
 from .. import errors, statements, validators
-from .admin import WRITE_ROLES, actor_of, admin_user
+from .admin import AdminResource, actor_of
 from .admin_records import page_limit, plain, query_params
 from .common import read_json
 
-READ_ROLES = (*WRITE_ROLES, "viewer")
 CSV_TYPES = ("text/csv", "application/csv", "text/plain", "application/octet-stream")
 
 
@@ -70,14 +69,7 @@ def exception_view(row: dict) -> dict:
                                       "resolved_by", "resolution")})
 
 
-class _Statements:
-    def __init__(self, db, tokens, config):
-        self._db = db
-        self._tokens = tokens
-        self._config = config
-
-    def _reader(self, req) -> dict:
-        return admin_user(req, self._db, self._tokens, roles=READ_ROLES)
+class _Statements(AdminResource):
 
     def _reason(self, req) -> str | None:
         data = read_json(req, self._config.max_body_bytes)
@@ -93,7 +85,7 @@ class ServiceStatements(_Statements):
     same statement."""
 
     def on_post(self, req, resp, service):
-        user = admin_user(req, self._db, self._tokens)
+        user = self._writer(req)
         stream, filename = upload_stream(req, self._config.statement_max_bytes)
         answer, created = statements.upload(
             self._db, actor_of(req, user), service, stream, filename,
@@ -111,7 +103,7 @@ class StatementFormat(_Statements):
         resp.media = statements.statement_format(self._db, service)
 
     def on_patch(self, req, resp, service):
-        user = admin_user(req, self._db, self._tokens)
+        user = self._writer(req)
         resp.media = statements.set_statement_format(self._db, actor_of(req, user), service,
                                                      read_json(req, self._config.max_body_bytes))
 
@@ -161,7 +153,7 @@ class ExceptionResolve(_Statements):
     """POST {"reason"}: close the exception with the operator's reason (audited)."""
 
     def on_post(self, req, resp, exception_id):
-        user = admin_user(req, self._db, self._tokens)
+        user = self._writer(req)
         resp.media = exception_view(statements.resolve_exception(self._db, actor_of(req, user), exception_id,
                                                                  self._reason(req)))
 
@@ -170,6 +162,6 @@ class ExceptionSettle(_Statements):
     """POST {"reason"}: settle the open transaction of a status mismatch to the provider's status."""
 
     def on_post(self, req, resp, exception_id):
-        user = admin_user(req, self._db, self._tokens)
+        user = self._writer(req)
         resp.media = exception_view(statements.settle_from_statement(self._db, actor_of(req, user),
                                                                      exception_id, self._reason(req)))

@@ -8,29 +8,10 @@ import secrets
 import falcon
 
 from .. import accounts, actions, errors, validators
-from .admin import WRITE_ROLES, _AdminResource, actor_of, admin_user
+from .admin import READ_ROLES, _AdminResource, actor_of, admin_user, page_after, page_limit
 
 SUPER = ("super_admin",)
-READ_ROLES = (*WRITE_ROLES, "viewer")
 _PATCHABLE = ("role", "active")
-
-
-def page_limit(req) -> int:
-    """?limit= for keyset-paged lists: 1..200, 50 when absent. Given twice or empty: refused, not guessed."""
-    raw = req.params.get("limit")
-    if raw is None:
-        return 50
-    if not isinstance(raw, str) or not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 200:
-        raise errors.InvalidField("must be a whole number from 1 to 200", field="limit")
-    return int(raw)
-
-
-def page_after(req) -> str | None:
-    """?after= (the `next` of the previous page), once at most."""
-    raw = req.params.get("after")
-    if raw is not None and not isinstance(raw, str):
-        raise errors.InvalidField("is not a valid page cursor", field="after")
-    return raw
 
 
 def _view(row: dict) -> dict:

@@ -43,8 +43,15 @@ def generated(gateway, tmp_path_factory):
                            str(work / "out"), "--config", str(work / "config.yaml")],
                           capture_output=True, text=True, timeout=GENERATE_TIMEOUT_S, cwd=work)
     assert done.returncode == 0, done.stdout + done.stderr
-    # Anything the generator could not turn into code it reports as a warning: none is expected.
-    assert "Warning" not in done.stdout + done.stderr, done.stdout + done.stderr
+    # Anything the generator could not turn into code it reports as a warning: none is expected but one. A
+    # provider statement is uploaded as the CSV file itself (text/csv), which generators cannot express as a
+    # typed call; scripts send it with curl (README, "Provider statements"). Any other warning fails.
+    output = done.stdout + done.stderr
+    expected = ("WARNING parsing POST /api/v1/admin/services/{service}/statements within admin. Endpoint will "
+                "not be generated.", "Unsupported content type text/csv")
+    unexpected = [line for line in output.splitlines() if "WARNING" in line.upper() and expected[0] not in line
+                  and "Warning(s) encountered while generating" not in line]
+    assert not unexpected and all(part in output for part in expected) or "Warning" not in output, output
     sys.path.insert(0, str(work / "out"))
     try:
         yield importlib.import_module(PACKAGE), json.loads(served.data)
