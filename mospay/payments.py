@@ -365,9 +365,9 @@ class PaymentGateway:
                 raise errors.InvalidField("must be 1-64 letters, digits or _.:-", field="f010")
             per_minute = self._limits.per_minute(client) if self._limits is not None else 0
             row = self._db.one("transaction_by_f010", client_id=client["client_id"], f010=f010, per_minute=per_minute)
-            if row["retry_after"]:
-                self._limits.check(client, "status", row.pop("retry_after"))
-            row.pop("retry_after")
+            wait = row.pop("retry_after")
+            if wait:  # only ever non-zero with limits: per_minute 0 takes no token
+                self._limits.check(client, "status", wait)
             if row["transaction_id"] is None:
                 raise errors.NotFound("no transaction with this f010", field="f010", code="transaction_not_found")
         except errors.MosPayError as exc:

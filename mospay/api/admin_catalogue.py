@@ -8,21 +8,9 @@ import falcon
 
 from .. import actions, errors
 from .admin import AdminResource, Roles, Services, page_after, page_limit
-from .common import read_json
+from .common import strict_body
 
 FIELD_KEYS = ("code", "label", "field_type", "required", "max_length", "pattern", "secret")
-
-
-def strict_body(req, config, allowed, *, empty_ok: bool = False) -> dict:
-    """A JSON object with only `allowed` keys (422 unknown_field otherwise). empty_ok: an action whose body
-    is optional accepts no body at all."""
-    if empty_ok and not req.content_length and not req.content_type:
-        return {}
-    data = read_json(req, config.max_body_bytes)
-    unknown = sorted(set(data) - set(allowed))
-    if unknown:
-        raise errors.InvalidField("cannot be set here", field=unknown[0][:40], code="unknown_field")
-    return data
 
 
 def check_types(data: dict, kinds: dict) -> None:

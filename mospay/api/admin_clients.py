@@ -9,7 +9,8 @@ import falcon
 from .. import actions, functions
 from .admin import Assignments, Clients
 from .admin import AdminResource as _Resource, Roles, page_after, page_limit
-from .admin_catalogue import check_types, strict_body
+from .admin_catalogue import check_types
+from .common import strict_body
 from .limits import ClientLimits
 
 

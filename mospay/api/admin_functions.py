@@ -11,7 +11,8 @@ from .. import errors
 from .. import function_editor as fe
 from .admin import WRITE_ROLES, admin_user
 from .admin import AdminResource as _Resource, page_after, page_limit
-from .admin_catalogue import check_types, strict_body
+from .admin_catalogue import check_types
+from .common import strict_body
 
 SOURCE_READERS = WRITE_ROLES  # SECURITY.md: admin reads source and versions, viewer sees names only
 DRY_RUN_KEYS = ("source", "data_input", "code", "data_output", "unique_id")

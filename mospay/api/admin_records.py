@@ -11,7 +11,7 @@ import falcon
 
 from .. import actions, errors, reports, validators, webhooks
 from .admin import WRITE_ROLES, AdminResource, actor_of
-from .common import read_json
+from .common import strict_body
 
 # The portal's query-string names (a portal URL's filters work here unchanged), plus the API's exact ones.
 TRANSACTION_FILTERS = ("client", "service", "status", "f010", "msisdn", "stuck", "from", "to", "q")
@@ -128,11 +128,7 @@ class TransactionResolve(_Records):
 
     def on_post(self, req, resp, transaction_id):
         user = self._writer(req)
-        data = read_json(req, self._config.max_body_bytes)
-        unknown = set(data) - {"status", "reason"}
-        if unknown:
-            raise errors.InvalidField("is not a resolution field (status, reason)", field=sorted(unknown)[0][:40],
-                                      code="unknown_field")
+        data = strict_body(req, self._config, ("status", "reason"))
         actions.resolve_transaction(self._db, actor_of(req, user), transaction_id, data.get("status"),
                                     data.get("reason"))
         resp.media = transaction_detail(self._db, transaction_id)

@@ -8,7 +8,7 @@ import falcon
 from .. import errors, statements, validators
 from .admin import AdminResource, actor_of
 from .admin_records import page_limit, plain, query_params
-from .common import read_json
+from .common import read_json, strict_body
 
 CSV_TYPES = ("text/csv", "application/csv", "text/plain", "application/octet-stream")
 
@@ -72,12 +72,7 @@ def exception_view(row: dict) -> dict:
 class _Statements(AdminResource):
 
     def _reason(self, req) -> str | None:
-        data = read_json(req, self._config.max_body_bytes)
-        unknown = set(data) - {"reason"}
-        if unknown:
-            raise errors.InvalidField("is not a field here (reason)", field=sorted(unknown)[0][:40],
-                                      code="unknown_field")
-        return data.get("reason")
+        return strict_body(req, self._config, ("reason",)).get("reason")
 
 
 class ServiceStatements(_Statements):

@@ -9,6 +9,7 @@ import falcon
 
 from .. import accounts, actions, errors, validators
 from .admin import READ_ROLES, _AdminResource, actor_of, admin_user, page_after, page_limit
+from .common import strict_body
 
 SUPER = ("super_admin",)
 _PATCHABLE = ("role", "active")
@@ -58,10 +59,7 @@ class User(_AdminResource):
 
     def on_patch(self, req, resp, username):
         user = admin_user(req, self._db, self._tokens, roles=SUPER)
-        data = self._body(req)
-        unknown = sorted(set(data) - set(_PATCHABLE))
-        if unknown:
-            raise errors.InvalidField("unknown field", field=unknown[0], code="unknown_field")
+        data = strict_body(req, self._config, _PATCHABLE)
         if "active" in data and not isinstance(data["active"], bool):
             raise errors.InvalidField("must be true or false", field="active", code="invalid_type")
         target, actor = _user(self._db, username), actor_of(req, user)

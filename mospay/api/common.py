@@ -69,6 +69,19 @@ def read_json(req, max_bytes: int) -> dict:
     return body
 
 
+def strict_body(req, config, allowed, *, empty_ok: bool = False) -> dict:
+    """A JSON object with only `allowed` keys (422 unknown_field otherwise). empty_ok: an action whose body
+    is optional accepts no body at all."""
+    if empty_ok and not req.content_length and not req.content_type:
+        return {}
+    data = read_json(req, config.max_body_bytes)
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise errors.InvalidField(f"cannot be set here (known: {', '.join(sorted(allowed))})", field=unknown[0][:40],
+                                  code="unknown_field")
+    return data
+
+
 def client_credentials(req, tokens: Tokens) -> ClientCredentials:
     """Bearer token, or Basic + App-ID (X-App-ID accepted too). Every failure is the same 401."""
     header = req.get_header("Authorization") or ""

@@ -8,7 +8,7 @@ import falcon
 from .. import errors
 from ..credentials import CredentialStore
 from .admin import WRITE_ROLES, actor_of, admin_user, audit
-from .common import read_json
+from .common import strict_body
 
 
 def view(row: dict) -> dict:
@@ -43,11 +43,7 @@ class ServiceCredential(_Resource):
 
     def on_put(self, req, resp, service, name):
         user = admin_user(req, self._db, self._tokens)
-        data = read_json(req, self._config.max_body_bytes)
-        unknown = set(data) - {"value", "app_id"}
-        if unknown:
-            raise errors.InvalidField("is not a credential attribute", field=sorted(unknown)[0][:40],
-                                      code="unknown_field")
+        data = strict_body(req, self._config, ("value", "app_id"))
         app_id = data.get("app_id")
         if app_id is not None and not isinstance(app_id, str):
             raise errors.InvalidField("must be a string or null", field="app_id", code="invalid_type")
