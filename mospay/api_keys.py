@@ -10,7 +10,7 @@ import datetime as dt
 import re
 import secrets
 
-from . import accounts, auth, errors, validators
+from . import accounts, auth, errors, reports, validators
 from .audit import Actor, audit
 from .db import Database
 
@@ -97,9 +97,9 @@ def authenticate(db: Database, secret_key: str, token: str, ip: str | None) -> d
 def page(db: Database, after: str | None, limit: int) -> tuple[list[dict], str | None]:
     """One page of keys, newest first (never a secret or its hash), and the cursor of the next."""
     before_at, before_id = validators.cursor(after)
-    rows = db.query("api_keys_page", before_at=before_at, before_id=before_id, limit=limit + 1)
-    following = validators.cursor_text(rows[limit - 1]) if len(rows) > limit else None
-    return [_view(r) for r in rows[:limit]], following
+    rows, following = reports.keyset_page(db, "api_keys_page", {"before_at": before_at, "before_id": before_id},
+                                          limit)
+    return [_view(r) for r in rows], following
 
 
 def revoke(db: Database, actor: Actor, key_id: str) -> None:

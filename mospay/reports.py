@@ -97,26 +97,25 @@ def security_event_filters(params: dict) -> dict:
     return {**filters, "kind": kind}
 
 
-def _page(db: Database, name: str, filters: dict, limit: int) -> tuple[list[dict], str | None]:
+def keyset_page(db: Database, name: str, filters: dict, limit: int) -> tuple[list[dict], str | None]:
+    """One page of a keyset-paged named query (ordered by (created_at, id)): asks one row more than
+    `limit` to know whether there is a next page, and answers the rows and the next page's cursor."""
     rows = db.query(name, **filters, limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, (validators.cursor_text(rows[-1]) if more else None)
 
 
-keyset_page = _page  # the admin API's collections page the same way (mospay/actions.py)
-
-
 def transactions_page(db: Database, filters: dict, limit: int = PAGE_SIZE):
-    return _page(db, "transactions_page", filters, limit)
+    return keyset_page(db, "transactions_page", filters, limit)
 
 
 def api_logs_page(db: Database, filters: dict, limit: int = PAGE_SIZE):
-    return _page(db, "api_logs_page", filters, limit)
+    return keyset_page(db, "api_logs_page", filters, limit)
 
 
 def security_events_page(db: Database, filters: dict, limit: int = PAGE_SIZE):
-    return _page(db, "security_events_page", filters, limit)
+    return keyset_page(db, "security_events_page", filters, limit)
 
 
 def transaction_rows(db: Database, filters: dict):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import falcon
 
-from .. import errors, statements, validators
+from .. import errors, reports, statements, validators
 from .admin import AdminResource, actor_of
 from .admin_records import page_limit, plain, query_params
 from .common import read_json, strict_body
@@ -109,10 +109,9 @@ class StatementCollection(_Statements):
         params = query_params(req, ("after", "limit"))
         limit = page_limit(params)
         before_at, before_id = validators.cursor(params.get("after"))
-        rows = statements.statements_page(self._db, before_at, before_id, limit + 1)
-        more = len(rows) > limit
-        rows = rows[:limit]
-        resp.media = {"items": plain(rows), "next": validators.cursor_text(rows[-1]) if more else None}
+        rows, following = reports.keyset_page(self._db, "statements_page",
+                                              {"before_at": before_at, "before_id": before_id}, limit)
+        resp.media = {"items": plain(rows), "next": following}
 
 
 class StatementItem(_Statements):

@@ -7,7 +7,7 @@ import secrets
 
 import falcon
 
-from .. import accounts, actions, errors, validators
+from .. import accounts, actions, errors, reports, validators
 from .admin import READ_ROLES, _AdminResource, actor_of, admin_user, page_after, page_limit
 from .common import strict_body
 
@@ -35,9 +35,9 @@ class Users(_AdminResource):
         admin_user(req, self._db, self._tokens, roles=READ_ROLES)
         limit = page_limit(req)
         before_at, before_id = validators.cursor(page_after(req))
-        rows = self._db.query("users_page", before_at=before_at, before_id=before_id, limit=limit + 1)
-        resp.media = {"items": [_view(r) for r in rows[:limit]],
-                      "next": validators.cursor_text(rows[limit - 1]) if len(rows) > limit else None}
+        rows, following = reports.keyset_page(self._db, "users_page",
+                                              {"before_at": before_at, "before_id": before_id}, limit)
+        resp.media = {"items": [_view(r) for r in rows], "next": following}
 
     def on_post(self, req, resp):
         """{"username", "password", "role"}: the password the super_admin chose, to be changed at first login."""
