@@ -34,15 +34,15 @@ class _NoDb:
     size = 1
 
 
-def admin_operations() -> list[tuple[str, str]]:
-    """(uri template, METHOD) of every responder a resource really defines under /api/v1/admin/
-    (suffixed responders included; Falcon's default OPTIONS and 405 responders excluded)."""
+def operations(keep) -> list[tuple[str, str]]:
+    """(uri template, METHOD) of every responder a resource really defines on a route whose template
+    `keep` accepts (suffixed responders included; Falcon's default OPTIONS and 405 responders excluded)."""
     app = create_app(Config(secret_key="s" * 40, jwt_secret_key="j" * 40), _NoDb())
     found = set()
 
     def walk(nodes):
         for node in nodes:
-            if node.resource is not None and node.uri_template.startswith(PREFIX):
+            if node.resource is not None and keep(node.uri_template):
                 for method, responder in node.method_map.items():
                     if method in HTTP_METHODS and getattr(responder, "__self__", None) is node.resource:
                         found.add((node.uri_template, method))
@@ -50,6 +50,11 @@ def admin_operations() -> list[tuple[str, str]]:
 
     walk(app._router._roots)
     return sorted(found)
+
+
+def admin_operations() -> list[tuple[str, str]]:
+    """Every operation under /api/v1/admin/."""
+    return operations(lambda template: template.startswith(PREFIX))
 
 
 OPERATIONS = admin_operations()
