@@ -10,7 +10,7 @@ import secrets
 import tomllib
 from pathlib import Path
 
-from . import egress, errors, validators
+from . import egress, errors, mail, validators
 
 
 class ConfigError(ValueError):
@@ -87,6 +87,9 @@ SETTINGS = [
             "amount difference a statement line may have and still match"),
     Setting("statement_date_window_s", "MOSPAY_STATEMENT_DATE_WINDOW", "int",
             "seconds either side a line without a reference is matched by amount"),
+    Setting("smtp_url", "MOSPAY_SMTP_URL", "str",
+            "SMTP relay for invites, resets, alerts and reports (smtp:// STARTTLS or smtps://); unset: no email",
+            secret=True),
 ]
 DEFAULT_TOML = Path("mospay.toml")
 
@@ -139,6 +142,8 @@ class Config:
     statement_max_bytes: int = 20 * 1024 * 1024
     statement_amount_tolerance: float = 0.0   # exact by default
     statement_date_window_s: int = 86400
+    # Outgoing email (mospay/mail.py); None: nothing is emailed, and nothing secret is logged instead.
+    smtp_url: str | None = None
     # Provider credentials kept outside the database: (service, name) -> value, from
     # MOSPAY_CREDENTIAL__<SERVICE>__<NAME> or mospay.toml's [provider_credentials.<service>] table.
     provider_credentials: dict = dataclasses.field(default_factory=dict, repr=False)
@@ -220,6 +225,11 @@ class Config:
         self._validate_security()
         if self.credentials_key is not None and len(self.credentials_key.encode()) < 32:
             raise ConfigError("MOSPAY_CREDENTIALS_KEY must be at least 32 bytes long")
+        if self.smtp_url:
+            try:
+                mail.parse_url(self.smtp_url)
+            except ValueError as exc:
+                raise ConfigError(f"MOSPAY_SMTP_URL {exc}") from None
         try:
             egress.parse_allow(self.service_url_allow)
         except ValueError as exc:
