@@ -91,6 +91,8 @@ def unassign_service(db: Database, actor: Actor, app_id: str, service: str) -> N
         for route in rows[0]["routes"]:
             for statement in functions.drop_function_ddl(app_id, service, route):
                 tx.run(statement)
+        for statement in functions.drop_refund_function_ddl(app_id, service):
+            tx.run(statement)
         audit(tx, actor, "client.unassign_service", "client", app_id,
               {"service": service, "routes": rows[0]["routes"]}, None)
 
@@ -104,6 +106,8 @@ def unassign_route(db: Database, actor: Actor, app_id: str, service: str, route:
             raise errors.NotFound("this route is not assigned to this client")
         if not rows[0]["routes"]:
             tx.query("assignment_delete", app_id=app_id, service=service)
+            for statement in functions.drop_refund_function_ddl(app_id, service):
+                tx.run(statement)
         for statement in functions.drop_function_ddl(app_id, service, route):
             tx.run(statement)
         audit(tx, actor, "client.unassign_route", "client", app_id, {"service": service, "route": route}, None)

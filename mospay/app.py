@@ -12,7 +12,7 @@ import falcon
 
 from . import __version__, admin as portal, errors, migrate
 from .api import admin, callbacks as callback_api, docs, guard, health, metrics as metrics_api
-from .api import credentials as credential_api, payments as payment_api
+from .api import credentials as credential_api, payments as payment_api, refunds as refund_api
 from .api import admin_catalogue, admin_clients, admin_functions, admin_keys, admin_records, admin_statements, admin_users
 from .auth import Tokens
 from .components import Components
@@ -42,6 +42,8 @@ def routes(parts: Components, schema_version: int | None = None):
         ("/api/v1/payment/process", payment_api.PaymentCollection(gateway, tokens, config.max_body_bytes), {}),
         ("/api/v1/payment/status", item, {"suffix": "status"}),
         ("/api/v1/payment/{f010}", item, {}),
+        ("/api/v1/payment/{f010}/refund",
+         refund_api.PaymentRefund(db, parts.refund_caller(), tokens, config.secret_key, config.max_body_bytes), {}),
         ("/api/v1/admin/token", admin.AdminToken(db, tokens, config), {}),
         ("/api/v1/admin/password", admin.AdminPassword(db, tokens, config), {}),
         # These four also answer GET now (subclasses of the POST/PUT resources, in the modules below).
