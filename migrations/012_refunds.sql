@@ -26,7 +26,7 @@ CREATE TABLE refunds (
     result               jsonb,
     response_code        integer,
     response_body        jsonb,
-    actor_user_id        bigint REFERENCES users (id),  -- an operator's refund (admin portal / API)
+    operator             text CHECK (length(operator) <= 200),  -- who, for an operator's refund (admin portal / API)
     check_attempts       integer NOT NULL DEFAULT 0,
     next_check_at        timestamptz,
     stuck                boolean NOT NULL DEFAULT false,
@@ -112,7 +112,7 @@ CREATE TRIGGER refunds_enqueue_webhook AFTER UPDATE OF status ON refunds
 -- Concurrent refunds of one payment queue on its row lock, so the sum they see is always current.
 CREATE OR REPLACE FUNCTION mospay.start_refund(
     p_client_id bigint, p_f010 text, p_refund_id text, p_amount numeric, p_reason text, p_request_hash text,
-    p_function text, p_data jsonb, p_max_refunds integer, p_actor_user_id bigint)
+    p_function text, p_data jsonb, p_max_refunds integer, p_operator text)
 RETURNS TABLE (o_outcome text, o_message text, o_id uuid, o_status text, o_request_hash text,
                o_response_code integer, o_response_body jsonb, o_plan jsonb, o_reference text)
 LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
@@ -183,9 +183,9 @@ BEGIN
         'financialTransactionId', coalesce(p.provider_response ->> 'financialTransactionId',
                                            p.result ->> 'financialTransactionId'));
     INSERT INTO refunds AS x (transaction_id, client_id, refund_id, amount, currency, reason, request, request_hash,
-                              actor_user_id, status_reason, next_check_at)
+                              operator, status_reason, next_check_at)
     VALUES (p.id, p_client_id, p_refund_id, v_amount, p.currency, p_reason, v_data - '_callback_url', p_request_hash,
-            p_actor_user_id, 'received', now() + make_interval(secs => p.connect_timeout_s + p.timeout_s + 2))
+            p_operator, 'received', now() + make_interval(secs => p.connect_timeout_s + p.timeout_s + 2))
     RETURNING x.* INTO r;
     RETURN QUERY SELECT 'started', NULL::text, r.id, r.status, r.request_hash, NULL::integer, NULL::jsonb,
                         mospay.call_request_function(p_function, r.provider_reference::text, v_data),

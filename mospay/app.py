@@ -14,6 +14,7 @@ from . import __version__, admin as portal, errors, migrate
 from .api import admin, callbacks as callback_api, docs, guard, health, metrics as metrics_api
 from .api import credentials as credential_api, payments as payment_api, refunds as refund_api
 from .api import admin_catalogue, admin_clients, admin_functions, admin_keys, admin_records, admin_statements, admin_users
+from .api import admin_refunds
 from .auth import Tokens
 from .components import Components
 from .observe import RequestObserver
@@ -81,6 +82,8 @@ def routes(parts: Components, schema_version: int | None = None):
         ("/api/v1/admin/transactions/{transaction_id}", admin_records.TransactionItem(db, tokens, config), {}),
         ("/api/v1/admin/transactions/{transaction_id}/resolve",
          admin_records.TransactionResolve(db, tokens, config), {}),
+        ("/api/v1/admin/transactions/{transaction_id}/refunds",
+         admin_refunds.TransactionRefunds(db, tokens, config, parts.refund_caller()), {}),
         ("/api/v1/admin/webhook-events/{event_id}/resend", admin_records.WebhookResend(db, tokens, config), {}),
         ("/api/v1/admin/api-logs", admin_records.ApiLogs(db, tokens, config), {}),
         ("/api/v1/admin/api-logs/{log_id}", admin_records.ApiLogItem(db, tokens, config), {}),

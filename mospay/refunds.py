@@ -11,10 +11,12 @@ import dataclasses
 import hashlib
 import json
 import logging
+import secrets
 import time
 from decimal import Decimal
 
 from . import errors, functions, validators
+from .audit import Actor, audit
 from .breaker import Breakers
 from .credentials import CredentialStore
 from .db import Database
@@ -89,19 +91,19 @@ def ensure_functions(db: Database, app_id: str, service: str) -> None:
 
 
 def refund(db: Database, caller: RefundCaller, client_id: int, f010: str, data: dict, *,
-           actor_id: int | None = None, request: RequestMeta | None = None) -> Outcome:
-    """Refund the client's payment `f010`. `actor_id`: the operator who asked (admin portal or API);
+           operator: str | None = None, request: RequestMeta | None = None) -> Outcome:
+    """Refund the client's payment `f010`. `operator`: who asked, for an operator's refund (admin portal or API);
     `request`: the client API call, whose API log row is written with the outcome. The answer's HTTP status
     is 200 SUCCESSFUL, 202 PENDING / UNKNOWN, 402 FAILED; refusals raise (404, 409, 422)."""
     facts = LogFacts(client_id=client_id)
     try:
-        return _refund(db, caller, client_id, f010, data, actor_id, request, facts)
+        return _refund(db, caller, client_id, f010, data, operator, request, facts)
     except errors.MosPayError as exc:
         exc.log_facts = facts
         raise
 
 
-def _refund(db, caller, client_id, f010, data, actor_id, request, facts) -> Outcome:
+def _refund(db, caller, client_id, f010, data, operator, request, facts) -> Outcome:
     body = check_body(data)
     facts.request_body = {"f010": f010, **body, "amount": None if body["amount"] is None else str(body["amount"])}
     if not isinstance(f010, str) or not F010_RE.fullmatch(f010):
@@ -121,7 +123,7 @@ def _refund(db, caller, client_id, f010, data, actor_id, request, facts) -> Outc
                   amount=None if body["amount"] is None else str(body["amount"]), reason=body["reason"],
                   request_hash=body_hash, function=names[0],
                   data=json.dumps({"_callback_url": callback} if callback else {}),
-                  max_refunds=MAX_REFUNDS_PER_PAYMENT, actor_id=actor_id)
+                  max_refunds=MAX_REFUNDS_PER_PAYMENT, operator=operator)
     try:
         try:
             started = db.one("start_refund", **params)
@@ -213,6 +215,39 @@ def unrecorded_answer(db: Database, refund_uuid) -> dict:
     except errors.MosPayError:
         row = None
     return {**(row["answer"] if row else {}), "status": "UNKNOWN", "result": result}
+
+
+def refund_by_operator(db: Database, caller: RefundCaller, actor: Actor, transaction_id: str, data: dict) -> Outcome:
+    """An operator refunds a client's payment (admin portal and API): a reason of 3-500 characters is
+    required; without a refund_id one is made up (then a retry is a new refund). Audited with the operator."""
+    if not isinstance(data, dict):
+        raise errors.BadRequest("the body must be a JSON object", code="malformed_json")
+    reason = data.get("reason")
+    if not isinstance(reason, str) or not 3 <= len(reason.strip()) <= MAX_REASON:
+        raise errors.InvalidField(f"a reason of 3-{MAX_REASON} characters is required", field="reason")
+    payment = payment_of(db, transaction_id)
+    body = {"refund_id": data.get("refund_id") or "op_" + secrets.token_hex(8), "reason": reason.strip()}
+    if data.get("amount") not in (None, ""):
+        body["amount"] = data["amount"]
+    outcome = refund(db, caller, payment["client_id"], payment["f010"], body, operator=actor.username)
+    audit(db, actor, "transaction.refund", "transaction", transaction_id, None,
+          {k: outcome.body.get(k) for k in ("id", "refund_id", "amount", "currency", "status", "reason")})
+    return outcome
+
+
+def payment_of(db: Database, transaction_id: str) -> dict:
+    """A payment by its public id, for an operator (any client's): 404 when there is none."""
+    row = db.one("refund_payment_by_public_id", public_id=transaction_id) if (
+        isinstance(transaction_id, str) and len(transaction_id) <= 64) else None
+    if row is None:
+        raise errors.NotFound("no such transaction", field="transaction_id", code="transaction_not_found")
+    return row
+
+
+def of_transaction(db: Database, transaction_id: str) -> list[dict]:
+    """An operator's view of a payment's refunds (404 for an unknown payment)."""
+    payment = payment_of(db, transaction_id)
+    return of_payment(db, payment["client_id"], payment["id"])
 
 
 def of_payment(db: Database, client_id: int, transaction_id: int) -> list[dict]:

@@ -122,7 +122,10 @@ SCHEMAS = {
                        "service": {"type": "string", "description": "f000"},
                        "result": {"type": ["object", "null"], "description":
                                   "what the client's RESPONSE function returned (null while RECEIVED)"},
-                       "created_at": _WHEN, "updated_at": _WHEN},
+                       "created_at": _WHEN, "updated_at": _WHEN,
+                       "refunded_amount": {"type": "string", "description": "the SUCCESSFUL refunds' sum"},
+                       "refunds": {"type": "array", "description": "its refunds, oldest first",
+                                   "items": {"type": "object", "additionalProperties": True}}},
         "additionalProperties": True,
     },
     "Credentials": {
@@ -345,6 +348,8 @@ def _paths() -> dict:
     paths.update(openapi_keys.paths())
     from . import openapi_statements  # provider statements and their exception queue
     paths.update(openapi_statements.paths())
+    from . import openapi_refunds  # refunds: the client's and the operator's
+    paths.update(openapi_refunds.paths())
     return paths
 
 

@@ -7,6 +7,10 @@ SELECT t.id, t.public_id, c.app_id, s.name AS service, s.connect_timeout_s, s.ti
   FROM transactions t JOIN clients c ON c.id = t.client_id JOIN services s ON s.id = t.service_id
  WHERE t.client_id = :client_id AND t.f010 = :f010
 
+-- name: refund_payment_by_public_id
+-- An operator's refund names the payment by its public id (any client's: operators see all).
+SELECT t.id, t.client_id, t.f010 FROM transactions t WHERE t.public_id = :public_id
+
 -- name: refund_functions_present
 SELECT count(*) AS n FROM pg_proc p
  WHERE p.pronamespace = 'mospay_fn'::regnamespace AND p.proname = ANY (CAST(:names AS text[]))
@@ -14,7 +18,7 @@ SELECT count(*) AS n FROM pg_proc p
 -- name: start_refund
 SELECT o_outcome, o_message, o_id, o_status, o_request_hash, o_response_code, o_response_body, o_plan, o_reference
   FROM mospay.start_refund(:client_id, :f010, :refund_id, CAST(:amount AS numeric), :reason, :request_hash,
-                           :function, CAST(:data AS jsonb), CAST(:max_refunds AS integer), CAST(:actor_id AS bigint))
+                           :function, CAST(:data AS jsonb), CAST(:max_refunds AS integer), CAST(:operator AS text))
 
 -- name: finish_refund
 SELECT o_status, o_response_code, o_response_body
@@ -44,8 +48,8 @@ SELECT mospay.refund_answer(x, x.status, x.result) AS answer FROM refunds x WHER
 
 -- name: refunds_of_payment
 SELECT x.public_id AS id, x.refund_id, x.status, x.amount, x.currency, x.reason, x.status_reason, x.result,
-       x.provider_reference::text AS provider_reference, x.stuck, u.username AS operator, x.created_at, x.updated_at
-  FROM refunds x LEFT JOIN users u ON u.id = x.actor_user_id
+       x.provider_reference::text AS provider_reference, x.stuck, x.operator, x.created_at, x.updated_at
+  FROM refunds x
  WHERE x.client_id = :client_id AND x.transaction_id = :transaction_id
  ORDER BY x.created_at, x.id
 
