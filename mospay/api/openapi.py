@@ -114,7 +114,7 @@ SCHEMAS = {
         # What PaymentGateway.lookup returns (the transaction_by_f010 query): every key, always.
         "type": "object",
         "required": ["transaction_id", "f010", "status", "amount", "msisdn", "route", "service", "result",
-                     "created_at", "updated_at"],
+                     "created_at", "updated_at", "refunded_amount", "refunds"],
         "properties": {"transaction_id": _TEXT, "f010": _TEXT, "status": _ref("PaymentStatus"),
                        "amount": {"type": "string", "examples": ["1000.00"]},
                        "msisdn": {"type": ["string", "null"], "description": "f005, when the payment had one"},

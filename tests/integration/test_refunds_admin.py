@@ -169,3 +169,13 @@ def test_the_service_page_edits_the_refund_window(api, shop):
         assert admin(api, "GET", f"/api/v1/admin/services/{shop.service}").json()["refund_window_days"] == 90
     finally:
         admin(api, "PATCH", f"/api/v1/admin/services/{shop.service}", {"refund_window_days": 180})
+
+
+def test_the_refund_functions_are_viewed_and_edited_by_name_like_a_routes(api, shop):
+    request, response, status = (f"{shop.app_id}_{shop.service}_Refund", f"RESPONSE_{shop.app_id}_{shop.service}_Refund",
+                                 f"{shop.app_id}_{shop.service}_RefundStatus")
+    for name in (request, response):
+        shown = admin(api, "GET", f"/api/v1/admin/functions/{name}")
+        assert shown.status == 200 and "referenceIdToRefund" in shown.json()["source"] or name == response, shown.data
+    assert admin(api, "GET", f"/api/v1/admin/functions/{status}").status == 404  # as a route's Status function
+    assert admin(api, "GET", f"/api/v1/admin/functions/{api.onboard().app_id}_x_Refund").status == 404
