@@ -365,15 +365,12 @@ def _webhooks() -> dict:
         "requestBody": {"content": {_JSON: {"schema": _ref("WebhookEvent")}}},
         "responses": {"2XX": {"description": "received; anything else is retried"}},
         "x-codeSamples": _curl(WEBHOOK_CHECK),
-    }}, "refund.final": {"post": {
-        "summary": "Sent to the client's callback_url when a refund reaches its final state "
-                   "(type refund.succeeded or refund.failed), signed as payment events are",
-        "operationId": "refundFinalWebhook",
-        "requestBody": {"content": {_JSON: {"schema": {"type": "object", "description":
-                        "data: id (rfd_...), refund_id, transaction_id and f010 (the payment's), status, amount, "
-                        "currency, reason, result, updated_at"}}}},
-        "responses": {"2XX": {"description": "received; anything else is retried"}},
-    }}}
+    }}, **_refund_webhooks()}
+
+
+def _refund_webhooks() -> dict:
+    from .openapi_refunds import webhooks
+    return webhooks()
 
 
 @functools.lru_cache(maxsize=1)

@@ -3,7 +3,7 @@ API's (mospay/api/admin_refunds.py). Merged into the document by openapi._paths(
 
 from __future__ import annotations
 
-from .openapi import _ANY, _BODY, ADMIN_AUTH, CLIENT_AUTH, _errors, _json, _op
+from .openapi import _ANY, _BODY, _JSON, ADMIN_AUTH, CLIENT_AUTH, _errors, _json, _op
 
 _TEXT = {"type": "string"}
 _AMOUNT = {"type": "string", "pattern": "^[0-9]{1,15}(\\.[0-9]{1,2})?$", "examples": ["500.00"]}
@@ -58,3 +58,15 @@ def paths() -> dict:
                  responses={**_ANSWERS, **_errors(*_BODY, 401, 403, 404, 409, 502, *_ANY)})
     return {"/api/v1/payment/{f010}/refund": {"post": client},
             "/api/v1/admin/transactions/{transaction_id}/refunds": {"get": listing, "post": create}}
+
+
+def webhooks() -> dict:
+    return {"refund.final": {"post": {
+        "summary": "Sent to the client's callback_url when a refund reaches its final state "
+                   "(type refund.succeeded or refund.failed), signed as payment events are",
+        "operationId": "refundFinalWebhook",
+        "requestBody": {"content": {_JSON: {"schema": {"type": "object", "description":
+                        "data: id (rfd_...), refund_id, transaction_id and f010 (the payment's), status, amount, "
+                        "currency, reason, result, updated_at"}}}},
+        "responses": {"2XX": {"description": "received; anything else is retried"}},
+    }}}
