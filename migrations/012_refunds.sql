@@ -46,6 +46,9 @@ CREATE TABLE refund_events (
     to_status    text NOT NULL,
     cause        text,
     created_at   timestamptz NOT NULL DEFAULT now(),
+    -- Who settled it by hand, and why (cause = 'operator').
+    actor        text,
+    note         text,
     CONSTRAINT refund_events_pkey PRIMARY KEY (refund_id, id)
 );
 
@@ -253,6 +256,35 @@ BEGIN
                 p_log ->> 'ip', p_log ->> 'user_agent', r.request, v_body);
     END IF;
     RETURN QUERY SELECT v_status, v_code, v_body;
+END $$;
+
+-- An operator settles an open refund by hand (after asking the provider), with a reason; its history keeps
+-- who and why. Raises MP001 for a refund already final (the trigger's rule); no row for an unknown one.
+CREATE OR REPLACE FUNCTION mospay.resolve_refund(p_public_id text, p_status text, p_actor text, p_reason text)
+RETURNS TABLE (o_status text)
+LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+DECLARE
+    r refunds;
+    v_result jsonb;
+BEGIN
+    SELECT * INTO r FROM refunds x WHERE x.public_id = p_public_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    IF r.status NOT IN ('RECEIVED', 'PENDING', 'UNKNOWN') OR p_status NOT IN ('SUCCESSFUL', 'FAILED') THEN
+        RAISE EXCEPTION 'illegal refund status change % -> %', r.status, p_status USING ERRCODE = 'MP001';
+    END IF;
+    v_result := coalesce(r.result, '{}'::jsonb) || jsonb_build_object('status', p_status,
+                                                                      'message', 'resolved by an operator');
+    UPDATE refunds x
+       SET status = p_status, status_reason = 'operator', stuck = false, next_check_at = NULL, result = v_result,
+           response_code = coalesce(x.response_code, mospay.http_status_for(p_status)),
+           response_body = coalesce(x.response_body, mospay.refund_answer(r, p_status, v_result)),
+           updated_at = now()
+     WHERE x.id = r.id;
+    UPDATE refund_events e SET actor = p_actor, note = p_reason
+     WHERE e.refund_id = r.id AND e.id = (SELECT max(id) FROM refund_events WHERE refund_id = r.id);
+    RETURN QUERY SELECT p_status;
 END $$;
 
 -- The reconciler's claim of due refunds (as claim_checks: SKIP LOCKED and a lease of one call's deadline).

@@ -84,6 +84,8 @@ def routes(parts: Components, schema_version: int | None = None):
          admin_records.TransactionResolve(db, tokens, config), {}),
         ("/api/v1/admin/transactions/{transaction_id}/refunds",
          admin_refunds.TransactionRefunds(db, tokens, config, parts.refund_caller()), {}),
+        ("/api/v1/admin/transactions/{transaction_id}/refunds/{refund}/resolve",
+         admin_refunds.RefundResolve(db, tokens, config), {}),
         ("/api/v1/admin/webhook-events/{event_id}/resend", admin_records.WebhookResend(db, tokens, config), {}),
         ("/api/v1/admin/api-logs", admin_records.ApiLogs(db, tokens, config), {}),
         ("/api/v1/admin/api-logs/{log_id}", admin_records.ApiLogItem(db, tokens, config), {}),

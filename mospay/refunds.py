@@ -235,6 +235,30 @@ def refund_by_operator(db: Database, caller: RefundCaller, actor: Actor, transac
     return outcome
 
 
+def resolve_by_operator(db: Database, actor: Actor, transaction_id: str, refund_public_id: str, status,
+                        reason) -> dict:
+    """An operator settles an open (typically stuck) refund of this payment as SUCCESSFUL or FAILED after asking
+    the provider, with a reason: through the refund state machine (history with who and why, webhook), audited.
+    404 for a refund that is not this payment's, 409 for one already final."""
+    if status not in ("SUCCESSFUL", "FAILED"):
+        raise errors.InvalidField("must be SUCCESSFUL or FAILED", field="status")
+    if not isinstance(reason, str) or not 3 <= len(reason.strip()) <= MAX_REASON:
+        raise errors.InvalidField(f"a reason of 3-{MAX_REASON} characters is required", field="reason")
+    found = db.one("refund_of_transaction", public_id=refund_public_id, transaction_id=transaction_id) if (
+        isinstance(refund_public_id, str) and isinstance(transaction_id, str)
+        and len(refund_public_id) <= 64 and len(transaction_id) <= 64) else None
+    if found is None:
+        raise errors.NotFound("this payment has no such refund", field="refund", code="refund_not_found")
+    try:
+        db.query("resolve_refund", public_id=refund_public_id, status=status, actor=actor.username,
+                 reason=reason.strip())
+    except errors.Conflict:
+        raise errors.Conflict("this refund is already final", field="status", code="already_final") from None
+    audit(db, actor, "refund.resolve", "refund", refund_public_id, {"status": found["status"]},
+          {"status": status, "reason": reason.strip(), "transaction_id": transaction_id})
+    return {"id": refund_public_id, "transaction_id": transaction_id, "status": status}
+
+
 def payment_of(db: Database, transaction_id: str) -> dict:
     """A payment by its public id, for an operator (any client's): 404 when there is none."""
     row = db.one("refund_payment_by_public_id", public_id=transaction_id) if (

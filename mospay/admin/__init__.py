@@ -42,6 +42,7 @@ def portal_routes(parts) -> list[tuple]:
         ("/admin/transactions/{public_id}/resolve", ops.TransactionResolve(db)),
         ("/admin/transactions/{public_id}/webhooks/{event_id}/resend", ops.WebhookResend(db)),
         ("/admin/transactions/{public_id}/refunds", refunds_pages.TransactionRefund(db, parts.refund_caller())),
+        ("/admin/transactions/{public_id}/refunds/{refund}/resolve", refunds_pages.RefundResolve(db)),
         ("/admin/stuck", ops.Stuck(db)),
         ("/admin/security", records.SecurityEvents(db)),
         ("/admin/api-logs", records.ApiLogs(db)),

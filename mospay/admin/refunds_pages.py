@@ -1,5 +1,5 @@
-"""The admin portal's refund of a payment: a form on the transaction page, with a mandatory reason, calling
-mospay.refunds.refund_by_operator (the admin API's action too: audited with the operator)."""
+"""The admin portal's refunds on the transaction page: refund a payment (mandatory reason) and settle an open
+refund by hand, through mospay.refunds (the admin API's actions too: audited with the operator)."""
 
 from __future__ import annotations
 
@@ -32,4 +32,19 @@ class TransactionRefund(TransactionItem):
         except OUTCOME_ERRORS as exc:
             status = {409: falcon.HTTP_409, 503: falcon.HTTP_503, 502: falcon.HTTP_502}.get(exc.status, falcon.HTTP_422)
             return self.show(req, resp, public_id, status=status, refund_error=exc, refund_draft=draft)
+        see_other(resp, f"/admin/transactions/{public_id}#refunds")
+
+
+class RefundResolve(TransactionItem):
+    """POST status + reason (admin, super_admin): an open refund becomes SUCCESSFUL or FAILED (after asking the
+    provider). A missing reason re-renders the page with 422; one already final with 409."""
+
+    def on_post(self, req, resp, public_id, refund):
+        data = form(req)
+        try:
+            refunds.resolve_by_operator(self._db, actor(req), public_id, refund, data.get("status"),
+                                        data.get("reason"))
+        except (errors.InvalidField, errors.Conflict) as exc:
+            status = falcon.HTTP_409 if isinstance(exc, errors.Conflict) else falcon.HTTP_422
+            return self.show(req, resp, public_id, status=status, refund_error=exc)
         see_other(resp, f"/admin/transactions/{public_id}#refunds")

@@ -1,5 +1,5 @@
-"""Admin API for refunds: a payment's refunds, and an operator's refund of it (mospay.refunds, the function
-the admin portal calls too: a reason is required, the refund is audited with the operator)."""
+"""Admin API for refunds: a payment's refunds, an operator's refund of it and an operator's resolution of an
+open refund (mospay.refunds, the functions the admin portal calls too: a reason is required, audited)."""
 
 from __future__ import annotations
 
@@ -31,3 +31,14 @@ class TransactionRefunds(AdminResource):
         outcome = refunds.refund_by_operator(self._db, self._caller, self._actor(req, user), transaction_id, data)
         resp.status = falcon.code_to_http_status(outcome.http_status)
         resp.media = outcome.body
+
+
+class RefundResolve(AdminResource):
+    """POST {"status": "SUCCESSFUL"|"FAILED", "reason"}: an operator settles an open refund of this payment
+    (admin, super_admin; audited); 404 for a refund not this payment's, 409 for one already final."""
+
+    def on_post(self, req, resp, transaction_id, refund):
+        user = self._writer(req)
+        data = strict_body(req, self._config, ("status", "reason"))
+        resp.media = refunds.resolve_by_operator(self._db, self._actor(req, user), transaction_id, refund,
+                                                 data.get("status"), data.get("reason"))

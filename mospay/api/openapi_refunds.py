@@ -3,7 +3,7 @@ API's (mospay/api/admin_refunds.py). Merged into the document by openapi._paths(
 
 from __future__ import annotations
 
-from .openapi import _ANY, _BODY, _JSON, ADMIN_AUTH, CLIENT_AUTH, _errors, _json, _op
+from .openapi import _ANY, _BODY, _JSON, _NEW_F010, ADMIN_AUTH, CLIENT_AUTH, _errors, _json, _op
 
 _TEXT = {"type": "string"}
 _AMOUNT = {"type": "string", "pattern": "^[0-9]{1,15}(\\.[0-9]{1,2})?$", "examples": ["500.00"]}
@@ -40,7 +40,8 @@ def paths() -> dict:
                  request={"type": "object", "required": ["refund_id"], "additionalProperties": False,
                           "properties": {"refund_id": _KEY, "amount": _AMOUNT_IN,
                                          "reason": {"type": "string", "maxLength": 500}}},
-                 parameters=[{"name": "f010", "in": "path", "required": True, "schema": _KEY}],
+                 # Not only dots: HTTP clients resolve "." and ".." path segments away (as for GET .../{f010}).
+                 parameters=[{"name": "f010", "in": "path", "required": True, "schema": {"type": "string", **_NEW_F010}}],
                  responses={**_ANSWERS, **_errors(*_BODY, 401, 404, 409, 502, *_ANY)})
     transaction = [{"name": "transaction_id", "in": "path", "required": True, "schema": _TEXT}]
     listing = _op("A payment's refunds, oldest first", "admin", security=ADMIN_AUTH, operation_id="listRefunds",
@@ -56,8 +57,21 @@ def paths() -> dict:
                           "properties": {"refund_id": _KEY, "amount": _AMOUNT_IN,
                                          "reason": {"type": "string", "minLength": 3, "maxLength": 500}}},
                  responses={**_ANSWERS, **_errors(*_BODY, 401, 403, 404, 409, 502, *_ANY)})
+    resolve = _op("Settle an open refund by hand (after asking the provider; audited)", "admin",
+                  security=ADMIN_AUTH, operation_id="resolveRefund",
+                  parameters=[*transaction, {"name": "refund", "in": "path", "required": True, "schema": _TEXT,
+                                             "description": "the refund's id (rfd_...)"}],
+                  description="admin and super_admin. 404 for a refund that is not this payment's, 409 "
+                              "already_final for one that is final.",
+                  request={"type": "object", "required": ["status", "reason"], "additionalProperties": False,
+                           "properties": {"status": {"type": "string", "enum": ["SUCCESSFUL", "FAILED"]},
+                                          "reason": {"type": "string", "minLength": 3, "maxLength": 500}}},
+                  responses={"200": _json({"type": "object", "required": ["id", "transaction_id", "status"],
+                                           "properties": {"id": _TEXT, "transaction_id": _TEXT, "status": _STATUS}},
+                                          "settled"), **_errors(*_BODY, 401, 403, 404, 409, *_ANY)})
     return {"/api/v1/payment/{f010}/refund": {"post": client},
-            "/api/v1/admin/transactions/{transaction_id}/refunds": {"get": listing, "post": create}}
+            "/api/v1/admin/transactions/{transaction_id}/refunds": {"get": listing, "post": create},
+            "/api/v1/admin/transactions/{transaction_id}/refunds/{refund}/resolve": {"post": resolve}}
 
 
 def webhooks() -> dict:

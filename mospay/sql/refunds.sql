@@ -53,8 +53,16 @@ SELECT x.public_id AS id, x.refund_id, x.status, x.amount, x.currency, x.reason,
  WHERE x.client_id = :client_id AND x.transaction_id = :transaction_id
  ORDER BY x.created_at, x.id
 
+-- name: resolve_refund
+SELECT o_status FROM mospay.resolve_refund(:public_id, :status, :actor, :reason)
+
+-- name: refund_of_transaction
+-- A refund by its public id, only as one of this payment's (the operator's pages name both).
+SELECT x.public_id, x.status FROM refunds x JOIN transactions t ON t.id = x.transaction_id
+ WHERE x.public_id = :public_id AND t.public_id = :transaction_id
+
 -- name: refund_history
-SELECT e.from_status, e.to_status, e.cause, e.created_at
+SELECT e.from_status, e.to_status, e.cause, e.actor, e.note, e.created_at
   FROM refund_events e JOIN refunds x ON x.id = e.refund_id
  WHERE x.public_id = :public_id
  ORDER BY e.id

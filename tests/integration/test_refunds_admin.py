@@ -179,3 +179,59 @@ def test_the_refund_functions_are_viewed_and_edited_by_name_like_a_routes(api, s
         assert shown.status == 200 and "referenceIdToRefund" in shown.json()["source"] or name == response, shown.data
     assert admin(api, "GET", f"/api/v1/admin/functions/{status}").status == 404  # as a route's Status function
     assert admin(api, "GET", f"/api/v1/admin/functions/{api.onboard().app_id}_x_Refund").status == 404
+
+
+def unknown_refund(api, shop):
+    """A payment with an UNKNOWN refund of 100.03 (the provider answered 500)."""
+    body = shop.body()
+    assert shop.pay(body, headers=shop.basic).status == 200
+    resp = api.request("POST", f"/api/v1/payment/{body['f010']}/refund",
+                       json={"refund_id": "u-" + secrets.token_hex(4), "amount": "100.03"}, headers=shop.basic)
+    assert resp.json()["status"] == "UNKNOWN", resp.data
+    return resp.json()["transaction_id"], resp.json()["id"], body["f010"]
+
+
+def test_an_operator_settles_an_open_refund_through_the_api(api, shop):
+    txn, rfd, f010 = unknown_refund(api, shop)
+    path = f"/api/v1/admin/transactions/{txn}/refunds/{rfd}/resolve"
+    assert admin(api, "POST", path, {"status": "FAILED"}).json()["error"]["field"] == "reason"
+    assert admin(api, "POST", path, {"status": "MAYBE", "reason": "asked them"}).json()["error"]["field"] == "status"
+    other_txn = paid(shop)
+    wrong = admin(api, "POST", f"/api/v1/admin/transactions/{other_txn}/refunds/{rfd}/resolve",
+                  {"status": "FAILED", "reason": "asked them"})
+    assert (wrong.status, wrong.json()["error"]["code"]) == (404, "refund_not_found")
+    viewer = token_for(api, "viewer")
+    assert admin(api, "POST", path, {"status": "FAILED", "reason": "asked them"}, token=viewer).status == 403
+    done = admin(api, "POST", path, {"status": "FAILED", "reason": "provider has no such refund"})
+    assert done.json() == {"id": rfd, "transaction_id": txn, "status": "FAILED"}, done.data
+    again = admin(api, "POST", path, {"status": "SUCCESSFUL", "reason": "changed my mind"})
+    assert (again.status, again.json()["error"]["code"]) == (409, "already_final")
+    last = api.db.run("SELECT e.to_status, e.cause, e.actor, e.note FROM refund_events e JOIN refunds r "
+                      "ON r.id = e.refund_id WHERE r.public_id = :p ORDER BY e.id DESC LIMIT 1", p=rfd)[0]
+    assert last == {"to_status": "FAILED", "cause": "operator", "actor": "ops", "note": "provider has no such refund"}
+    assert api.db.run("SELECT username, before, after FROM audit_log WHERE action = 'refund.resolve' AND "
+                      "target_id = :p", p=rfd)[0]["before"] == {"status": "UNKNOWN"}
+    # FAILED frees the amount: all of the payment can be refunded now.
+    whole = api.request("POST", f"/api/v1/payment/{f010}/refund", json={"refund_id": "after-" + rfd[-6:]},
+                        headers=shop.basic)
+    assert (whole.status, whole.json()["amount"]) == (200, "1000.00"), whole.data
+
+
+def test_an_operator_settles_an_open_refund_from_the_portal_with_a_reason(api, shop):
+    txn, rfd, _ = unknown_refund(api, shop)
+    portal, name = signed_in(api)
+    page = portal.get(f"/admin/transactions/{txn}")
+    assert f'id="resolve-{rfd}"' in page.text
+    no_reason = portal.post(f"/admin/transactions/{txn}/refunds/{rfd}/resolve", {"status": "SUCCESSFUL", "reason": ""})
+    assert no_reason.status_code == 422 and "reason" in no_reason.text
+    ok = portal.post(f"/admin/transactions/{txn}/refunds/{rfd}/resolve",
+                     {"status": "SUCCESSFUL", "reason": "provider statement shows it"})
+    assert ok.status_code == 303
+    shown = portal.get(f"/admin/transactions/{txn}")
+    assert f'id="resolve-{rfd}"' not in shown.text
+    assert api.db.run("SELECT status FROM refunds WHERE public_id = :p", p=rfd)[0]["status"] == "SUCCESSFUL"
+    viewer, _ = signed_in(api, "viewer")
+    txn2, rfd2, _ = unknown_refund(api, shop)
+    assert f'id="resolve-{rfd2}"' not in viewer.get(f"/admin/transactions/{txn2}").text
+    assert viewer.post(f"/admin/transactions/{txn2}/refunds/{rfd2}/resolve",
+                       {"status": "FAILED", "reason": "viewer tries"}).status_code == 403
