@@ -274,6 +274,27 @@ def of_transaction(db: Database, transaction_id: str) -> list[dict]:
     return of_payment(db, payment["client_id"], payment["id"])
 
 
+def refund_client_payment(db: Database, caller: RefundCaller, client_id: int, transaction_id: str, data: dict, *,
+                          operator: str) -> Outcome:
+    """A merchant user's refund of one of its client's payments, named by its public id (the merchant portal):
+    404 for any payment that is not this client's. The caller checks the user's role and audits."""
+    return refund(db, caller, client_id, client_payment(db, client_id, transaction_id)["f010"], data,
+                  operator=operator)
+
+
+def of_client_payment(db: Database, client_id: int, transaction_id: str) -> list[dict]:
+    """A client's own payment's refunds, by the payment's public id (404 when it is not this client's)."""
+    return of_payment(db, client_id, client_payment(db, client_id, transaction_id)["id"])
+
+
+def client_payment(db: Database, client_id: int, transaction_id: str) -> dict:
+    row = db.one("client_payment_f010", client_id=client_id, public_id=transaction_id) if (
+        isinstance(transaction_id, str) and len(transaction_id) <= 64) else None
+    if row is None:
+        raise errors.NotFound("no such transaction", field="transaction_id", code="transaction_not_found")
+    return row
+
+
 def of_payment(db: Database, client_id: int, transaction_id: int) -> list[dict]:
     """A payment's refunds, oldest first (the portals' transaction pages)."""
     return db.query("refunds_of_payment", client_id=client_id, transaction_id=transaction_id)

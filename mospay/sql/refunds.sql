@@ -61,6 +61,10 @@ SELECT o_status FROM mospay.resolve_refund(:public_id, :status, :actor, :reason)
 SELECT x.public_id, x.status FROM refunds x JOIN transactions t ON t.id = x.transaction_id
  WHERE x.public_id = :public_id AND t.public_id = :transaction_id
 
+-- name: client_payment_f010
+-- A client's own payment by its public id (the merchant portal names payments so): scoped to the client.
+SELECT t.id, t.f010 FROM transactions t WHERE t.client_id = :client_id AND t.public_id = :public_id
+
 -- name: refund_history
 SELECT e.from_status, e.to_status, e.cause, e.actor, e.note, e.created_at
   FROM refund_events e JOIN refunds x ON x.id = e.refund_id

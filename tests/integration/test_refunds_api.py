@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import secrets
 import time
+from decimal import Decimal
 
 import pytest
+
+from mospay import errors, refunds
 
 from tests.support import provider_reference
 
@@ -272,3 +275,25 @@ def test_each_refund_call_writes_one_api_log_row(api, shop):
                       e=f"/api/v1/payment/{f010}/refund")
     assert before[0]["n"] == 0 and [r["status_code"] for r in rows] == [200, 422]
     assert all(r["client_id"] is not None for r in rows)
+
+
+def test_the_merchant_portals_domain_calls_are_scoped_to_the_client(api, shop):
+    """What the merchant portal calls (mospay.refunds.refund_client_payment / of_client_payment): a payment
+    named by its public id, only ever the client's own."""
+    other = api.onboard()
+    _, mine = paid(shop)
+    _, theirs = paid(other)
+    ids = {r["app_id"]: r["id"] for r in api.db.run("SELECT app_id, id FROM clients WHERE app_id IN (:a, :b)",
+                                                    a=shop.app_id, b=other.app_id)}
+    caller = api.parts.refund_caller()
+    done = refunds.refund_client_payment(api.db, caller, ids[shop.app_id], mine, {"refund_id": rid(), "amount": "5.00"},
+                                         operator="finance-user")
+    assert (done.http_status, done.body["amount"]) == (200, "5.00")
+    assert [(r["amount"], r["operator"]) for r in refunds.of_client_payment(api.db, ids[shop.app_id], mine)] == [
+        (Decimal("5.00"), "finance-user")]
+    for call in (lambda: refunds.refund_client_payment(api.db, caller, ids[shop.app_id], theirs, {"refund_id": rid()},
+                                                       operator="finance-user"),
+                 lambda: refunds.of_client_payment(api.db, ids[shop.app_id], theirs)):
+        with pytest.raises(errors.NotFound):
+            call()
+    assert refunds.of_client_payment(api.db, ids[other.app_id], theirs) == []
