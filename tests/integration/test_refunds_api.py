@@ -34,10 +34,9 @@ def rid():
     return "r_" + secrets.token_hex(6)
 
 
-def refund_calls(api, transaction_id=None):
-    """Refund requests the provider got: in all, or those refunding one payment (by its reference)."""
-    calls = api.http.request("GET", api.simulator_url + "/_sim/refunds").json()
-    return calls
+def refund_calls(api):
+    """What the provider got: refund requests in all, by reference, and the amounts refunded by payment."""
+    return api.http.request("GET", api.simulator_url + "/_sim/refunds").json()
 
 
 def calls_for(api, refund_public_id):
