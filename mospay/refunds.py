@@ -214,7 +214,8 @@ def unrecorded_answer(db: Database, refund_uuid) -> dict:
         row = db.one("refund_current_answer", id=refund_uuid)
     except errors.MosPayError:
         row = None
-    return {**(row["answer"] if row else {}), "status": "UNKNOWN", "result": result}
+    known = row["answer"] if row else {"id": "rfd_" + refund_uuid.hex}  # public_id's rule (schema/35_refunds.sql)
+    return {**known, "status": "UNKNOWN", "result": result}
 
 
 def refund_by_operator(db: Database, caller: RefundCaller, actor: Actor, transaction_id: str, data: dict) -> Outcome:
