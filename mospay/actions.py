@@ -91,6 +91,8 @@ def unassign_service(db: Database, actor: Actor, app_id: str, service: str) -> N
         for route in rows[0]["routes"]:
             for statement in functions.drop_function_ddl(app_id, service, route):
                 tx.run(statement)
+        for statement in functions.drop_refund_function_ddl(app_id, service):
+            tx.run(statement)
         audit(tx, actor, "client.unassign_service", "client", app_id,
               {"service": service, "routes": rows[0]["routes"]}, None)
 
@@ -104,6 +106,8 @@ def unassign_route(db: Database, actor: Actor, app_id: str, service: str, route:
             raise errors.NotFound("this route is not assigned to this client")
         if not rows[0]["routes"]:
             tx.query("assignment_delete", app_id=app_id, service=service)
+            for statement in functions.drop_refund_function_ddl(app_id, service):
+                tx.run(statement)
         for statement in functions.drop_function_ddl(app_id, service, route):
             tx.run(statement)
         audit(tx, actor, "client.unassign_route", "client", app_id, {"service": service, "route": route}, None)
@@ -129,13 +133,24 @@ def create_service(db: Database, actor: Actor, data: dict, url_allow: tuple = ()
 
 def update_service(db: Database, actor: Actor, name: str, data: dict, url_allow: tuple = ()) -> None:
     row = service(db, name)
-    before = {k: row[k] for k in ("display_name", "service_url", "timeout_s", "active")}
+    before = {k: row[k] for k in ("display_name", "service_url", "timeout_s", "active", "refund_window_days")}
     values = {"display_name": validators.text(data, "display_name"),
               "service_url": egress.check_service_url(validators.url(data, "service_url", required=True), url_allow),
               "timeout_s": validators.seconds(data, "timeout_s", 300) or row["timeout_s"],
-              "active": _flag(data, "active")}
+              "active": _flag(data, "active"),
+              "refund_window_days": _refund_window(data.get("refund_window_days"), row["refund_window_days"])}
     db.query("service_update", name=name, **values)
     audit(db, actor, "service.update", "service", name, before, values)
+
+
+def _refund_window(value, current: int) -> int:
+    """Days after a payment in which it may be refunded (0: no refunds); absent or "" keeps the current one."""
+    if value is None or value == "":
+        return current
+    text = str(value).strip() if not isinstance(value, bool) else ""
+    if not (text.isascii() and text.isdigit()) or not 0 <= int(text) <= 3650:
+        raise errors.InvalidField("must be a whole number of days from 0 to 3650", field="refund_window_days")
+    return int(text)
 
 
 def service_fields(db: Database, name: str) -> list[dict]:

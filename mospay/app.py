@@ -12,8 +12,9 @@ import falcon
 
 from . import __version__, admin as portal, errors, merchant, migrate
 from .api import admin, callbacks as callback_api, docs, guard, health, metrics as metrics_api
-from .api import credentials as credential_api, payments as payment_api
+from .api import credentials as credential_api, payments as payment_api, refunds as refund_api
 from .api import admin_catalogue, admin_clients, admin_functions, admin_keys, admin_records, admin_statements, admin_users
+from .api import admin_refunds
 from .auth import Tokens
 from .components import Components
 from .observe import RequestObserver
@@ -42,6 +43,8 @@ def routes(parts: Components, schema_version: int | None = None):
         ("/api/v1/payment/process", payment_api.PaymentCollection(gateway, tokens, config.max_body_bytes), {}),
         ("/api/v1/payment/status", item, {"suffix": "status"}),
         ("/api/v1/payment/{f010}", item, {}),
+        ("/api/v1/payment/{f010}/refund",
+         refund_api.PaymentRefund(db, parts.refund_caller(), tokens, config.secret_key, config.max_body_bytes), {}),
         ("/api/v1/admin/token", admin.AdminToken(db, tokens, config), {}),
         ("/api/v1/admin/password", admin.AdminPassword(db, tokens, config), {}),
         # These four also answer GET now (subclasses of the POST/PUT resources, in the modules below).
@@ -79,6 +82,10 @@ def routes(parts: Components, schema_version: int | None = None):
         ("/api/v1/admin/transactions/{transaction_id}", admin_records.TransactionItem(db, tokens, config), {}),
         ("/api/v1/admin/transactions/{transaction_id}/resolve",
          admin_records.TransactionResolve(db, tokens, config), {}),
+        ("/api/v1/admin/transactions/{transaction_id}/refunds",
+         admin_refunds.TransactionRefunds(db, tokens, config, parts.refund_caller()), {}),
+        ("/api/v1/admin/transactions/{transaction_id}/refunds/{refund}/resolve",
+         admin_refunds.RefundResolve(db, tokens, config), {}),
         ("/api/v1/admin/webhook-events/{event_id}/resend", admin_records.WebhookResend(db, tokens, config), {}),
         ("/api/v1/admin/api-logs", admin_records.ApiLogs(db, tokens, config), {}),
         ("/api/v1/admin/api-logs/{log_id}", admin_records.ApiLogItem(db, tokens, config), {}),

@@ -8,6 +8,7 @@ import hashlib
 import json
 import logging
 import math
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +21,7 @@ from .redact import mask
 
 log = logging.getLogger("mospay.callbacks")
 OPEN = ("RECEIVED", "PENDING", "UNKNOWN")
+UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 ANSWER = {"received": True}  # the same whatever matched: a callback is no oracle for references
@@ -101,6 +103,9 @@ def receive(db: Database, service: str, method: str, raw: bytes) -> list[int]:
         return []
     matches = db.query("callback_matches", service=service, external_id=external_id)
     open_ids = [m["id"] for m in matches if m["status"] in OPEN]
+    if not matches and UUID_RE.fullmatch(external_id):  # a refund's reference (its own UUID): refund ids are UUIDs
+        matches = db.query("refund_callback_matches", service=service, external_id=external_id)
+        open_ids = [m["id"] for m in matches]
     if not open_ids:
         outcome = "unmatched" if not matches else "already final"
         db.query("set_callback_outcome", id=row["id"], outcome=outcome)
@@ -130,7 +135,9 @@ class Confirmer:
 
     def _confirm(self, callback_id: int, open_ids: list[int]) -> None:
         try:
-            counts = self._reconciler.run_once(ids=open_ids, cause="callback")
+            payments = [i for i in open_ids if isinstance(i, int)]
+            counts = (self._reconciler.run_once(ids=payments, cause="callback") if payments else
+                      self._reconciler.run_refunds(ids=open_ids, cause="callback"))
             self._db.query("set_callback_outcome", id=callback_id,
                            outcome=f"checked {counts['checked']}, settled {counts['settled']}")
         except Exception:  # the reconciler's next pass checks these transactions anyway

@@ -48,7 +48,8 @@ def _public_service(row: dict) -> dict:
 
 
 def assign_service(db: Database, app_id: str, data: dict) -> dict:
-    """Assign a service with its routes and (re)create the request and RESPONSE function of each route."""
+    """Assign a service with its routes and (re)create the request, RESPONSE and Status function of each
+    route, and the client's refund functions for the service."""
     functions.check_app_id(app_id)
     service = functions.check_name(text(data, "service", max_length=24), "service")
     routes = data.get("routes")
@@ -57,6 +58,7 @@ def assign_service(db: Database, app_id: str, data: dict) -> dict:
     for route in routes:
         functions.check_name(route, "routes")
     ddl = [stmt for route in sorted(set(routes)) for stmt in functions.create_function_ddl(app_id, service, route)]
+    ddl += functions.create_refund_function_ddl(app_id, service)  # one refund set per client and service
     with db.transaction() as tx:
         client = tx.one("client_by_app_id", app_id=app_id)
         if client is None:
@@ -69,5 +71,6 @@ def assign_service(db: Database, app_id: str, data: dict) -> dict:
         names = [functions.request_function_name(app_id, service, r) for r in sorted(set(routes))]
         created = [n for name in names
                    for n in (name, functions.response_function_name_unchecked(name), name + "Status")]
+        created += list(functions.refund_function_names(app_id, service) or ())
         function_editor.install(tx, ddl, created)
     return {"app_id": app_id, "service": service, "routes": assignment["routes"], "functions": created}

@@ -15,6 +15,7 @@ from .db import Database
 from .metrics import Metrics
 from .provider import Provider
 from .reconciler import Reconciler
+from .refunds import RefundCaller
 from .webhooks import Deliverer
 
 
@@ -45,6 +46,11 @@ class Components:
         # connections that are thrown away afterwards.
         return Reconciler(self.db, self.provider, self.breakers, metrics=self.metrics, credentials=self.credentials(),
                           concurrency=min(self.config.reconcile_concurrency, self.config.threads))
+
+    def refund_caller(self) -> RefundCaller:
+        """What refunds (client API, admin portal and API) call the provider with: this app's shared parts."""
+        return RefundCaller(self.provider, self.breakers, self.metrics, self.credentials(),
+                            self.config.callback_base_url())
 
     def credentials(self) -> CredentialStore:
         """The provider-credential store; no state of its own, so every process reads the current values."""

@@ -37,11 +37,17 @@ def catalogue(db: Database) -> list[dict]:
 
 
 def check_known(db: Database, name: str) -> dict:
-    """Only functions that belong to an assignment can be viewed or edited (the name is never SQL here)."""
+    """Only functions that belong to an assignment can be viewed or edited (the name is never SQL here): a
+    route's request and RESPONSE functions, and the client's refund request and RESPONSE functions."""
     for row in catalogue(db):
-        if name in (row["request"], row["response"]):
+        if name in (row["request"], row["response"]) or name in _refund_pair(row):
             return row
     raise errors.NotFound("no such client function", code="function_not_found")
+
+
+def _refund_pair(row: dict) -> tuple[str, ...]:
+    names = functions.refund_function_names(row["app_id"], row["service"])
+    return names[:2] if names else ()
 
 
 def definition(db: Database, name: str) -> str | None:

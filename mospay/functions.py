@@ -168,6 +168,138 @@ $mospay$;
 """
 
 
+REFUND_REQUEST_TEMPLATE = """\
+CREATE OR REPLACE FUNCTION {schema}.{name}(unique_id text, data_input jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, public
+AS $mospay$
+-- Refund request function: client {app_id}, service {service} (MTN MoMo's refund shape).
+-- unique_id is the refund's own provider reference (a fresh UUID); data_input holds the refund: refund_id,
+-- amount, currency, reason, and its payment: payment_reference (what the provider was sent for the payment),
+-- payment_transaction_id, payment_f010, payment_amount, payment_msisdn, financialTransactionId; and
+-- _callback_url. Return {{"action": "SERVICE" | "OUTPUT" | "ERROR", "serviceurl", "method", "headers",
+-- "servicepayload"}}, as a payment's request function does.
+DECLARE
+    svc record;
+BEGIN
+    SELECT s.service_url INTO svc FROM services s WHERE s.name = {service_literal};
+    RETURN jsonb_build_object(
+        'action', 'SERVICE',
+        'serviceurl', rtrim(svc.service_url, '/') || '/v1_0/refund',
+        'method', 'POST',
+        'headers', jsonb_strip_nulls(jsonb_build_object('Content-Type', 'application/json',
+                                     'X-Reference-Id', unique_id,
+                                     'X-Callback-Url', data_input ->> '_callback_url')),
+        'servicepayload', jsonb_build_object(
+            'amount', data_input ->> 'amount',
+            'currency', data_input ->> 'currency',
+            'externalId', unique_id,
+            'referenceIdToRefund', data_input ->> 'payment_reference',
+            'payerMessage', 'Refund ' || (data_input ->> 'refund_id'),
+            'payeeNote', coalesce(data_input ->> 'reason', '')));
+END
+$mospay$;
+"""
+
+REFUND_RESPONSE_TEMPLATE = """\
+CREATE OR REPLACE FUNCTION {schema}.{name}(unique_id text, data_input jsonb, code integer, data_output jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, public
+AS $mospay$
+-- Refund RESPONSE function: client {app_id}, service {service}. As a payment's: code is the provider's HTTP
+-- status, data_output its parsed body, data_input the refund (see the refund request function). Return
+-- {{"status": "SUCCESSFUL" | "FAILED" | "PENDING" | "UNKNOWN", "message", ...}}: the refund's "result".
+DECLARE
+    provider_status text := upper(coalesce(data_output ->> 'status', ''));
+BEGIN
+    IF code BETWEEN 200 AND 299 AND provider_status IN ('SUCCESSFUL', 'SUCCESS') THEN
+        RETURN jsonb_build_object('status', 'SUCCESSFUL', 'message', 'Refund completed',
+                                  'financialTransactionId', data_output ->> 'financialTransactionId');
+    ELSIF code BETWEEN 200 AND 299 AND (code = 202 OR provider_status = 'PENDING') THEN
+        RETURN jsonb_build_object('status', 'PENDING', 'message', 'Refund accepted; awaiting the provider');
+    ELSIF (code BETWEEN 200 AND 299 AND provider_status IN ('FAILED', 'REJECTED'))
+       OR (code BETWEEN 400 AND 499 AND code NOT IN (408, 409)) THEN
+        RETURN jsonb_build_object('status', 'FAILED', 'message', 'Refund declined',
+                                  'reason', coalesce(data_output ->> 'reason', 'DECLINED'));
+    END IF;
+    RETURN jsonb_build_object('status', 'UNKNOWN', 'message', 'Refund outcome unknown; it will be checked');
+END
+$mospay$;
+"""
+
+REFUND_STATUS_TEMPLATE = """\
+CREATE OR REPLACE FUNCTION {schema}.{name}(unique_id text, data_input jsonb, code integer, data_output jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, public
+AS $mospay$
+-- Refund Status function: client {app_id}, service {service}; used by the reconciler for PENDING and UNKNOWN
+-- refunds. With code NULL: the status call (MTN MoMo: GET v1_0/refund/<referenceId>); with the answer:
+-- {{"status": ...}}. Only SUCCESSFUL and FAILED settle the refund.
+DECLARE
+    svc record;
+    provider_status text := upper(coalesce(data_output ->> 'status', ''));
+BEGIN
+    IF code IS NULL THEN
+        SELECT s.service_url INTO svc FROM services s WHERE s.name = {service_literal};
+        RETURN jsonb_build_object(
+            'action', 'SERVICE', 'method', 'GET',
+            'serviceurl', rtrim(svc.service_url, '/') || '/v1_0/refund/' || unique_id,
+            'headers', jsonb_build_object('X-Reference-Id', unique_id));
+    END IF;
+    IF code BETWEEN 200 AND 299 AND provider_status IN ('SUCCESSFUL', 'SUCCESS') THEN
+        RETURN jsonb_build_object('status', 'SUCCESSFUL', 'message', 'Refund completed',
+                                  'financialTransactionId', data_output ->> 'financialTransactionId');
+    ELSIF code BETWEEN 200 AND 299 AND provider_status IN ('FAILED', 'REJECTED') THEN
+        RETURN jsonb_build_object('status', 'FAILED', 'message', 'Refund declined',
+                                  'reason', coalesce(data_output ->> 'reason', provider_status));
+    ELSIF code = 404 THEN
+        -- The provider never took this refund on (e.g. MosPay stopped before the call left): no money moved.
+        RETURN jsonb_build_object('status', 'FAILED', 'message', 'The provider has no record of this refund',
+                                  'reason', 'NOT_FOUND_AT_PROVIDER');
+    ELSIF code BETWEEN 200 AND 299 AND provider_status = 'PENDING' THEN
+        RETURN jsonb_build_object('status', 'PENDING', 'message', 'Refund accepted; awaiting the provider');
+    END IF;
+    RETURN jsonb_build_object('status', 'UNKNOWN', 'message', 'Refund outcome still unknown');
+END
+$mospay$;
+"""
+
+
+def refund_function_names(app_id: str, service: str) -> tuple[str, str, str] | None:
+    """A client's refund functions for one service: {app_id}_{service}_Refund, its RESPONSE_ and its
+    ...Status. The capital R keeps them apart from any route's (routes are lower case). None when the
+    RESPONSE_ name would pass PostgreSQL's 63 bytes (an app id and service name longer than 47 together):
+    such an assignment has no refund functions, and its payments are not refundable."""
+    check_app_id(app_id)
+    check_name(service, "service")
+    name = f"{app_id}_{service}_Refund"
+    if len(response_function_name_unchecked(name).encode()) > MAX_IDENTIFIER_BYTES:
+        return None
+    return name, response_function_name_unchecked(name), name + "Status"
+
+
+def create_refund_function_ddl(app_id: str, service: str) -> list[str]:
+    """CREATE OR REPLACE statements for the refund request, RESPONSE and Status functions ([] when the
+    names would be too long: see refund_function_names)."""
+    names = refund_function_names(app_id, service)
+    if names is None:
+        return []
+    templates = (REFUND_REQUEST_TEMPLATE, REFUND_RESPONSE_TEMPLATE, REFUND_STATUS_TEMPLATE)
+    return [_render(t, n, app_id, service, "") for t, n in zip(templates, names)]
+
+
+def drop_refund_function_ddl(app_id: str, service: str) -> list[str]:
+    names = refund_function_names(app_id, service)
+    if names is None:
+        return []
+    schema = quote_ident(SCHEMA)
+    return [f"DROP FUNCTION IF EXISTS {schema}.{quote_ident(names[0])}(text, jsonb)",
+            *(f"DROP FUNCTION IF EXISTS {schema}.{quote_ident(n)}(text, jsonb, integer, jsonb)" for n in names[1:])]
+
+
 def _render(template: str, name: str, app_id: str, service: str, route: str) -> str:
     return template.format(schema=quote_ident(SCHEMA), name=quote_ident(name), app_id=app_id,
                            service=service, route=route, service_literal=quote_literal(service),

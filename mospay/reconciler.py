@@ -1,12 +1,14 @@
-"""The reconciler: settles PENDING, UNKNOWN and abandoned RECEIVED transactions by asking the provider
-(through each route's Status function) on the service's schedule; what it cannot settle goes to the
-stuck queue, where an operator resolves it with a reason."""
+"""The reconciler: settles PENDING, UNKNOWN and abandoned RECEIVED transactions (and refunds) by asking the
+provider through their Status functions on the service's schedule; what it cannot settle goes to the stuck
+queue, where an operator resolves it with a reason."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from . import errors, functions
@@ -19,6 +21,28 @@ from .redact import mask
 
 log = logging.getLogger("mospay.reconciler")
 FINAL = ("SUCCESSFUL", "FAILED")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Kind:
+    """What the reconciler checks: payments (transactions) or refunds, each with its own named queries."""
+    noun: str
+    claim: str
+    plan: str
+    record: str
+    release: str
+    status_function: Callable[[dict], str | None]
+
+
+def _refund_status_function(row: dict) -> str | None:
+    names = functions.refund_function_names(row["o_app_id"], row["o_service"])
+    return names[2] if names else None
+
+
+PAYMENTS = _Kind("transaction", "claim_checks", "plan_checks", "record_check", "release_checks",
+                 lambda row: functions.status_function_name(row["o_app_id"], row["o_service"], row["o_route"]))
+REFUNDS = _Kind("refund", "claim_refund_checks", "plan_refund_checks", "record_refund_check",
+                "release_refund_checks", _refund_status_function)
 
 
 class _Refused(Exception):
@@ -44,12 +68,26 @@ class Reconciler:
         self._concurrency = max(1, concurrency)
 
     def run_once(self, ids: list[int] | None = None, cause: str = "reconciliation") -> dict:
-        """One pass over the due transactions (or exactly `ids`, due or not). Each is claimed with
-        FOR UPDATE SKIP LOCKED and leased, so concurrent passes in other processes skip it."""
+        """One pass over the due transactions (or exactly `ids`, due or not), then, on a full pass, over
+        the due refunds. Each is claimed with FOR UPDATE SKIP LOCKED and leased, so concurrent passes in
+        other processes skip it."""
+        counts = self._run(PAYMENTS, ids, cause)
+        if ids is None:
+            for key, n in self._run(REFUNDS, None, cause).items():
+                counts[key] += n
+        return counts
+
+    def run_refunds(self, ids: list | None = None, cause: str = "reconciliation") -> dict:
+        """One pass over the due refunds (or exactly the refunds `ids`), through their refund Status functions."""
+        return self._run(REFUNDS, ids, cause)
+
+    def _run(self, kind: _Kind, ids, cause: str) -> dict:
         counts = {"checked": 0, "settled": 0, "stuck": 0}
         while True:
-            claimed = self._db.query("claim_checks", limit=self._batch, ids=ids)
-            for status, stuck in self._check_all(self._plan(claimed), cause):
+            claimed = self._db.query(kind.claim, limit=self._batch, ids=ids)
+            for row in claimed:
+                row["kind"] = kind
+            for status, stuck in self._check_all(self._plan(kind, claimed), cause):
                 counts["checked"] += 1
                 counts["settled"] += status in FINAL
                 counts["stuck"] += stuck
@@ -81,21 +119,21 @@ class Reconciler:
             with ThreadPoolExecutor(workers, thread_name_prefix="mospay-check") as pool:
                 results = list(pool.map(one, planned))
         for after_s, ids in skipped.items():
-            self._db.query("release_checks", ids=ids, after_s=after_s)
+            self._db.query(planned[0][0]["kind"].release, ids=ids, after_s=after_s)
         return results
 
-    def _plan(self, claimed: list[dict]) -> list[tuple[dict, dict]]:
-        """Each claimed row with what its route's Status function plans: the names are built here,
-        by functions.status_function_name, and the batch is planned in one statement."""
+    def _plan(self, kind: _Kind, claimed: list[dict]) -> list[tuple[dict, dict]]:
+        """Each claimed row with what its Status function plans: the names are built here (functions.py),
+        and the batch is planned in one statement."""
         if not claimed:
             return []
         for row in claimed:
             try:
-                row["function"] = functions.status_function_name(row["o_app_id"], row["o_service"], row["o_route"])
+                row["function"] = kind.status_function(row)
             except errors.InvalidField:  # no such function can exist: its plan is an error, its check is rescheduled
                 row["function"] = None
         plans = {r["o_id"]: r["o_plan"] for r in self._db.query(
-            "plan_checks", ids=[row["o_id"] for row in claimed], functions=[row["function"] for row in claimed])}
+            kind.plan, ids=[row["o_id"] for row in claimed], functions=[row["function"] for row in claimed])}
         return [(row, plans.get(row["o_id"])) for row in claimed]
 
     def _check(self, row: dict, plan, cause: str) -> tuple[str, bool]:
@@ -118,10 +156,10 @@ class Reconciler:
         return self._record(row, code, output, cause)
 
     def _record(self, row, code, output, cause) -> tuple[str, bool]:
-        result = self._db.query("record_check", id=row["o_id"], function=row["function"], code=code,
+        result = self._db.query(row["kind"].record, id=row["o_id"], function=row["function"], code=code,
                                 output=None if output is None else json.dumps(output), cause=cause)[0]
         if result["o_status"] != row["o_status"] or result["o_stuck"]:
-            log.info("transaction %s: %s -> %s%s", row["o_public_id"], row["o_status"], result["o_status"],
+            log.info("%s %s: %s -> %s%s", row["kind"].noun, row["o_public_id"], row["o_status"], result["o_status"],
                      " (stuck: needs an operator)" if result["o_stuck"] else "")
         return result["o_status"], result["o_stuck"]
 

@@ -11,7 +11,9 @@ and the simulator then PUTs a MoMo-style callback there (callback_duplicates tim
 probability callback_drop_rate). GET /<route>/<externalId> is the status query; /_sim/calls counts
 payment requests (never status queries); GET /_sim/headers/<externalId> the headers of the last payment
 request with that externalId (to check what credentials a gateway sent); status_delay makes each status
-query take that long. GET /_sim/statement.csv?from=&to= is its statement: every payment it took on
+query take that long. Refunds (mospay/sim_refunds.py): POST /v1_0/refund, GET /v1_0/refund/<referenceId>,
+outcome by the same digits applied to the amount in minor units; GET /_sim/refunds counts them.
+GET /_sim/statement.csv?from=&to= is its statement: every payment it took on
 (reference = externalId, amount, currency, current status, date of the first call), MosPay's default columns.
 """
 
@@ -31,7 +33,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlsplit
 
-from . import sim_statement
+from . import sim_refunds, sim_statement
 
 MAX_BODY = 1024 * 1024
 
@@ -132,6 +134,7 @@ class SimulatorServer(ThreadingHTTPServer):
         self.callbacks_sent = 0
         self.callback_rounds = 0  # settled payments whose callbacks (every duplicate, sent or dropped) are over
         self.ledger = Ledger()
+        self.refund_ledger = sim_refunds.RefundLedger()
         self.stopping = threading.Event()
         super().__init__(address, Handler)
 
@@ -206,9 +209,16 @@ class Handler(BaseHTTPRequestHandler):
             self._reply(200, {"headers": ledger.headers(parts[2])})
         elif method == "GET" and parts == ["_sim", "statement.csv"]:
             sim_statement.serve(self, self.server.ledger.moves())
+        elif method == "GET" and parts == ["_sim", "refunds"]:
+            self._reply(200, self.server.refund_ledger.calls())
         elif method == "POST" and parts == ["_sim", "reset"]:
             ledger.reset()
+            self.server.refund_ledger.reset()
             self._reply(200, {})
+        elif method == "POST" and parts == sim_refunds.PATH:
+            sim_refunds.refund(self, body)
+        elif method == "GET" and len(parts) == 3 and parts[:2] == sim_refunds.PATH and parts[2]:
+            sim_refunds.status(self, parts[2])
         elif method in ("POST", "PUT") and len(parts) == 1 and parts[0] and parts[0] not in RESERVED:
             self._pay(body, self.headers.get("X-Callback-Url"))
         elif method == "GET" and len(parts) == 2 and all(parts) and parts[0] not in RESERVED:
@@ -366,8 +376,14 @@ class Simulator:
         """The headers of the last payment request with this externalId."""
         return self.server.ledger.headers(external_id)
 
+    @property
+    def refund_calls(self) -> dict:
+        """GET /_sim/refunds: refund requests in all, by reference, and refunded amounts by payment reference."""
+        return self.server.refund_ledger.calls()
+
     def reset(self) -> None:
         self.server.ledger.reset()
+        self.server.refund_ledger.reset()
 
     def start(self) -> Simulator:
         # A short poll interval keeps stop() fast; shutdown() is only noticed between polls.

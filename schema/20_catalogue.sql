@@ -19,7 +19,9 @@ CREATE TABLE services (
         CHECK (cardinality(reconcile_schedule_s) BETWEEN 1 AND 100),
     -- Bumped by every change to a service's fields, in whatever process makes it: start_payment compares
     -- it (inside the context stamp) with the version a process validated against.
-    fields_version    bigint NOT NULL DEFAULT 1
+    fields_version    bigint NOT NULL DEFAULT 1,
+    -- How long after a payment it may be refunded (mospay.start_refund); 0 switches refunds off.
+    refund_window_days integer NOT NULL DEFAULT 180 CHECK (refund_window_days BETWEEN 0 AND 3650)
 );
 
 CREATE TABLE service_fields (

@@ -159,7 +159,7 @@ BEGIN
                               'updated_at', NEW.updated_at)
       FROM clients c
      WHERE c.id = NEW.client_id AND c.callback_url IS NOT NULL
-    ON CONFLICT (transaction_id, event_type) DO NOTHING;
+    ON CONFLICT (transaction_id, event_type) WHERE refund_id IS NULL DO NOTHING;
     RETURN NULL;
 END $$;
 

@@ -15,8 +15,14 @@ CREATE TABLE webhook_events (
     last_error       text,
     delivered_at     timestamptz,
     created_at       timestamptz NOT NULL DEFAULT now(),
-    UNIQUE (transaction_id, event_type)
+    -- A refund's event (refund.succeeded / refund.failed) names its refund; transaction_id is its payment.
+    refund_id        uuid REFERENCES refunds (id) ON DELETE CASCADE
 );
+-- One event of each type per payment, and one per refund (a payment may have up to 10 refunds).
+CREATE UNIQUE INDEX webhook_events_payment_event_key ON webhook_events (transaction_id, event_type)
+    WHERE refund_id IS NULL;
+CREATE UNIQUE INDEX webhook_events_refund_event_key ON webhook_events (refund_id, event_type)
+    WHERE refund_id IS NOT NULL;
 CREATE INDEX webhook_events_due_idx ON webhook_events (next_attempt_at) WHERE state = 'PENDING';
 
 CREATE TABLE webhook_attempts (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import clients, dashboard, functions_pages as fn, operations as ops, records, services, session_pages as sp
-from . import api_keys_pages, credentials_pages, statements_pages, users
+from . import api_keys_pages, credentials_pages, refunds_pages, statements_pages, users
 from .web import ROOT, PortalGuard, error_handler
 
 __all__ = ["error_handler", "install", "portal_routes"]
@@ -41,6 +41,8 @@ def portal_routes(parts) -> list[tuple]:
         ("/admin/transactions/{public_id}", ops.TransactionItem(db)),
         ("/admin/transactions/{public_id}/resolve", ops.TransactionResolve(db)),
         ("/admin/transactions/{public_id}/webhooks/{event_id}/resend", ops.WebhookResend(db)),
+        ("/admin/transactions/{public_id}/refunds", refunds_pages.TransactionRefund(db, parts.refund_caller())),
+        ("/admin/transactions/{public_id}/refunds/{refund}/resolve", refunds_pages.RefundResolve(db)),
         ("/admin/stuck", ops.Stuck(db)),
         ("/admin/security", records.SecurityEvents(db)),
         ("/admin/api-logs", records.ApiLogs(db)),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import falcon
 
-from .. import errors, reconciler, reports, webhooks
+from .. import errors, reconciler, refunds, reports, webhooks
 from .. import actions as ps
 from .web import actor, form, render, see_other
 
@@ -16,13 +16,15 @@ class TransactionItem:
     def __init__(self, db):
         self._db = db
 
-    def show(self, req, resp, public_id, *, status=falcon.HTTP_200, error=None, draft=None):
+    def show(self, req, resp, public_id, *, status=falcon.HTTP_200, error=None, draft=None, refund_error=None,
+             refund_draft=None):
         t = reports.transaction(self._db, public_id)
         events = [{**e, "attempts": webhooks.attempts(self._db, e["event_id"])}
                   for e in webhooks.events_of_transaction(self._db, public_id)]
         render(req, resp, "admin/transaction.html", status=status, t=t, webhook_events=events, error=error,
                draft=draft or {}, final_statuses=reconciler.FINAL,
-               is_open=t["status"] not in reconciler.FINAL)
+               is_open=t["status"] not in reconciler.FINAL, refunds=refunds.of_transaction(self._db, public_id),
+               refund_error=refund_error, refund_draft=refund_draft or {})
 
     def on_get(self, req, resp, public_id):
         self.show(req, resp, public_id)

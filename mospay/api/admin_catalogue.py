@@ -24,7 +24,7 @@ def service_view(row: dict) -> dict:
     view = {"name": row["name"], "display_name": row["display_name"], "service_url": row["service_url"],
             "currency": row["currency"], "timeout_s": float(row["timeout_s"]),
             "connect_timeout_s": float(row["connect_timeout_s"]), "active": row["active"],
-            "created_at": row["created_at"].isoformat()}
+            "created_at": row["created_at"].isoformat(), "refund_window_days": row["refund_window_days"]}
     if "clients" in row:
         view["clients"] = row["clients"]
     return view
@@ -46,7 +46,7 @@ class ServiceCollection(Services, Roles):
 class ServiceItem(AdminResource):
     """GET or PATCH one service: what the portal's service form edits (display name, URL, read timeout,
     active). Currency and the connect timeout are set at creation only, as in the portal."""
-    EDITABLE = ("display_name", "service_url", "timeout_s", "active")
+    EDITABLE = ("display_name", "service_url", "timeout_s", "active", "refund_window_days")
 
     def on_get(self, req, resp, service):
         self._reader(req)
@@ -56,12 +56,13 @@ class ServiceItem(AdminResource):
         user = self._writer(req)
         row = actions.service(self._db, service)
         patch = strict_body(req, self._config, self.EDITABLE)
-        check_types(patch, {"active": bool, "display_name": str, "service_url": str})
+        check_types(patch, {"active": bool, "display_name": str, "service_url": str, "refund_window_days": int})
         if not patch:  # nothing to change: no write, no audit row
             resp.media = service_view(row)
             return
         current = {"display_name": row["display_name"], "service_url": row["service_url"],
-                   "timeout_s": str(row["timeout_s"]), "active": row["active"]}
+                   "timeout_s": str(row["timeout_s"]), "active": row["active"],
+                   "refund_window_days": row["refund_window_days"]}
         actions.update_service(self._db, self._actor(req, user), service, {**current, **patch},
                                self._config.service_url_allow)
         resp.media = service_view(actions.service(self._db, service))

@@ -114,7 +114,7 @@ SCHEMAS = {
         # What PaymentGateway.lookup returns (the transaction_by_f010 query): every key, always.
         "type": "object",
         "required": ["transaction_id", "f010", "status", "amount", "msisdn", "route", "service", "result",
-                     "created_at", "updated_at"],
+                     "created_at", "updated_at", "refunded_amount", "refunds"],
         "properties": {"transaction_id": _TEXT, "f010": _TEXT, "status": _ref("PaymentStatus"),
                        "amount": {"type": "string", "examples": ["1000.00"]},
                        "msisdn": {"type": ["string", "null"], "description": "f005, when the payment had one"},
@@ -122,7 +122,10 @@ SCHEMAS = {
                        "service": {"type": "string", "description": "f000"},
                        "result": {"type": ["object", "null"], "description":
                                   "what the client's RESPONSE function returned (null while RECEIVED)"},
-                       "created_at": _WHEN, "updated_at": _WHEN},
+                       "created_at": _WHEN, "updated_at": _WHEN,
+                       "refunded_amount": {"type": "string", "description": "the SUCCESSFUL refunds' sum"},
+                       "refunds": {"type": "array", "description": "its refunds, oldest first",
+                                   "items": {"type": "object", "additionalProperties": True}}},
         "additionalProperties": True,
     },
     "Credentials": {
@@ -345,6 +348,8 @@ def _paths() -> dict:
     paths.update(openapi_keys.paths())
     from . import openapi_statements  # provider statements and their exception queue
     paths.update(openapi_statements.paths())
+    from . import openapi_refunds  # refunds: the client's and the operator's
+    paths.update(openapi_refunds.paths())
     return paths
 
 
@@ -360,7 +365,12 @@ def _webhooks() -> dict:
         "requestBody": {"content": {_JSON: {"schema": _ref("WebhookEvent")}}},
         "responses": {"2XX": {"description": "received; anything else is retried"}},
         "x-codeSamples": _curl(WEBHOOK_CHECK),
-    }}}
+    }}, **_refund_webhooks()}
+
+
+def _refund_webhooks() -> dict:
+    from .openapi_refunds import webhooks
+    return webhooks()
 
 
 @functools.lru_cache(maxsize=1)

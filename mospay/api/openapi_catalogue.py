@@ -13,6 +13,7 @@ FIELD_TYPES = ["string", "amount", "msisdn", "integer"]
 SERVICE = {"type": "object", "required": ["name", "service_url", "currency", "timeout_s", "active"], "properties": {
     "name": _STR, "display_name": _STR, "service_url": _STR, "currency": _STR, "timeout_s": {"type": "number"},
     "connect_timeout_s": {"type": "number"}, "active": {"type": "boolean"}, "created_at": _STAMP,
+    "refund_window_days": {"type": "integer", "description": "days after a payment in which it may be refunded"},
     "clients": {"type": "integer", "description": "in lists: how many clients it is assigned to"}}}
 FIELD = {"type": "object", "required": ["code", "label", "field_type", "required", "secret"], "properties": {
     "code": _STR, "label": _STR, "field_type": {"enum": FIELD_TYPES}, "required": {"type": "boolean"},
@@ -102,7 +103,10 @@ def paths() -> dict:
             "get": _read("getService", "A service", SERVICE, svc),
             "patch": _write("updateService", "Change a service (what the portal's form edits)", svc,
                             body=_body({"display_name": _STR, "service_url": _STR, "timeout_s": seconds,
-                                        "active": {"type": "boolean"}}), answer=SERVICE,
+                                        "active": {"type": "boolean"},
+                                        "refund_window_days": {"type": "integer", "minimum": 0, "maximum": 3650,
+                                                               "description": "0: no refunds (default 180)"}}),
+                            answer=SERVICE,
                             description="Only the fields sent change; last writer wins. Currency and the "
                                         "connect timeout are set at creation only.")},
         "/api/v1/admin/services/{service}/fields": {

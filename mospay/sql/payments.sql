@@ -27,11 +27,20 @@ SELECT o_status, o_response_code, o_response_body
 -- name: transaction_by_f010 (prepared)
 -- A client's status lookup, which takes a token from its 'status' bucket in the same statement: one row
 -- always, retry_after > 0 when refused (and then no transaction), transaction_id NULL when not found.
+-- With its refunds (refunded_amount: the SUCCESSFUL ones), each also scoped to the client.
 SELECT w.retry_after, t.public_id AS transaction_id, t.f010, t.status, t.amount, t.msisdn, t.route,
-       s.name AS service, t.result, t.created_at, t.updated_at
+       s.name AS service, t.result, t.created_at, t.updated_at,
+       r.refunded_amount, coalesce(r.refunds, '[]'::jsonb) AS refunds
   FROM (SELECT mospay.take_rate_token(:client_id, 'status', CAST(:per_minute AS integer)) AS retry_after) w
   LEFT JOIN (transactions t JOIN services s ON s.id = t.service_id)
     ON w.retry_after = 0 AND t.client_id = :client_id AND t.f010 = :f010
+  LEFT JOIN LATERAL (
+        SELECT coalesce(sum(x.amount) FILTER (WHERE x.status = 'SUCCESSFUL'), 0)::numeric(18, 2)::text AS refunded_amount,
+               jsonb_agg(jsonb_build_object('id', x.public_id, 'refund_id', x.refund_id, 'status', x.status,
+                                            'amount', x.amount::text, 'currency', x.currency, 'reason', x.reason,
+                                            'created_at', x.created_at, 'updated_at', x.updated_at)
+                         ORDER BY x.created_at, x.id) AS refunds
+          FROM refunds x WHERE x.transaction_id = t.id AND x.client_id = :client_id) r ON t.id IS NOT NULL
 
 -- name: insert_api_log (prepared)
 INSERT INTO api_logs (request_id, client_id, app_id, endpoint, method, status_code, duration_ms, ip,

@@ -10,7 +10,8 @@ INSERT INTO service_fields (service_id, code, label, field_type, required, max_l
 VALUES (:service_id, :code, :label, :field_type, :required, :max_length, :pattern, :secret)
 
 -- name: service_by_name
-SELECT id, name, display_name, service_url, currency, connect_timeout_s, timeout_s, active, created_at
+SELECT id, name, display_name, service_url, currency, connect_timeout_s, timeout_s, active, created_at,
+       refund_window_days
   FROM services WHERE name = :name
 
 -- name: service_point_at
@@ -21,12 +22,13 @@ UPDATE services SET service_url = :url, active = true, connect_timeout_s = :conn
 
 -- name: services_all
 SELECT s.id, s.name, s.display_name, s.service_url, s.currency, s.timeout_s, s.connect_timeout_s, s.active,
-       s.created_at, (SELECT count(*) FROM client_services cs WHERE cs.service_id = s.id) AS clients
+       s.created_at, (SELECT count(*) FROM client_services cs WHERE cs.service_id = s.id) AS clients,
+       s.refund_window_days
   FROM services s ORDER BY s.name
 
 -- name: service_update
 UPDATE services SET display_name = :display_name, service_url = :service_url, timeout_s = :timeout_s,
-                    active = :active, updated_at = now()
+                    active = :active, refund_window_days = :refund_window_days, updated_at = now()
  WHERE name = :name
 RETURNING name
 
@@ -77,7 +79,8 @@ RETURNING cs.id, cs.routes
 -- name: services_after
 -- The admin API's service list, in keyset pages (newest first).
 SELECT s.id, s.name, s.display_name, s.service_url, s.currency, s.timeout_s, s.connect_timeout_s, s.active,
-       s.created_at, (SELECT count(*) FROM client_services cs WHERE cs.service_id = s.id) AS clients
+       s.created_at, (SELECT count(*) FROM client_services cs WHERE cs.service_id = s.id) AS clients,
+       s.refund_window_days
   FROM services s
  WHERE CAST(:after_at AS timestamptz) IS NULL
        OR (s.created_at, s.id) < (CAST(:after_at AS timestamptz), CAST(:after_id AS bigint))

@@ -69,7 +69,10 @@ def test_assignment_creates_both_functions_with_seed_names(db, client_creds):
     names = {r["proname"] for r in db.run(
         "SELECT proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE nspname = 'mospay_fn'")}
     assert names == {"akaliza_mtnmomorwa_collection", "RESPONSE_akaliza_mtnmomorwa_collection",
-                     "akaliza_mtnmomorwa_collectionStatus"}
+                     "akaliza_mtnmomorwa_collectionStatus",
+                     # the client's refund functions for the service (tests/integration/test_refund_functions.py)
+                     "akaliza_mtnmomorwa_Refund", "RESPONSE_akaliza_mtnmomorwa_Refund",
+                     "akaliza_mtnmomorwa_RefundStatus"}
 
 
 def test_default_request_function_builds_a_momo_collection_call(db, client_creds, sim):

@@ -107,13 +107,13 @@ def test_assign_and_unassign_create_and_drop_functions(site):
     assigned = portal.post("/admin/clients/akaliza/services", {"service": "mtnmomorwa", "routes": "collection, disbursement"})
     assert assigned.status_code == 303
     count = "SELECT count(*) AS n FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'mospay_fn'"
-    # request, RESPONSE and Status function per route
-    assert site.db.run(count)[0]["n"] == 6
+    # request, RESPONSE and Status function per route, and the client's three refund functions for the service
+    assert site.db.run(count)[0]["n"] == 9
     assert "akaliza_mtnmomorwa_disbursement" in portal.get("/admin/clients/akaliza").text
     bad = portal.post("/admin/clients/akaliza/services", {"service": "mtnmomorwa", "routes": "Bad Route!"})
     assert bad.status_code == 422
     assert portal.post("/admin/clients/akaliza/services/mtnmomorwa/routes/disbursement/delete").status_code == 303
-    assert site.db.run(count)[0]["n"] == 3
+    assert site.db.run(count)[0]["n"] == 6
     assert "akaliza_mtnmomorwa_disbursement" not in portal.get("/admin/clients/akaliza").text
     assert portal.post("/admin/clients/akaliza/services/mtnmomorwa/routes/disbursement/delete").status_code == 404
     assert portal.post("/admin/clients/akaliza/services/mtnmomorwa/delete").status_code == 303

@@ -57,7 +57,10 @@ def test_cli_onboards_a_client_end_to_end(postgres, template_db):
         code, assigned, _ = cli("assign", "akaliza", "mtnmomorwa", "collection")
         assert code == 0 and assigned["functions"] == ["akaliza_mtnmomorwa_collection",
                                                        "RESPONSE_akaliza_mtnmomorwa_collection",
-                                                       "akaliza_mtnmomorwa_collectionStatus"]
+                                                       "akaliza_mtnmomorwa_collectionStatus",
+                                                       "akaliza_mtnmomorwa_Refund",
+                                                       "RESPONSE_akaliza_mtnmomorwa_Refund",
+                                                       "akaliza_mtnmomorwa_RefundStatus"]
         code, _, err = cli("create-client", "Again", "--app-id", "akaliza")
         assert code == 1 and json.loads(err)["error"]["code"] == "already_exists"
         code, _, err = cli("assign", "akaliza", "mtnmomorwa", "bad;route")

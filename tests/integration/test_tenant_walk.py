@@ -84,7 +84,7 @@ def test_no_operation_gives_bravo_alphas_payment(tenant_db, tenants, template, m
     path = re.sub(r"{(\w+)(:[^}]*)?}", lambda m: values.get(m.group(1), "1"), template)
     bodies = [payment("alpha", "alpha-1"), payment("bravo", "alpha-1"), {"f010": "alpha-1"},
               {"f010": "alpha-1", "f003": "alpha"}, {"externalId": reference, "status": "FAILED"},
-              {"transaction_id": alpha_txn}]
+              {"transaction_id": alpha_txn}, {"refund_id": "walk-1"}]  # the last: a refund of alpha-1
     credentials = [headers["bravo"], {"Authorization": f"Bearer {token}"},
                    {**headers["bravo"], "App-ID": "alpha"}]  # bravo's secret, alpha's app id
     for creds in credentials:
@@ -95,3 +95,5 @@ def test_no_operation_gives_bravo_alphas_payment(tenant_db, tenants, template, m
             assert alpha_txn not in text and reference not in text, (method, path, creds, body, text)
     # Alpha's one payment is exactly as it was, and nothing was recorded in alpha's name.
     assert len(before) == 1 and db.run(alphas) == before
+    assert db.run("SELECT count(*) AS n FROM refunds r JOIN clients c ON c.id = r.client_id "
+                  "WHERE c.app_id = 'alpha'")[0]["n"] == 0  # bravo may refund its own "alpha-1", never alpha's

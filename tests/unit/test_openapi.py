@@ -222,7 +222,7 @@ def test_transaction_and_credentials_list_every_key_as_required():
     schemas = openapi.document()["components"]["schemas"]
     assert set(schemas["Transaction"]["required"]) == {
         "transaction_id", "f010", "status", "amount", "msisdn", "route", "service", "result",
-        "created_at", "updated_at"}
+        "created_at", "updated_at", "refunded_amount", "refunds"}  # the last two since refunds (schema 12)
     assert set(schemas["Credentials"]["required"]) == {
         "app_id", "company_name", "api_username", "api_secret", "webhook_secret", "active", "created_at"}
     for name in ("Transaction", "Credentials", "RotatedCredentials", "Service", "Assignment", "ClientLimits"):
