@@ -3,6 +3,7 @@ Shared by the admin API, the admin portal and the merchant portal; no HTTP here.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 
@@ -227,6 +228,11 @@ def authenticate(db: Database, throttle: AuthThrottle, address: str, password: s
 
 
 _DUMMY_HASH = "$2b$12$C6UzMDM.H6dfI/f/IKxGhu6q6d5r5cHGl5gq7bU0w1b2x0r0j7bQW"
+
+
+def for_client(actor: Actor, app_id: str) -> Actor:
+    """An operator's actor acting on a client's merchant users: the audit row names the client."""
+    return dataclasses.replace(actor, client=app_id)
 
 
 def merchant_actor(row, ip: str | None) -> Actor:

@@ -345,6 +345,8 @@ def _paths() -> dict:
     paths.update(openapi_keys.paths())
     from . import openapi_statements  # provider statements and their exception queue
     paths.update(openapi_statements.paths())
+    from . import openapi_merchant_users  # a client's merchant-portal users
+    paths.update(openapi_merchant_users.paths())
     return paths
 
 
