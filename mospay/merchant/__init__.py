@@ -7,7 +7,7 @@ scopes every query by its client_id in SQL; templates extend `merchant/base.html
 
 from __future__ import annotations
 
-from . import dashboard, session_pages as sp, settings_pages as settings, team
+from . import dashboard, docs_page, session_pages as sp, settings_pages as settings, team
 from .web import MerchantGuard, error_handler
 
 __all__ = ["error_handler", "install", "portal_routes"]
@@ -31,6 +31,7 @@ def portal_routes(parts) -> list[tuple]:
         ("/portal/settings/password", settings.Password(db, config)),
         ("/portal/settings/sessions", settings.SignOutEverywhere(db, config)),
         ("/portal/settings/totp", settings.Totp(db, config)),
+        ("/portal/docs", docs_page.Docs(db, config)),
     ]
 
 
