@@ -69,6 +69,22 @@ def invite(db: Database, secret_key: str, actor: Actor, client_id: int, data: di
             "expires_at": link["expires_at"]}
 
 
+def reinvite(db: Database, secret_key: str, actor: Actor, client_id: int, user_id, base_url: str,
+             mailer: Mailer | None = None) -> dict:
+    """A new invite link for a user who has not chosen a password yet (the earlier link stops working)."""
+    target = user(db, client_id, user_id)
+    if target["password_hash"] is not None or not target["active"]:
+        raise errors.Conflict("this teammate has already joined; an operator can reset their password",
+                              code="already_joined")
+    link = _link(db, secret_key, target["id"], "invite", INVITE_TTL_S, base_url)
+    audit(db, actor, "merchant_user.reinvite", "merchant_user", target["email"])
+    send(mailer, target["email"], "Your MosPay portal invitation",
+         f"Your invitation to the MosPay merchant portal was renewed. Choose your password here (the link "
+         f"works once, for 72 hours):\n{link['url']}\n")
+    return {"id": target["id"], "email": target["email"], "role": target["role"], "invite_url": link["url"],
+            "expires_at": link["expires_at"]}
+
+
 def send(mailer: Mailer | None, to: str, subject: str, body: str) -> bool:
     """Email when a relay is configured. A failure is logged without the body (it carries a link)."""
     if mailer is None or not mailer.enabled:

@@ -27,6 +27,7 @@ def portal_routes(parts) -> list[tuple]:
         ("/portal/team/totp", team.TeamTotp(db, config)),
         ("/portal/team/{user_id}/role", team.TeamMember(db, config, "role")),
         ("/portal/team/{user_id}/active", team.TeamMember(db, config, "active")),
+        ("/portal/team/{user_id}/invite", team.TeamMember(db, config, "invite")),
         ("/portal/settings", settings.Settings(db, config)),
         ("/portal/settings/password", settings.Password(db, config)),
         ("/portal/settings/sessions", settings.SignOutEverywhere(db, config)),

@@ -43,7 +43,8 @@ class Team:
 
 
 class TeamMember(Team):
-    """POST /portal/team/{user_id}/role and /portal/team/{user_id}/active (remove = deactivate)."""
+    """POST /portal/team/{user_id}/role, .../active (remove = deactivate) and .../invite (a new link for
+    a teammate who has not joined yet, shown once)."""
 
     def __init__(self, db, config, what: str):
         super().__init__(db, config)
@@ -56,6 +57,10 @@ class TeamMember(Team):
     def on_post(self, req, resp, user_id):
         data, me = form(req), req.context.merchant
         try:
+            if self._what == "invite":
+                invited = accounts.reinvite(self._db, self._config.secret_key, actor(req), me.client_id, user_id,
+                                            base_url(req, self._config), self._mailer)
+                return self.show(req, resp, invited=invited)
             if self._what == "role":
                 accounts.set_role(self._db, actor(req), me.client_id, user_id, data.get("role"))
             else:

@@ -77,3 +77,17 @@ def test_require_totp_sends_teammates_to_enrolment_first(site, alpha):
     assert alpha.get("/portal").status_code == 200  # has TOTP: not affected
     assert alpha.post("/portal/team/totp", {"require_totp": "0"}).status_code == 303
     assert mate.get("/portal").status_code == 200
+
+
+def test_owner_renews_an_invite_and_the_old_link_stops_working(site, alpha):
+    first = alpha.post("/portal/team", {"email": "late@alpha.example", "role": "viewer"})
+    old = re.search(r'id="invite-url" class="secret">([^<]+)<', first.text).group(1).rsplit("/", 1)[1]
+    user_id = site.db.run("SELECT id FROM merchant_users WHERE email = 'late@alpha.example'")[0]["id"]
+    renewed = alpha.post(f"/portal/team/{user_id}/invite")
+    new = re.search(r'id="invite-url" class="secret">([^<]+)<', renewed.text).group(1).rsplit("/", 1)[1]
+    assert renewed.status_code == 200 and new != old
+    browser = MerchantPortal(site.app)
+    assert browser.get(f"/portal/invite/{old}").status_code == 404
+    assert browser.get(f"/portal/invite/{new}").status_code == 200
+    joined = merchant_user(site, "alpha", "viewer")
+    assert alpha.post(f"/portal/team/{joined['id']}/invite").status_code == 409  # already joined
