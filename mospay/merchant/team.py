@@ -12,6 +12,13 @@ from .session_pages import base_url
 from .web import actor, form, render, see_other
 
 
+def _flag(data: dict, name: str) -> bool:
+    """A form's on/off field: "1" or "0", nothing else."""
+    if data.get(name) not in ("0", "1"):
+        raise errors.InvalidField("must be 1 or 0", field=name)
+    return data[name] == "1"
+
+
 class Team:
     actions = {"GET": "read", "POST": "team"}
 
@@ -64,7 +71,7 @@ class TeamMember(Team):
             if self._what == "role":
                 accounts.set_role(self._db, actor(req), me.client_id, user_id, data.get("role"))
             else:
-                accounts.set_active(self._db, actor(req), me.client_id, user_id, data.get("active") == "1")
+                accounts.set_active(self._db, actor(req), me.client_id, user_id, _flag(data, "active"))
         except (errors.InvalidField, errors.Conflict) as exc:
             return self.show(req, resp, status=falcon.HTTP_409 if exc.status == 409 else falcon.HTTP_422, error=exc)
         see_other(resp, "/portal/team")
@@ -79,7 +86,7 @@ class TeamTotp(Team):
     def on_post(self, req, resp):
         try:
             merchant_settings.set_require_totp(self._db, actor(req), req.context.merchant,
-                                               form(req).get("require_totp") == "1",
+                                               _flag(form(req), "require_totp"),
                                                req.context.merchant_session["totp_enabled"])
         except errors.InvalidField as exc:
             return self.show(req, resp, status=falcon.HTTP_422, error=exc)
