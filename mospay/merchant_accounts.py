@@ -154,11 +154,15 @@ def set_active(db: Database, actor: Actor, client_id: int, user_id, active: bool
 
 def operator_reset(db: Database, secret_key: str, actor: Actor, client_id: int, user_id, base_url: str,
                    mailer: Mailer | None = None) -> dict:
-    """An operator's reset: the old password stops working and every session ends now; the person
-    chooses a new password through the one-time link (72 h), shown once and emailed when mail is set up."""
+    """An operator's reset (account recovery: the operator has checked who is asking): the old password and
+    the TOTP enrolment with its recovery codes stop working and every session ends now; the person chooses
+    a new password through the one-time link (72 h), shown once and emailed when mail is set up, and enrols
+    TOTP again (at once, when their team requires it)."""
     target = user(db, client_id, user_id)
     with db.transaction() as tx:
         tx.query("merchant_user_set_password", id=target["id"], client_id=client_id, password_hash=None)
+        tx.query("merchant_totp_disable", id=target["id"], client_id=client_id)
+        tx.query("merchant_recovery_codes_delete", user_id=target["id"], client_id=client_id)
         tx.query("merchant_sessions_delete_user", user_id=target["id"], client_id=client_id, keep=None)
     link = _link(db, secret_key, target["id"], "reset", OPERATOR_RESET_TTL_S, base_url)
     audit(db, actor, "merchant_user.reset_password", "merchant_user", target["email"])

@@ -61,7 +61,7 @@ def paths() -> dict:
                        responses={"200": _json(_USER, "the user"), **_errors(*_BODY, 401, 403, 404, 409, *_ANY)}),
                    "updateMerchantUser", "app_id", "email")
     reset = _named(_op("Reset a merchant-portal user's password", "admin", security=ADMIN_AUTH,
-                       description="The old password stops working and the user's sessions end now; the answer "
+                       description="The old password and TOTP enrolment stop working and the user's sessions end now; the answer "
                                    "carries a one-time link (72 hours, shown once, emailed when MOSPAY_SMTP_URL is "
                                    "set) to choose a new one. " + _WRITE,
                        responses={"200": _json(_LINK, "reset"), **_errors(401, 403, 404, 422, *_ANY)}),
