@@ -42,7 +42,8 @@ def bar_chart(columns: list[tuple[str, dict]], keys, *, every: int, label: str, 
                              "status": key.lower(), "title": f"{name}: {_number(n)}{unit} {key}"})
         if column % every == 0:
             labels.append({"x": round(x + (step - 4) / 2, 1), "text": name})
-    ticks = sorted({0, _number(peak / 2), _number(peak)})
+    half = peak // 2 if isinstance(peak, int) else peak / 2  # counts keep whole-number ticks
+    ticks = sorted({0, _number(half), _number(peak)})
     return {"width": WIDTH, "height": HEIGHT, "bars": bars, "labels": labels, "base": HEIGHT - BOTTOM,
             "left": LEFT, "ticks": [{"y": round(HEIGHT - BOTTOM - float(t) * scale, 1), "text": t} for t in ticks],
             "statuses": [k.lower() for k in keys], "label": label, "caption": caption,
