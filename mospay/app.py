@@ -15,6 +15,7 @@ from .api import admin, callbacks as callback_api, docs, guard, health, metrics 
 from .api import credentials as credential_api, payments as payment_api, refunds as refund_api
 from .api import admin_catalogue, admin_clients, admin_functions, admin_keys, admin_records, admin_statements, admin_users
 from .api import admin_refunds
+from .api import admin_merchant_users
 from .auth import Tokens
 from .components import Components
 from .observe import RequestObserver
@@ -110,6 +111,11 @@ def routes(parts: Components, schema_version: int | None = None):
          admin_statements.ExceptionResolve(db, tokens, config), {}),
         ("/api/v1/admin/statement-exceptions/{exception_id}/settle",
          admin_statements.ExceptionSettle(db, tokens, config), {}),
+        # A client's merchant-portal users (mospay/merchant_accounts.py).
+        ("/api/v1/admin/clients/{app_id}/users", admin_merchant_users.MerchantUsers(db, tokens, config), {}),
+        ("/api/v1/admin/clients/{app_id}/users/{email}", admin_merchant_users.MerchantUser(db, tokens, config), {}),
+        ("/api/v1/admin/clients/{app_id}/users/{email}/reset-password",
+         admin_merchant_users.MerchantUserPasswordReset(db, tokens, config), {}),
         # The API reference and operations endpoints.
         ("/api/v1/openapi.json", docs.OpenApiDocument(), {}),
         ("/docs", docs.DocsPage(), {}),

@@ -3,6 +3,7 @@ Shared by the admin API, the admin portal and the merchant portal; no HTTP here.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 
@@ -65,6 +66,22 @@ def invite(db: Database, secret_key: str, actor: Actor, client_id: int, data: di
          f"You have been invited to the MosPay merchant portal as {chosen}.\n\n"
          f"Choose your password here (the link works once, for 72 hours):\n{link['url']}\n")
     return {"id": row["id"], "email": address, "role": chosen, "invite_url": link["url"],
+            "expires_at": link["expires_at"]}
+
+
+def reinvite(db: Database, secret_key: str, actor: Actor, client_id: int, user_id, base_url: str,
+             mailer: Mailer | None = None) -> dict:
+    """A new invite link for a user who has not chosen a password yet (the earlier link stops working)."""
+    target = user(db, client_id, user_id)
+    if target["password_hash"] is not None or not target["active"]:
+        raise errors.Conflict("this teammate has already joined; an operator can reset their password",
+                              code="already_joined")
+    link = _link(db, secret_key, target["id"], "invite", INVITE_TTL_S, base_url)
+    audit(db, actor, "merchant_user.reinvite", "merchant_user", target["email"])
+    send(mailer, target["email"], "Your MosPay portal invitation",
+         f"Your invitation to the MosPay merchant portal was renewed. Choose your password here (the link "
+         f"works once, for 72 hours):\n{link['url']}\n")
+    return {"id": target["id"], "email": target["email"], "role": target["role"], "invite_url": link["url"],
             "expires_at": link["expires_at"]}
 
 
@@ -137,11 +154,15 @@ def set_active(db: Database, actor: Actor, client_id: int, user_id, active: bool
 
 def operator_reset(db: Database, secret_key: str, actor: Actor, client_id: int, user_id, base_url: str,
                    mailer: Mailer | None = None) -> dict:
-    """An operator's reset: the old password stops working and every session ends now; the person
-    chooses a new password through the one-time link (72 h), shown once and emailed when mail is set up."""
+    """An operator's reset (account recovery: the operator has checked who is asking): the old password and
+    the TOTP enrolment with its recovery codes stop working and every session ends now; the person chooses
+    a new password through the one-time link (72 h), shown once and emailed when mail is set up, and enrols
+    TOTP again (at once, when their team requires it)."""
     target = user(db, client_id, user_id)
     with db.transaction() as tx:
         tx.query("merchant_user_set_password", id=target["id"], client_id=client_id, password_hash=None)
+        tx.query("merchant_totp_disable", id=target["id"], client_id=client_id)
+        tx.query("merchant_recovery_codes_delete", user_id=target["id"], client_id=client_id)
         tx.query("merchant_sessions_delete_user", user_id=target["id"], client_id=client_id, keep=None)
     link = _link(db, secret_key, target["id"], "reset", OPERATOR_RESET_TTL_S, base_url)
     audit(db, actor, "merchant_user.reset_password", "merchant_user", target["email"])
@@ -227,6 +248,11 @@ def authenticate(db: Database, throttle: AuthThrottle, address: str, password: s
 
 
 _DUMMY_HASH = "$2b$12$C6UzMDM.H6dfI/f/IKxGhu6q6d5r5cHGl5gq7bU0w1b2x0r0j7bQW"
+
+
+def for_client(actor: Actor, app_id: str) -> Actor:
+    """An operator's actor acting on a client's merchant users: the audit row names the client."""
+    return dataclasses.replace(actor, client=app_id)
 
 
 def merchant_actor(row, ip: str | None) -> Actor:

@@ -6,8 +6,9 @@ MASK = "***"
 SECRET_KEYS = frozenset({
     "f007", "f008", "password", "pwd", "api_secret", "secret", "access_token", "token", "authorization",
     "webhook_secret", "new_password", "current_password", "refresh_token", "client_secret", "pin",
-    # Shown once by the admin API: a new API key, a reset user's temporary password.
-    "key", "temporary_password",
+    # Shown once by the admin API: a new API key, a reset user's temporary password, a merchant user's
+    # one-time invite or reset link (the link is the credential).
+    "key", "temporary_password", "invite_url", "reset_url",
 })
 
 

@@ -23,7 +23,8 @@ CSV_COLUMNS = ("public_id", "created_at", "updated_at", "app_id", "service", "ro
 # Kinds written today (mospay/security.py, the API guard, the portal sign-in); the filter accepts any
 # well-formed kind, so a new one is browsable before this list learns about it.
 SECURITY_KINDS = ("auth_failure", "admin_auth_failure", "auth_blocked", "rate_limited", "portal_login_failure",
-                  "portal_login_blocked", "admin_auth_blocked")
+                  "portal_login_blocked", "admin_auth_blocked", "merchant_login_failure", "merchant_login_blocked",
+                  "merchant_totp_failure", "merchant_totp_blocked", "merchant_reset_request")
 _KIND_RE = re.compile(r"[a-z_]{1,40}")
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _NUMBER = re.compile(r"[+-][0-9]+(\.[0-9]+)?")

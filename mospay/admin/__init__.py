@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from . import clients, dashboard, functions_pages as fn, operations as ops, records, services, session_pages as sp
 from . import api_keys_pages, credentials_pages, refunds_pages, statements_pages, users
+from . import api_keys_pages, credentials_pages, merchant_users_pages as mu, statements_pages, users
 from .web import ROOT, PortalGuard, error_handler
 
 __all__ = ["error_handler", "install", "portal_routes"]
@@ -26,6 +27,10 @@ def portal_routes(parts) -> list[tuple]:
         ("/admin/clients/{app_id}/services", clients.ClientServices(db)),
         ("/admin/clients/{app_id}/services/{service}/delete", clients.ClientServiceDelete(db)),
         ("/admin/clients/{app_id}/services/{service}/routes/{route}/delete", clients.ClientRouteDelete(db)),
+        ("/admin/clients/{app_id}/portal-users", mu.PortalUsers(db, config)),
+        ("/admin/clients/{app_id}/portal-users/{user_id}/role", mu.PortalUser(db, config, "role")),
+        ("/admin/clients/{app_id}/portal-users/{user_id}/active", mu.PortalUser(db, config, "active")),
+        ("/admin/clients/{app_id}/portal-users/{user_id}/reset", mu.PortalUser(db, config, "reset")),
         ("/admin/services", services.Services(db, config)),
         ("/admin/services/new", services.ServiceNew()),
         ("/admin/services/{name}", services.ServiceItem(db, config)),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import falcon
 
-from .. import errors, reports
+from .. import errors, merchant_accounts, merchant_roles, reports
 from .. import actions as ps
 from ..db import Database
 from .web import actor, form, render, see_other
@@ -55,7 +55,8 @@ class ClientItem:
         render(req, resp, "admin/client.html", status=status, client=client, error=error,
                assignments=ps.client_assignments(self._db, client["id"]),
                stats=ps.client_stats(self._db, client["id"]),
-               recent=reports.client_recent(self._db, client["id"]), services=ps.services(self._db))
+               recent=reports.client_recent(self._db, client["id"]), services=ps.services(self._db),
+               portal_users=merchant_accounts.users(self._db, client["id"]), merchant_roles=merchant_roles.ROLES)
 
     def on_get(self, req, resp, app_id):
         self._show(req, resp, app_id)

@@ -350,6 +350,8 @@ def _paths() -> dict:
     paths.update(openapi_statements.paths())
     from . import openapi_refunds  # refunds: the client's and the operator's
     paths.update(openapi_refunds.paths())
+    from . import openapi_merchant_users  # a client's merchant-portal users
+    paths.update(openapi_merchant_users.paths())
     return paths
 
 

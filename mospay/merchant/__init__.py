@@ -7,7 +7,7 @@ scopes every query by its client_id in SQL; templates extend `merchant/base.html
 
 from __future__ import annotations
 
-from . import dashboard, session_pages as sp
+from . import dashboard, docs_page, session_pages as sp, settings_pages as settings, team
 from .web import MerchantGuard, error_handler
 
 __all__ = ["error_handler", "install", "portal_routes"]
@@ -23,6 +23,16 @@ def portal_routes(parts) -> list[tuple]:
         ("/portal/invite/{token}", sp.Link(db, config, "invite")),
         ("/portal/reset/{token}", sp.Link(db, config, "reset")),
         ("/portal/forgot", sp.Forgot(db, config)),
+        ("/portal/team", team.Team(db, config)),
+        ("/portal/team/totp", team.TeamTotp(db, config)),
+        ("/portal/team/{user_id}/role", team.TeamMember(db, config, "role")),
+        ("/portal/team/{user_id}/active", team.TeamMember(db, config, "active")),
+        ("/portal/team/{user_id}/invite", team.TeamMember(db, config, "invite")),
+        ("/portal/settings", settings.Settings(db, config)),
+        ("/portal/settings/password", settings.Password(db, config)),
+        ("/portal/settings/sessions", settings.SignOutEverywhere(db, config)),
+        ("/portal/settings/totp", settings.Totp(db, config)),
+        ("/portal/docs", docs_page.Docs(db, config)),
     ]
 
 

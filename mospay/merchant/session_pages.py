@@ -6,6 +6,7 @@ from __future__ import annotations
 import falcon
 
 from .. import errors, merchant_accounts as accounts, merchant_mfa, security
+from ..audit import audit
 from ..mail import Mailer
 from . import sessions
 from .web import cookie, form, local_next, render, see_other, set_cookie
@@ -91,7 +92,7 @@ class LoginTotp:
                    sessions.ABSOLUTE_S)
         self._db.query("merchant_user_logged_in", id=pending["user_id"], client_id=pending["client_id"])
         if used == "recovery":
-            accounts.audit(self._db, accounts.merchant_actor(pending, req.remote_addr), "merchant_user.recovery_code_used",
+            audit(self._db, accounts.merchant_actor(pending, req.remote_addr), "merchant_user.recovery_code_used",
                            "merchant_user", pending["email"])
         see_other(resp, local_next(data.get("next")))
 

@@ -169,3 +169,11 @@ SELECT coalesce((SELECT require_totp FROM merchant_settings WHERE client_id = :c
 -- name: merchant_settings_set_require_totp
 INSERT INTO merchant_settings (client_id, require_totp) VALUES (:client_id, :require_totp)
 ON CONFLICT (client_id) DO UPDATE SET require_totp = EXCLUDED.require_totp, updated_at = now()
+
+-- name: merchant_client_profile
+SELECT id, app_id, company_name, callback_url FROM clients WHERE id = :client_id
+
+-- name: merchant_client_services
+SELECT s.name AS service, s.display_name, s.currency, cs.routes
+  FROM client_services cs JOIN services s ON s.id = cs.service_id
+ WHERE cs.client_id = :client_id AND cs.active ORDER BY s.name
