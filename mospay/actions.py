@@ -56,8 +56,10 @@ def set_client_active(db: Database, actor: Actor, app_id: str, active: bool) -> 
           {"active": before["active"]}, {"active": active})
 
 
-def rotate_credentials(db: Database, actor: Actor, secret_key: str, app_id: str) -> dict:
-    rotated = accounts.rotate_credentials(db, secret_key, app_id)
+def rotate_credentials(db: Database, actor: Actor, secret_key: str, app_id: str, overlap_s: int = 0) -> dict:
+    """The operator's rotation (overlap 0 by default: the old secret and its tokens stop at once) and the
+    merchant portal's roll (an overlap the user picks): one audited domain function."""
+    rotated = accounts.rotate_credentials(db, secret_key, app_id, overlap_s)
     audit(db, actor, "client.rotate_credentials", "client", app_id, None, rotated)
     return rotated
 
