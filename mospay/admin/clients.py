@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import falcon
 
-from .. import errors, reports
+from .. import client_keys, errors, reports
 from .. import actions as ps
 from ..db import Database
 from .web import actor, form, render, see_other
@@ -55,7 +55,8 @@ class ClientItem:
         render(req, resp, "admin/client.html", status=status, client=client, error=error,
                assignments=ps.client_assignments(self._db, client["id"]),
                stats=ps.client_stats(self._db, client["id"]),
-               recent=reports.client_recent(self._db, client["id"]), services=ps.services(self._db))
+               recent=reports.client_recent(self._db, client["id"]), services=ps.services(self._db),
+               secrets=client_keys.generations(self._db, client["id"]), overlap_choices=client_keys.OVERLAP_CHOICES)
 
     def on_get(self, req, resp, app_id):
         self._show(req, resp, app_id)
@@ -93,7 +94,8 @@ class ClientRotate:
         self._key = config.secret_key
 
     def on_post(self, req, resp, app_id):
-        creds = ps.rotate_credentials(self._db, actor(req), self._key, app_id)
+        overlap = client_keys.overlap_seconds(form(req).get("overlap_s") or "0")  # none chosen: stops at once
+        creds = ps.rotate_credentials(self._db, actor(req), self._key, app_id, overlap)
         render(req, resp, "admin/credentials.html", creds=creds, new=False)
 
 
