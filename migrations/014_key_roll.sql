@@ -223,7 +223,7 @@ END $$;
 -- Webhooks: test events have no transaction; each attempt keeps the start of the endpoint's answer;
 -- a client's delivery log and the 30-day pruning of attempts have their indexes.
 ALTER TABLE webhook_events ALTER COLUMN transaction_id DROP NOT NULL;
-CREATE INDEX webhook_events_client_idx ON webhook_events (client_id, id DESC);
+CREATE INDEX webhook_events_client_idx ON webhook_events (client_id, created_at DESC, id DESC);
 ALTER TABLE webhook_attempts ADD COLUMN response_excerpt text CHECK (length(response_excerpt) <= 500);
 CREATE INDEX webhook_attempts_attempted_idx ON webhook_attempts (attempted_at);
 

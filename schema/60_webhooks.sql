@@ -20,7 +20,7 @@ CREATE TABLE webhook_events (
 );
 CREATE INDEX webhook_events_due_idx ON webhook_events (next_attempt_at) WHERE state = 'PENDING';
 -- A client's delivery log, newest first (the merchant portal).
-CREATE INDEX webhook_events_client_idx ON webhook_events (client_id, id DESC);
+CREATE INDEX webhook_events_client_idx ON webhook_events (client_id, created_at DESC, id DESC);
 
 CREATE TABLE webhook_attempts (
     id            bigserial PRIMARY KEY,
