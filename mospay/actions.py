@@ -265,8 +265,14 @@ def resend_webhook(db: Database, actor: Actor, public_id: str, event_id: str) ->
 
 
 def resend_webhook_event(db: Database, actor: Actor, event_id: str) -> dict:
-    """resend_webhook by event id alone (the admin API's shape): the same queueing and the same audit row."""
-    return resend_webhook(db, actor, webhooks.event(db, event_id)["transaction_id"], event_id)
+    """resend_webhook by event id alone (the admin API's shape): the same queueing and the same audit row.
+    A test event (the merchant portal's test.ping) has no transaction: it is queued and audited by itself."""
+    transaction_id = webhooks.event(db, event_id)["transaction_id"]
+    if transaction_id is None:
+        result = webhooks.resend(db, event_id)
+        audit(db, actor, "webhook.resend", "webhook_event", event_id, None, {"event_id": event_id})
+        return result
+    return resend_webhook(db, actor, transaction_id, event_id)
 
 
 def services_page(db: Database, after: str | None, limit: int) -> tuple[list[dict], str | None]:

@@ -152,3 +152,15 @@ def test_a_transactions_events_are_read_only_for_its_own_client(db, endpoint):
     assert len(own) == 1 and own[0]["attempts_made"][0]["http_status"] == 200
     assert webhooks.events_of_own_transaction(db, other["id"], transaction_id) == []
     assert webhooks.delivery_log(db, shop["id"])[0][0]["transaction_id"] == transaction_id
+
+
+def test_an_operator_resends_a_test_event_by_its_id_and_it_is_audited(db, endpoint):
+    from mospay import actions
+    from mospay.audit import Actor
+
+    shop = _client(db, "shop1", endpoint.url)
+    sent = webhooks.send_test_event(db, shop["id"])["event_id"]
+    webhooks.Deliverer(db, KEY).deliver_due()
+    assert actions.resend_webhook_event(db, Actor(None, "ops", "admin"), sent)["state"] == "PENDING"
+    row = db.run("SELECT target_type, target_id FROM audit_log WHERE action = 'webhook.resend'")
+    assert row == [{"target_type": "webhook_event", "target_id": sent}]
