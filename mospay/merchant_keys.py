@@ -27,6 +27,12 @@ def keys(db: Database, me: MerchantUser) -> dict:
             "last_used": client_keys.last_used(generations)}
 
 
+def callback_url(db: Database, me: MerchantUser) -> str | None:
+    """Where the client's webhooks go. An operator sets it (admin portal or API): a merchant-set URL would
+    make the sender, which shows the start of each answer, a way to read internal addresses."""
+    return actions.client(db, me.app_id)["callback_url"]
+
+
 def roll_secret(db: Database, actor: Actor, secret_key: str, me: MerchantUser, overlap) -> dict:
     """A new API secret shown once; the old one keeps working for the overlap the user picked (0-7 days).
     The same audited action as the operator's rotation (client.rotate_credentials)."""
