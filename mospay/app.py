@@ -10,7 +10,7 @@ import time
 
 import falcon
 
-from . import __version__, admin as portal, errors, migrate
+from . import __version__, admin as portal, errors, merchant, migrate
 from .api import admin, callbacks as callback_api, docs, guard, health, metrics as metrics_api
 from .api import credentials as credential_api, payments as payment_api
 from .api import admin_catalogue, admin_clients, admin_functions, admin_keys, admin_records, admin_statements, admin_users
@@ -127,10 +127,11 @@ def create_app(config, db, provider: Provider | None = None, *, parts: Component
     for uri, resource, kwargs in routes(parts, schema_version):
         app.add_route(uri, resource, **kwargs)
     portal.install(app, parts)
-    # Registered once, here: under /admin they answer HTML, elsewhere the JSON bodies below.
+    merchant.install(app, parts)
+    # Registered once, here: under /admin and /portal they answer HTML, elsewhere the JSON bodies below.
     for exception, handler in ((Exception, _unexpected_error), (falcon.HTTPError, _http_error),
                                (errors.MosPayError, _mospay_error)):
-        app.add_error_handler(exception, portal.error_handler(handler))
+        app.add_error_handler(exception, merchant.error_handler(portal.error_handler(handler)))
     return app
 
 

@@ -17,13 +17,16 @@ class Actor:
     username: str
     role: str
     ip: str | None = None
+    # A merchant user (username `merchant:<email>`, id None: not an operator) acts inside one client.
+    client: str | None = None
 
 
 def audit(db, actor: Actor, action: str, target_type: str, target_id, before=None, after=None) -> None:
     """One audit row; before/after are masked here so no caller can forget."""
     db.query("audit_insert", user_id=actor.id, username=actor.username, action=action,
              target_type=target_type, target_id=None if target_id is None else str(target_id)[:200],
-             before=_json(before), after=_json(after), ip=actor.ip)
+             before=_json(before), after=_json(after), ip=actor.ip,
+             client_app_id=actor.client)
 
 
 def _json(value):

@@ -17,27 +17,38 @@ IDLE_S = 30 * 60            # signed out after 30 minutes without a request
 ABSOLUTE_S = 12 * 3600      # and after 12 hours whatever happens
 
 
-def _signature(session_id: str, key: str) -> str:
-    return hmac.new(key.encode(), b"admin-session:" + session_id.encode(), hashlib.sha256).hexdigest()
+def _signature(session_id: str, key: str, purpose: str = "admin-session") -> str:
+    # `purpose` keeps the portals apart: an admin cookie never verifies as a merchant one (mospay/merchant).
+    return hmac.new(key.encode(), purpose.encode() + b":" + session_id.encode(), hashlib.sha256).hexdigest()
 
 
 def _id_hash(session_id: str) -> str:
     return hashlib.sha256(session_id.encode()).hexdigest()
 
 
-def unsign(cookie: str | None, key: str) -> str | None:
+id_hash = _id_hash  # public for the merchant portal's sessions, which store the same hash
+
+
+def new_cookie(key: str, purpose: str = "admin-session") -> tuple[str, str]:
+    """(session id, cookie value `<id>.<signature>`) for a new session."""
+    session_id = secrets.token_urlsafe(32)
+    return session_id, f"{session_id}.{_signature(session_id, key, purpose)}"
+
+
+def unsign(cookie: str | None, key: str, purpose: str = "admin-session") -> str | None:
     session_id, _, signature = (cookie or "").partition(".")
-    if not session_id or len(session_id) > 100 or not hmac.compare_digest(signature, _signature(session_id, key)):
+    if not session_id or len(session_id) > 100 or not hmac.compare_digest(
+            signature, _signature(session_id, key, purpose)):
         return None
     return session_id
 
 
 def create(db: Database, user: dict, key: str, ip: str | None, user_agent: str | None) -> str:
     """A new session for `user`; returns the cookie value."""
-    session_id = secrets.token_urlsafe(32)
+    session_id, cookie = new_cookie(key)
     db.query("session_insert", id_hash=_id_hash(session_id), user_id=user["id"],
              csrf_token=secrets.token_urlsafe(32), ip=ip, user_agent=storable(user_agent or "", 300) or None)
-    return f"{session_id}.{_signature(session_id, key)}"
+    return cookie
 
 
 def load(db: Database, cookie: str | None, key: str, *, activity: bool = True) -> dict | None:

@@ -144,13 +144,19 @@ class PortalGuard:
     def process_response(self, req, resp, resource, req_succeeded):
         if not req.path.startswith(("/admin", "/static")):
             return
-        resp.set_header("Content-Security-Policy", CSP)
-        resp.set_header("X-Frame-Options", "DENY")
-        resp.set_header("X-Content-Type-Options", "nosniff")
-        resp.set_header("Referrer-Policy", "same-origin")
-        if req.path.startswith("/admin"):
-            resp.append_header("Vary", "HX-Request")
-            resp.cache_control = ["no-store"]
+        security_headers(resp, page=req.path.startswith("/admin"))
+
+
+def security_headers(resp, *, page: bool) -> None:
+    """CSP and friends on every portal answer (both portals: /admin, /portal) and on /static; a page
+    (not a static file) also varies on HX-Request and is never cached."""
+    resp.set_header("Content-Security-Policy", CSP)
+    resp.set_header("X-Frame-Options", "DENY")
+    resp.set_header("X-Content-Type-Options", "nosniff")
+    resp.set_header("Referrer-Policy", "same-origin")
+    if page:
+        resp.append_header("Vary", "HX-Request")
+        resp.cache_control = ["no-store"]
 
 
 def check_origin(req) -> None:

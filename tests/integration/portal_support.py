@@ -31,6 +31,8 @@ def password_hash() -> str:
 
 
 class Portal:
+    COOKIE = "mospay_session"  # the admin portal's; tests/integration/merchant_support.py names /portal's
+
     def __init__(self, app):
         self.client = testing.TestClient(app)
         self.cookie = None
@@ -46,11 +48,11 @@ class Portal:
             headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
             from urllib.parse import urlencode
             body = urlencode(data)
-        cookies = {"mospay_session": self.cookie} if self.cookie else None
+        cookies = {self.COOKIE: self.cookie} if self.cookie else None
         result = self.client.simulate_request(method, path, headers=headers, body=body, cookies=cookies,
                                               **kwargs)
-        if "mospay_session" in result.cookies:
-            self.cookie = result.cookies["mospay_session"].value or None
+        if self.COOKIE in result.cookies:
+            self.cookie = result.cookies[self.COOKIE].value or None
         match = _CSRF.search(result.text or "") if "text/html" in (result.headers.get("content-type") or "") else None
         if match:
             self.csrf = match.group(1)

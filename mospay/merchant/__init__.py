@@ -1,0 +1,34 @@
+"""The merchant portal at /portal: each client's own staff. Its route table, guard and error pages.
+
+For helpers adding pages: add `(uri, resource)` to `portal_routes` (the tenant walk in
+tests/integration/test_merchant_tenant_walk.py finds it by itself); a resource declares `actions`
+(see mospay/merchant/web.py), reads `req.context.merchant` (mospay.merchant_roles.MerchantUser) and
+scopes every query by its client_id in SQL; templates extend `merchant/base.html`."""
+
+from __future__ import annotations
+
+from . import dashboard, session_pages as sp
+from .web import MerchantGuard, error_handler
+
+__all__ = ["error_handler", "install", "portal_routes"]
+
+
+def portal_routes(parts) -> list[tuple]:
+    config, db = parts.config, parts.db
+    return [
+        ("/portal", dashboard.Dashboard(db)),
+        ("/portal/login", sp.Login(db, config)),
+        ("/portal/login/totp", sp.LoginTotp(db, config)),
+        ("/portal/logout", sp.Logout(db, config)),
+        ("/portal/invite/{token}", sp.Link(db, config, "invite")),
+        ("/portal/reset/{token}", sp.Link(db, config, "reset")),
+        ("/portal/forgot", sp.Forgot(db, config)),
+    ]
+
+
+def install(app, parts) -> None:
+    """Routes and the guard (/static is the admin portal's, shared). The error handlers are create_app's:
+    it wraps each in `error_handler`, which answers HTML under /portal."""
+    for uri, resource in portal_routes(parts):
+        app.add_route(uri, resource)
+    app.add_middleware(MerchantGuard(parts.db, parts.config))
