@@ -176,3 +176,24 @@ def test_writes_need_the_csrf_token_and_the_same_origin(site):
     assert other.get("/portal/keys").status_code == 303 and other.post("/portal/keys").status_code in (303, 403)
     merchant_user(site, "alpha", "viewer")
     assert _token(site, alpha) == 200
+
+
+def test_hostile_ids_filters_and_forms_get_an_html_4xx_never_a_500(site):
+    merchant_client(site, "alpha")
+    owner = merchant_portal(site, "alpha", "owner")
+    assert owner.get("/portal/transactions", params={"status": "FAILED"}).status_code == 200  # control
+    odd = ["x" * 5000, "txn_" + "f" * 70, "%00", "'; DROP TABLE clients; --", "évt", "1" * 30, "-1", "²"]
+    for value in odd:
+        for path in (f"/portal/transactions/{value}", f"/portal/api-logs/{value}"):
+            got = owner.get(path)
+            assert got.status_code == 404 and "text/html" in got.headers["content-type"], path
+        for path in (f"/portal/webhooks/{value}/resend", f"/portal/transactions/txn_1/webhooks/{value}/resend"):
+            assert owner.post(path).status_code == 404, path
+        for key in ("status", "from", "to", "q", "after", "service"):
+            got = owner.get("/portal/transactions", params={key: value})
+            assert got.status_code == 200 and ('role="alert"' in got.text or "No transactions match" in got.text)
+            assert owner.get("/portal/transactions.csv", params={key: value}).status_code in (200, 422), (key, value)
+        assert owner.get("/portal/api-logs", params={"status": value}).status_code == 200
+        assert owner.get("/portal/webhooks", params={"after": value}).status_code == 200
+        assert owner.post("/portal/keys", {"overlap_s": value}).status_code == 422
+    assert _audit(site, "client.rotate_credentials") == []
