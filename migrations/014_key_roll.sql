@@ -230,3 +230,9 @@ CREATE INDEX webhook_attempts_attempted_idx ON webhook_attempts (attempted_at);
 -- A client's own API calls (merchant portal). Built inside the migration's transaction: on a large
 -- api_logs, upgrade in a quiet hour or create it beforehand with CREATE INDEX CONCURRENTLY under this name.
 CREATE INDEX IF NOT EXISTS api_logs_client_created_idx ON api_logs (client_id, created_at DESC, id DESC);
+
+-- A merchant's transaction totals read only this index (index-only scan): rebuilt with INCLUDE. Built
+-- inside the migration's transaction (writes to transactions wait, about 2 s per million rows).
+DROP INDEX transactions_client_created_idx;
+CREATE INDEX transactions_client_created_idx ON transactions (client_id, created_at DESC, id DESC)
+    INCLUDE (service_id, status, amount);

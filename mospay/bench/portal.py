@@ -66,7 +66,7 @@ def measure(stack, big_client: int, small_client: int) -> str:
     rows = db.run("SELECT count(*) AS n FROM transactions WHERE client_id = :c", c=big_client)[0]["n"]
     every = db.run("SELECT (SELECT count(*) FROM transactions) AS t, (SELECT count(DISTINCT client_id) FROM "
                    "transactions) AS c, (SELECT count(*) FROM api_logs WHERE client_id = :c) AS l", c=big_client)[0]
-    deep = db.run("SELECT public_id, created_at, id FROM transactions WHERE client_id = :c "
+    deep = db.run("SELECT public_id, f010, created_at, id FROM transactions WHERE client_id = :c "
                   "ORDER BY created_at DESC, id DESC OFFSET :n LIMIT 1", c=big_client, n=rows // 2)[0]
     log_id = db.run("SELECT id FROM api_logs WHERE client_id = :c ORDER BY id DESC LIMIT 1", c=big_client)[0]["id"]
     pages = [("dashboard (`/portal`)", "/portal"),
@@ -75,7 +75,9 @@ def measure(stack, big_client: int, small_client: int) -> str:
               + time.strftime("%Y-%m-%d", time.gmtime(time.time() - 30 * 86400))),
              (f"transactions, page after row {rows // 2:,} (keyset)",
               "/portal/transactions?after=" + quote(validators.cursor_text(deep))),
-             ("transactions, search by f010", f"/portal/transactions?q=big-{10 * (rows // 2)}"),
+             ("transactions, RECEIVED (a status it has none of: every row of the client is read)",
+              "/portal/transactions?status=RECEIVED"),
+             ("transactions, search by f010", f"/portal/transactions?q={deep['f010']}"),
              ("transaction detail", f"/portal/transactions/{deep['public_id']}"),
              ("API logs, first page", "/portal/api-logs"), ("API log detail", f"/portal/api-logs/{log_id}"),
              ("keys", "/portal/keys"), ("webhooks (30-day delivery log)", "/portal/webhooks")]

@@ -24,10 +24,11 @@ SELECT md5(g::text), CAST(:client_id AS bigint), 'bench', '/api/v1/payment/proce
 
 -- name: seed_transactions_spread
 -- The same rows as seed_transactions over 100 clients (--big-data, the merchant portal's pages): one in
--- ten to the first client (100,000 of 1,000,000: the CSV export's size), the rest spread over the others.
+-- ten to the first client (100,000 of 1,000,000: the CSV export's size; runs of 20 rows, so it has every
+-- status in the same shares), the rest spread over the others.
 INSERT INTO transactions (client_id, service_id, route, f010, amount, msisdn, request, request_hash, status,
                           status_reason, response_code, created_at, updated_at)
-SELECT CASE WHEN g % 10 = 0 THEN (CAST(:client_ids AS bigint[]))[1]
+SELECT CASE WHEN (g / 20) % 10 = 0 THEN (CAST(:client_ids AS bigint[]))[1]
             ELSE (CAST(:client_ids AS bigint[]))[2 + g % (cardinality(CAST(:client_ids AS bigint[])) - 1)] END,
        CAST(:service_id AS bigint), 'collection', 'big-' || g,
        (g % 50000 + 100)::numeric(18, 2), '+2507881' || lpad((g % 100000)::text, 5, '0'),

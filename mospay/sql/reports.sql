@@ -61,6 +61,30 @@ SELECT t.id, t.public_id, t.f010, t.status, t.amount, t.msisdn, t.route, t.creat
  ORDER BY t.created_at DESC, t.id DESC
  LIMIT :limit
 
+-- name: transaction_totals
+-- Per currency: the rows transactions_page selects for these filters on every page together (the same
+-- FROM and WHERE, the cursor left out: tests/unit/test_transaction_totals.py keeps them identical), their
+-- amount and the successful amount. Only indexed columns are read for a merchant's unsearched list: an
+-- index-only scan of transactions_client_created_idx, which INCLUDEs service_id, status and amount.
+SELECT s.currency, count(*) AS n, coalesce(sum(t.amount), 0) AS amount,
+       coalesce(sum(t.amount) FILTER (WHERE t.status = 'SUCCESSFUL'), 0) AS successful
+  FROM transactions t JOIN clients c ON c.id = t.client_id JOIN services s ON s.id = t.service_id
+ WHERE (CAST(:client_id AS bigint) IS NULL OR t.client_id = CAST(:client_id AS bigint))
+   AND (CAST(:app_id AS text) IS NULL OR c.app_id = CAST(:app_id AS text))
+   AND (CAST(:service AS text) IS NULL OR s.name = CAST(:service AS text))
+   AND (CAST(:status AS text) IS NULL OR t.status = CAST(:status AS text))
+   AND (CAST(:date_from AS timestamptz) IS NULL OR t.created_at >= CAST(:date_from AS timestamptz))
+   AND (CAST(:date_to AS timestamptz) IS NULL OR t.created_at < CAST(:date_to AS timestamptz))
+   AND (CAST(:q AS text) IS NULL OR t.f010 = CAST(:q AS text) OR t.public_id = CAST(:q AS text)
+        OR t.msisdn IN (CAST(:q AS text), '+' || CAST(:q AS text)))
+   AND (CAST(:f010 AS text) IS NULL OR t.f010 = CAST(:f010 AS text))
+   AND (CAST(:msisdn AS text) IS NULL OR t.msisdn IN (CAST(:msisdn AS text), '+' || CAST(:msisdn AS text)))
+   AND (CAST(:stuck AS boolean) IS NULL
+        OR (CAST(:stuck AS boolean) AND t.stuck AND t.status IN ('RECEIVED', 'PENDING', 'UNKNOWN'))
+        OR (NOT CAST(:stuck AS boolean) AND NOT (t.stuck AND t.status IN ('RECEIVED', 'PENDING', 'UNKNOWN'))))
+ GROUP BY s.currency
+ ORDER BY s.currency
+
 -- name: transaction_detail
 SELECT t.id, t.public_id, t.f010, t.status, t.status_reason, t.amount, t.msisdn, t.route, t.request,
        t.provider_http_status, t.provider_response, t.result, t.response_code, t.response_body,
