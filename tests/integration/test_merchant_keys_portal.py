@@ -64,7 +64,7 @@ def test_keys_page_shows_last_use_and_rolls_the_secret_with_an_overlap(site):
 
 
 def test_webhooks_page_sends_a_test_event_shows_the_log_resends_and_rotates(site):
-    endpoint = Endpoint([(503, b"not now")])
+    endpoint = Endpoint([(503, b"not now <script>alert(1)</script>")])
     try:
         merchant_client(site, "alpha")
         site.db.run("UPDATE clients SET callback_url = :u WHERE app_id = 'alpha'", u=endpoint.url)
@@ -77,6 +77,7 @@ def test_webhooks_page_sends_a_test_event_shows_the_log_resends_and_rotates(site
         webhooks.Deliverer(site.db, site.config.secret_key).deliver_due()
         log = dev.get("/portal/webhooks")
         assert event_id in log.text and "not now" in log.text and "HTTP 503" in log.text
+        assert "<script>alert(1)" not in log.text and "&lt;script&gt;alert(1)" in log.text  # the answer is text
         fragment = dev.get("/portal/webhooks", headers={"HX-Request": "true"})
         assert event_id in fragment.text and "<html" not in fragment.text and "HX-Request" in fragment.headers["vary"]
         site.db.run("UPDATE webhook_events SET state = 'GAVE_UP'")
