@@ -156,6 +156,16 @@ def _client(client_id) -> int:
     return client_id
 
 
+def own_event(db: Database, client_id: int, event_id: str) -> dict:
+    """One of this client's events by its public id (another client's: 404, as an unknown one)."""
+    row = None
+    if isinstance(event_id, str) and _EVENT_ID_RE.fullmatch(event_id):
+        row = db.one("webhook_event_own", event_id=event_id, client_id=_client(client_id))
+    if row is None:
+        raise errors.NotFound("no such webhook event", field="event_id", code="event_not_found")
+    return row
+
+
 def send_test_event(db: Database, client_id: int) -> dict:
     """A test.ping event through the same outbox, signing and retries as a payment's (no transaction);
     at most TEST_EVENTS_PER_MINUTE a minute per client."""

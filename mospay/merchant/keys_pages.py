@@ -75,6 +75,7 @@ class WebhookResend(Webhooks):
     actions = {"POST": "webhooks"}
 
     def on_get(self, req, resp, event_id):
+        webhooks.own_event(self._db, req.context.merchant.client_id, event_id)  # 404 for another client's id
         see_other(resp, "/portal/webhooks")
 
     def on_post(self, req, resp, event_id):

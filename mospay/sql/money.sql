@@ -122,6 +122,9 @@ UPDATE webhook_events SET state = 'PENDING', next_attempt_at = now()
  WHERE event_id = :event_id AND client_id = :client_id
 RETURNING event_id, state
 
+-- name: webhook_event_own
+SELECT event_id, event_type, state FROM webhook_events WHERE event_id = :event_id AND client_id = :client_id
+
 -- name: webhook_test_event
 -- A test event through the outbox (no transaction), unless the client sent :per_minute in the last minute.
 INSERT INTO webhook_events (client_id, transaction_id, event_type, payload)

@@ -127,7 +127,7 @@ def test_another_clients_ids_are_not_found_and_nothing_changes(site):
     owner = merchant_portal(site, "alpha", "owner")
     assert owner.get("/portal/api-logs").status_code == 200  # control: the pages answer for alpha
     for path in (f"/portal/transactions/{theirs}", f"/portal/api-logs/{log_id}",
-                 f"/portal/transactions/{theirs}/webhooks/{event}/resend"):
+                 f"/portal/transactions/{theirs}/webhooks/{event}/resend", f"/portal/webhooks/{event}/resend"):
         got = owner.get(path)
         assert got.status_code == 404 and theirs not in got.text, path
     for path in (f"/portal/webhooks/{event}/resend", f"/portal/transactions/{theirs}/webhooks/{event}/resend"):
