@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from . import auth, errors, functions, validators
+from . import auth, client_keys, errors, functions, validators
 from .db import Database
 from .validators import text, url
 from .webhooks import webhook_secret
@@ -81,11 +81,7 @@ def change_password(db: Database, user: dict, new_password) -> None:
     db.query("set_user_password", id=user["id"], password_hash=auth.hash_password(new_password))
 
 
-def rotate_credentials(db: Database, secret_key: str, app_id: str) -> dict:
-    """A new API secret; the old one and every token issued with it stop working at once."""
-    functions.check_app_id(app_id)
-    secret = auth.new_api_secret()
-    row = db.one("rotate_client_secret", app_id=app_id, api_secret_hash=auth.hash_secret(secret, secret_key))
-    if row is None:
-        raise errors.NotFound("no client with this app_id", field="app_id", code="client_not_found")
-    return {"app_id": row["app_id"], "api_username": row["api_username"], "api_secret": secret}
+def rotate_credentials(db: Database, secret_key: str, app_id: str, overlap_s: int = 0) -> dict:
+    """A new API secret (client_keys.roll). By default the old one and every token issued with it stop
+    working at once; with overlap_s (up to 7 days) they keep working that long."""
+    return client_keys.roll(db, secret_key, app_id, overlap_s)

@@ -56,8 +56,10 @@ def set_client_active(db: Database, actor: Actor, app_id: str, active: bool) -> 
           {"active": before["active"]}, {"active": active})
 
 
-def rotate_credentials(db: Database, actor: Actor, secret_key: str, app_id: str) -> dict:
-    rotated = accounts.rotate_credentials(db, secret_key, app_id)
+def rotate_credentials(db: Database, actor: Actor, secret_key: str, app_id: str, overlap_s: int = 0) -> dict:
+    """The operator's rotation (overlap 0 by default: the old secret and its tokens stop at once) and the
+    merchant portal's roll (an overlap the user picks): one audited domain function."""
+    rotated = accounts.rotate_credentials(db, secret_key, app_id, overlap_s)
     audit(db, actor, "client.rotate_credentials", "client", app_id, None, rotated)
     return rotated
 
@@ -278,8 +280,14 @@ def resend_webhook(db: Database, actor: Actor, public_id: str, event_id: str) ->
 
 
 def resend_webhook_event(db: Database, actor: Actor, event_id: str) -> dict:
-    """resend_webhook by event id alone (the admin API's shape): the same queueing and the same audit row."""
-    return resend_webhook(db, actor, webhooks.event(db, event_id)["transaction_id"], event_id)
+    """resend_webhook by event id alone (the admin API's shape): the same queueing and the same audit row.
+    A test event (the merchant portal's test.ping) has no transaction: it is queued and audited by itself."""
+    transaction_id = webhooks.event(db, event_id)["transaction_id"]
+    if transaction_id is None:
+        result = webhooks.resend(db, event_id)
+        audit(db, actor, "webhook.resend", "webhook_event", event_id, None, {"event_id": event_id})
+        return result
+    return resend_webhook(db, actor, transaction_id, event_id)
 
 
 def services_page(db: Database, after: str | None, limit: int) -> tuple[list[dict], str | None]:

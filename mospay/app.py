@@ -65,6 +65,7 @@ def routes(parts: Components, schema_version: int | None = None):
         ("/api/v1/admin/clients/{app_id}/deactivate", activation, {"suffix": "deactivate"}),
         ("/api/v1/admin/clients/{app_id}/reactivate", activation, {"suffix": "reactivate"}),
         ("/api/v1/admin/clients/{app_id}/rotate-secret", admin_clients.ClientSecretRotation(db, tokens, config), {}),
+        ("/api/v1/admin/clients/{app_id}/secrets", admin_clients.ClientSecretGenerations(db, tokens, config), {}),
         ("/api/v1/admin/clients/{app_id}/rotate-webhook-secret",
          admin_clients.ClientWebhookSecretRotation(db, tokens, config), {}),
         ("/api/v1/admin/clients/{app_id}/services/{service}", admin_clients.ClientAssignment(db, tokens, config), {}),
@@ -209,9 +210,11 @@ class ApiLog:
             return
         meta, entry = req.context.request, req.context.log
         client_id = facts.client_id if facts is not None and facts.client_id else entry.get("client_id")
+        generation = facts.key_generation if facts is not None and facts.client_id else entry.get("key_generation")
         try:
             self._db.query(
-                "insert_api_log", **meta.log_row(client_id, entry["app_id"]), status_code=int(resp.status_code),
+                "insert_api_log", **meta.log_row(client_id, entry["app_id"], generation if client_id else None),
+                status_code=int(resp.status_code),
                 request_body=_json(facts.request_body if facts else None), response_body=_json(mask(resp.media)))
         except Exception:  # an unwritable log must not turn an answer into a 500, but it is a gap: ERROR
             log.error("could not write api_logs row for request %s", meta.request_id, exc_info=True)

@@ -64,7 +64,7 @@ class Components:
             scheduler.Job("reconcile", config.reconcile_interval_s, self.reconciler().run_once),
             scheduler.Job("deliver_webhooks", config.webhook_interval_s, Deliverer(db, config.secret_key).deliver_due),
             scheduler.Job("prune_logs", retention.INTERVAL_S if config.log_retention_days > 0 else 0,
-                          functools.partial(retention.prune_logs, db, config.log_retention_days)),
+                          functools.partial(retention.prune, db, config.log_retention_days)),
         ]
         return [job for job in jobs if job.interval_s > 0]
 

@@ -15,8 +15,8 @@ import logging
 import re
 import time
 
-from . import errors, functions, patterns, validators
-from .auth import BAD_CREDENTIALS, BasicCredentials, check_secret
+from . import client_keys, errors, functions, patterns, validators
+from .auth import BAD_CREDENTIALS, BasicCredentials
 from .breaker import Breakers
 from .credentials import CredentialStore
 from .db import Database
@@ -70,8 +70,10 @@ class RequestMeta:
     user_agent: str | None
     started: float  # time.perf_counter() when the request arrived
 
-    def log_row(self, client_id: int | None, app_id: str | None) -> dict:
+    def log_row(self, client_id: int | None, app_id: str | None, key_generation: int | None = None) -> dict:
+        """key_generation: the API secret generation that authenticated (its last use is recorded)."""
         return {"request_id": self.request_id, "client_id": client_id, "app_id": app_id,
+                "key_generation": key_generation,
                 "endpoint": self.endpoint, "method": self.method, "ip": self.ip, "user_agent": self.user_agent,
                 "duration_ms": round((time.perf_counter() - self.started) * 1000, 2)}
 
@@ -82,6 +84,7 @@ class LogFacts:
     client_id: int | None = None
     request_body: dict | None = None  # masked
     written: bool = False
+    key_generation: int | None = None  # which API secret generation authenticated (client_keys)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,16 +96,19 @@ class Outcome:
 
 def authenticate(row: dict | None, creds: ClientCredentials, secret_key: str) -> dict:
     """Check credentials against the client row; every failure is the same 401."""
+    authenticate_key(row, creds, secret_key)
+    return row
+
+
+def authenticate_key(row: dict | None, creds: ClientCredentials, secret_key: str) -> int:
+    """The generation of the API secret (or of the token's secret) that the credentials match: the
+    current one, or an older one still in its overlap after a roll (client_keys). Else the same 401."""
     if row is None or not row["client_active"]:
         raise errors.Unauthorized(BAD_CREDENTIALS)
-    if creds.basic is not None:
-        ok = check_secret(creds.basic.secret, row["api_secret_hash"], secret_key)
-        ok = ok and creds.basic.username == row["api_username"]
-    else:
-        ok = creds.token_version == row["credential_version"]
-    if not ok:
+    generation = client_keys.matching_generation(row, creds.basic, creds.token_version, secret_key)
+    if generation is None:
         raise errors.Unauthorized(BAD_CREDENTIALS)
-    return row
+    return generation
 
 
 def authorise(ctx: dict, body: dict) -> list[dict]:
@@ -257,7 +263,7 @@ class PaymentGateway:
                 reference=started["o_reference"], data=masked_json, code=answer.status if answer else None,
                 output=json.dumps(mask(answer.body)) if answer else None,
                 result=json.dumps(result) if result is not None else None,
-                log=json.dumps(request.log_row(facts.client_id, creds.app_id)))
+                log=json.dumps(request.log_row(facts.client_id, creds.app_id, facts.key_generation)))
         except Exception as exc:
             # The transaction is committed (RECEIVED) and the provider may have moved the money: the
             # answer can no longer be "nothing was recorded". It is UNKNOWN with the transaction id;
@@ -281,7 +287,7 @@ class PaymentGateway:
                 ctx, cached = self._read_context(key), False
             try:
                 facts.client_id = None
-                authenticate(ctx, creds, self._secret_key)
+                facts.key_generation = authenticate_key(ctx, creds, self._secret_key)
                 facts.client_id = ctx["client_id"]
                 fields = authorise(ctx, body)
             except errors.MosPayError:
@@ -359,7 +365,8 @@ class PaymentGateway:
         """The client's own transaction by f010 (other clients' f010s are simply not found)."""
         facts = LogFacts()
         try:
-            client = authenticate(self._db.one("client_by_app_id", app_id=creds.app_id), creds, self._secret_key)
+            client = self._db.one("client_by_app_id", app_id=creds.app_id)
+            facts.key_generation = authenticate_key(client, creds, self._secret_key)
             facts.client_id = client["client_id"]
             if not isinstance(f010, str) or not F010_RE.fullmatch(f010):
                 raise errors.InvalidField("must be 1-64 letters, digits or _.:-", field="f010")

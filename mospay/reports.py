@@ -53,7 +53,8 @@ def _common(params: dict) -> dict:
     after_at, after_id = validators.cursor(params.get("after"))
     if date_to is not None and date_to.year == dt.MAXYEAR:
         raise errors.InvalidField("is too far in the future", field="to")
-    return {"app_id": app_id, "date_from": _date(params.get("from"), "from"),
+    # client_id: the merchant portal's scope (mospay.merchant_records), None for an operator.
+    return {"client_id": None, "app_id": app_id, "date_from": _date(params.get("from"), "from"),
             "date_to": date_to + dt.timedelta(days=1) if date_to else None, "q": q,
             "after_at": after_at, "after_id": after_id}
 
@@ -154,24 +155,33 @@ def transactions_csv(db: Database, filters: dict, flush_every: int = 200):
     yield buffer.getvalue().encode()
 
 
-def transaction(db: Database, public_id: str) -> dict:
+def transaction_totals(db: Database, filters: dict) -> list[dict]:
+    """Per currency: how many rows the filters select on every page together, their amount and the
+    successful amount (the named query repeats the page's FROM and WHERE; a unit test keeps them equal)."""
+    return db.query("transaction_totals", **filters)
+
+
+def transaction(db: Database, public_id: str, client_id: int | None = None) -> dict:
+    """One transaction with its history (request and answers masked). With client_id (the merchant
+    portal), only that client's: the lookup itself is scoped, and the history leaves out operators' names."""
     if not re.fullmatch(r"txn_[0-9a-f]{1,64}", public_id or ""):
         raise errors.NotFound("no such transaction")
-    rows = db.query("transaction_detail", public_id=public_id)
+    rows = db.query("transaction_detail", public_id=public_id, client_id=client_id)
     if not rows:
         raise errors.NotFound("no such transaction")
     row = rows[0]
     # Stored masked already; masked again so nothing older or hand-inserted shows a secret.
     for key in ("request", "provider_response", "result", "response_body"):
         row[key] = mask(row[key])
-    row["events"] = db.query("transaction_events", transaction_id=row["id"])
+    row["events"] = (db.query("transaction_events", transaction_id=row["id"]) if client_id is None
+                     else db.query("own_transaction_events", transaction_id=row["id"], client_id=client_id))
     return row
 
 
-def api_log(db: Database, log_id: str) -> dict:
+def api_log(db: Database, log_id: str, client_id: int | None = None) -> dict:
     if not re.fullmatch(r"\d{1,18}", log_id or ""):
         raise errors.NotFound("no such API log entry")
-    rows = db.query("api_log_detail", id=int(log_id))
+    rows = db.query("api_log_detail", id=int(log_id), client_id=client_id)
     if not rows:
         raise errors.NotFound("no such API log entry")
     row = rows[0]

@@ -1,5 +1,5 @@
-"""api_logs retention: delete rows older than MOSPAY_LOG_RETENTION_DAYS in small batches, from
-`python -m mospay prune-logs` or the scheduler's prune_logs job (hourly)."""
+"""Retention: api_logs rows older than MOSPAY_LOG_RETENTION_DAYS and webhook attempts older than 30 days,
+deleted in small batches, from `python -m mospay prune-logs` or the scheduler's jobs (hourly)."""
 
 from __future__ import annotations
 
@@ -29,3 +29,24 @@ def prune_logs(db: Database, days: int, *, batch: int = BATCH, max_batches: int 
     if deleted:
         log.info("api_logs retention: deleted %d rows older than %d days", deleted, days)
     return deleted
+
+
+def prune_webhook_attempts(db: Database, days: int = 30, *, batch: int = BATCH, max_batches: int = 100_000,
+                           pause_s: float = PAUSE_S) -> int:
+    """Delete webhook delivery attempts older than `days` days (the merchant delivery log's window)."""
+    deleted = 0
+    for _ in range(max_batches):
+        rows = db.query("delete_old_webhook_attempts", days=days, batch=batch)
+        deleted += len(rows)
+        if len(rows) < batch:
+            break
+        time.sleep(pause_s)
+    if deleted:
+        log.info("webhook attempts retention: deleted %d attempts older than %d days", deleted, days)
+    return deleted
+
+
+def prune(db: Database, days: int) -> dict:
+    """The scheduler's prune_logs job: api_logs past `days`, and webhook attempts past the delivery
+    log's 30 days (kept as long as the logs when those are kept less)."""
+    return {"api_logs": prune_logs(db, days), "webhook_attempts": prune_webhook_attempts(db, max(1, min(days, 30)))}

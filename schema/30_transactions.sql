@@ -46,7 +46,9 @@ CREATE INDEX transactions_stuck_idx ON transactions (updated_at) WHERE stuck;
 -- Transaction search by f010 or phone number in the portal, and per-client lists.
 CREATE INDEX transactions_f010_idx ON transactions (f010);
 CREATE INDEX transactions_msisdn_idx ON transactions (msisdn, created_at DESC);
-CREATE INDEX transactions_client_created_idx ON transactions (client_id, created_at DESC, id DESC);
+-- INCLUDE: a merchant's totals (reports.sql transaction_totals) are an index-only scan.
+CREATE INDEX transactions_client_created_idx ON transactions (client_id, created_at DESC, id DESC)
+    INCLUDE (service_id, status, amount);
 
 CREATE TABLE transaction_events (
     id              bigserial,

@@ -195,6 +195,8 @@ DECLARE
     r record;
     v_stamp text;
     v_wait numeric;
+    v_previous jsonb;
+    v_previous_stamp text;
 BEGIN
     SELECT c.id AS client_id, c.app_id, c.api_username, c.api_secret_hash, c.credential_version,
            c.active AS client_active, c.rate_limit_per_minute,
@@ -210,15 +212,23 @@ BEGIN
                             NULL::integer, NULL::jsonb, NULL::jsonb, NULL::text, NULL::numeric;
         RETURN;
     END IF;
+    -- Older secrets still in their overlap after a roll (mospay.roll_client_secret): a retired
+    -- generation's hash never changes and its expiry only shrinks, so generation and expiry stand for it.
+    SELECT jsonb_agg(jsonb_build_object('generation', k.generation, 'secret_hash', k.secret_hash,
+                                        'expires_at', extract(epoch FROM k.expires_at)) ORDER BY k.generation),
+           string_agg(k.generation || '@' || extract(epoch FROM k.expires_at), ',' ORDER BY k.generation)
+      INTO v_previous, v_previous_stamp
+      FROM client_secrets k
+     WHERE k.client_id = r.client_id AND k.generation <> r.credential_version AND k.expires_at > now();
     -- The secret's hash changes only with credential_version (rotation bumps it), so the version stands for both.
-    v_stamp := format('%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s', r.client_id, r.api_username, r.credential_version,
+    v_stamp := format('%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s', r.client_id, r.api_username, r.credential_version,
                       r.client_active, r.rate_limit_per_minute, r.service_id, r.service_active, r.fields_version,
-                      r.connect_timeout_s, r.timeout_s, r.assignment_active, r.routes);
+                      r.connect_timeout_s, r.timeout_s, r.assignment_active, r.routes, v_previous_stamp);
     IF p_stamp IS DISTINCT FROM v_stamp THEN
         RETURN QUERY SELECT jsonb_build_object(
             'stamp', v_stamp, 'client_id', r.client_id, 'app_id', r.app_id, 'api_username', r.api_username,
             'api_secret_hash', r.api_secret_hash, 'credential_version', r.credential_version,
-            'client_active', r.client_active, 'rate_limit_per_minute', r.rate_limit_per_minute,
+            'previous_secrets', coalesce(v_previous, '[]'::jsonb), 'client_active', r.client_active, 'rate_limit_per_minute', r.rate_limit_per_minute,
             'service_id', r.service_id, 'service_active', r.service_active,
             'connect_timeout_s', r.connect_timeout_s, 'timeout_s', r.timeout_s,
             'routes', r.routes, 'assignment_active', r.assignment_active,
@@ -319,6 +329,10 @@ BEGIN
     VALUES (p_log ->> 'request_id', (p_log ->> 'client_id')::bigint, p_log ->> 'app_id',
             p_log ->> 'endpoint', p_log ->> 'method', v_code, (p_log ->> 'duration_ms')::numeric,
             p_log ->> 'ip', p_log ->> 'user_agent', p_data, v_body);
+    -- When and from where this secret generation was last used: at most one write a minute per key.
+    UPDATE client_secrets SET last_used_at = now(), last_used_ip = p_log ->> 'ip'
+     WHERE client_id = (p_log ->> 'client_id')::bigint AND generation = (p_log ->> 'key_generation')::integer
+       AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute');
 
     RETURN QUERY SELECT v_status, v_code, v_body;
 END $$;

@@ -18,3 +18,5 @@ CREATE TABLE api_logs (
 );
 CREATE INDEX api_logs_created_idx ON api_logs (created_at DESC, id DESC);
 CREATE INDEX api_logs_app_created_idx ON api_logs (app_id, created_at DESC, id DESC);
+-- A client's own calls (the merchant portal): by the authenticated client, never by a claimed App-ID.
+CREATE INDEX api_logs_client_created_idx ON api_logs (client_id, created_at DESC, id DESC);

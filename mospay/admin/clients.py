@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import falcon
 
-from .. import errors, merchant_accounts, merchant_roles, reports
+from .. import client_keys, errors, merchant_accounts, merchant_roles, reports
 from .. import actions as ps
 from ..db import Database
 from .web import actor, form, render, see_other
@@ -56,7 +56,8 @@ class ClientItem:
                assignments=ps.client_assignments(self._db, client["id"]),
                stats=ps.client_stats(self._db, client["id"]),
                recent=reports.client_recent(self._db, client["id"]), services=ps.services(self._db),
-               portal_users=merchant_accounts.users(self._db, client["id"]), merchant_roles=merchant_roles.ROLES)
+               portal_users=merchant_accounts.users(self._db, client["id"]), merchant_roles=merchant_roles.ROLES,
+               secrets=client_keys.generations(self._db, client["id"]), overlap_choices=client_keys.OVERLAP_CHOICES)
 
     def on_get(self, req, resp, app_id):
         self._show(req, resp, app_id)
@@ -94,7 +95,8 @@ class ClientRotate:
         self._key = config.secret_key
 
     def on_post(self, req, resp, app_id):
-        creds = ps.rotate_credentials(self._db, actor(req), self._key, app_id)
+        overlap = client_keys.overlap_seconds(form(req).get("overlap_s") or "0")  # none chosen: stops at once
+        creds = ps.rotate_credentials(self._db, actor(req), self._key, app_id, overlap)
         render(req, resp, "admin/credentials.html", creds=creds, new=False)
 
 

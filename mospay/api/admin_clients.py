@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import falcon
 
-from .. import actions, functions
+from .. import actions, client_keys, functions
 from .admin import Assignments, Clients
 from .admin import AdminResource as _Resource, Roles, page_after, page_limit
 from .admin_catalogue import check_types
@@ -83,13 +83,32 @@ class ClientActivation(_Resource):
 
 
 class ClientSecretRotation(_Resource):
-    """POST .../rotate-secret: a new API secret shown this once; the old one and its tokens stop at once."""
+    """POST .../rotate-secret {"overlap_s"?}: a new API secret shown this once; the old one and its tokens
+    stop at once, or after overlap_s seconds (up to 7 days: the merchant portal's roll)."""
 
     def on_post(self, req, resp, app_id):
         user = self._writer(req)
         actions.client(self._db, app_id)
-        resp.media = actions.rotate_credentials(self._db, self._actor(req, user), self._config.secret_key, app_id)
+        data = strict_body(req, self._config, ("overlap_s",), empty_ok=True)
+        check_types(data, {"overlap_s": int})
+        resp.media = actions.rotate_credentials(self._db, self._actor(req, user), self._config.secret_key, app_id,
+                                                data.get("overlap_s", 0))
         resp.cache_control = ["no-store"]
+
+
+class ClientSecretGenerations(_Resource):
+    """GET .../secrets: the API secret generations (current, in overlap, expired) with their last use."""
+
+    def on_get(self, req, resp, app_id):
+        self._reader(req)
+        rows = client_keys.generations(self._db, actions.client(self._db, app_id)["id"])
+        resp.media = {"items": [generation_view(r) for r in rows], "next": None}
+
+
+def generation_view(row: dict) -> dict:
+    return {"generation": row["generation"], "state": row["state"],
+            **{k: row[k].isoformat() if row[k] else None
+               for k in ("created_at", "expires_at", "last_used_at")}, "last_used_ip": row["last_used_ip"]}
 
 
 class ClientWebhookSecretRotation(_Resource):

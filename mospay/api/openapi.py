@@ -142,9 +142,25 @@ SCHEMAS = {
     "RotatedCredentials": {
         # What mospay.accounts.rotate_credentials returns: a new API secret only (not Credentials: no
         # webhook secret, company or dates).
-        "type": "object", "required": ["app_id", "api_username", "api_secret"],
+        "type": "object", "required": ["app_id", "api_username", "api_secret", "generation", "previous_generation",
+                                       "previous_expires_at", "overlap_s"],
         "properties": {"app_id": _TEXT, "api_username": _TEXT,
-                       "api_secret": {"type": "string", "description": "shown this once"}},
+                       "api_secret": {"type": "string", "description": "shown this once"},
+                       "generation": {"type": "integer", "description": "the new secret's generation"},
+                       "previous_generation": {"type": "integer"},
+                       "previous_expires_at": {**_WHEN, "description": "until when the old secret and its "
+                                               "tokens keep working (now, with no overlap)"},
+                       "overlap_s": {"type": "integer", "minimum": 0, "maximum": 604800}},
+    },
+    "SecretGeneration": {
+        # What mospay.client_keys.generations returns, one per generation: never a hash.
+        "type": "object", "required": ["generation", "state", "created_at", "expires_at", "last_used_at",
+                                       "last_used_ip"],
+        "properties": {"generation": {"type": "integer"}, "state": {"enum": ["current", "overlap", "expired"]},
+                       "created_at": _WHEN, "expires_at": {"type": ["string", "null"], "format": "date-time"},
+                       "last_used_at": {"type": ["string", "null"], "format": "date-time",
+                                        "description": "at most a minute stale"},
+                       "last_used_ip": {"type": ["string", "null"]}},
     },
     "Service": {
         # What mospay.catalogue.create_service returns.

@@ -136,8 +136,15 @@ def paths() -> dict:
         "/api/v1/admin/clients/{app_id}/reactivate": {"post": _write(
             "reactivateClient", "Reactivate a client", cli, answer=CLIENT)},
         "/api/v1/admin/clients/{app_id}/rotate-secret": {"post": _write(
-            "rotateClientSecret", "A new API secret, shown this once; the old one and its tokens stop at once",
-            cli, answer=_ref("RotatedCredentials"))},
+            "rotateClientSecret", "A new API secret, shown this once; by default the old one and its tokens "
+            "stop at once", cli, optional_body=True,
+            body=_body({"overlap_s": {"type": "integer", "minimum": 0, "maximum": 604800,
+                                      "description": "how long the old secret and its tokens keep working "
+                                                     "(default 0)"}}),
+            answer=_ref("RotatedCredentials"))},
+        "/api/v1/admin/clients/{app_id}/secrets": {"get": _read(
+            "listClientSecretGenerations", "A client's API secret generations with their state and last use "
+            "(when and from which address; at most a minute stale)", _page(_ref("SecretGeneration")), cli)},
         "/api/v1/admin/clients/{app_id}/rotate-webhook-secret": {"post": _write(
             "rotateClientWebhookSecret", "A new webhook secret, shown this once", cli, optional_body=True,
             body=_body({"overlap_s": {"type": "integer", "minimum": 0, "maximum": 604800,

@@ -73,7 +73,9 @@ _TRANSACTION_ROW = {
 _EVENT = {"type": "object", "properties": {"from": _NULLABLE_TEXT, "to": _TEXT, "cause": _TEXT,
                                            "actor": _NULLABLE_TEXT, "note": _NULLABLE_TEXT, "at": _TIME}}
 _WEBHOOK_EVENT = {"type": "object", "additionalProperties": True,
-                  "properties": {"event_id": _TEXT, "event_type": _TEXT, "transaction_id": _TEXT,
+                  "properties": {"event_id": _TEXT, "event_type": _TEXT,
+                                 "transaction_id": {"type": ["string", "null"],
+                                                    "description": "null for a test event (test.ping)"},
                                  "state": {"type": "string", "enum": ["PENDING", "DELIVERED", "GAVE_UP"]},
                                  "attempts": {"type": "integer"}}}
 _TRANSACTION_DETAIL = {

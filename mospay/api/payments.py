@@ -6,7 +6,7 @@ import falcon
 
 from .. import errors
 from ..auth import Tokens
-from ..payments import PaymentGateway, authenticate
+from ..payments import PaymentGateway, authenticate_key
 from ..security import RateLimits
 from .common import client_credentials, read_json
 
@@ -24,11 +24,15 @@ class TokenResource:
         creds = client_credentials(req, self._tokens)
         if creds.basic is None:
             raise errors.Unauthorized("a token is issued for Basic credentials only")
-        client = authenticate(self._db.one("client_by_app_id", app_id=creds.app_id), creds, self._secret_key)
+        client = self._db.one("client_by_app_id", app_id=creds.app_id)
+        # The token carries the generation of the secret it was issued for: a token issued with a rolled
+        # secret stops working when that secret does (client_keys).
+        generation = authenticate_key(client, creds, self._secret_key)
         req.context.log["client_id"] = client["client_id"]
+        req.context.log["key_generation"] = generation
         if self._limits is not None:
             self._limits.take(client, "token")  # after authentication: a stranger cannot spend the bucket
-        token = self._tokens.issue("client", client["app_id"], client["credential_version"])
+        token = self._tokens.issue("client", client["app_id"], generation)
         resp.media = {"access_token": token, "token_type": "Bearer", "expires_in": self._tokens.ttl_s}
         resp.cache_control = ["no-store"]
 

@@ -8,6 +8,7 @@ scopes every query by its client_id in SQL; templates extend `merchant/base.html
 from __future__ import annotations
 
 from . import dashboard, docs_page, session_pages as sp, settings_pages as settings, team
+from . import dashboard, keys_pages as keys, records_pages as records, session_pages as sp
 from .web import MerchantGuard, error_handler
 
 __all__ = ["error_handler", "install", "portal_routes"]
@@ -33,6 +34,18 @@ def portal_routes(parts) -> list[tuple]:
         ("/portal/settings/sessions", settings.SignOutEverywhere(db, config)),
         ("/portal/settings/totp", settings.Totp(db, config)),
         ("/portal/docs", docs_page.Docs(db, config)),
+        # Transactions, API logs, keys and webhooks (records_pages.py, keys_pages.py).
+        ("/portal/transactions", records.Transactions(db)),
+        ("/portal/transactions.csv", records.TransactionsCsv(db)),
+        ("/portal/transactions/{transaction_id}", records.TransactionItem(db)),
+        ("/portal/transactions/{transaction_id}/webhooks/{event_id}/resend", records.TransactionResend(db)),
+        ("/portal/api-logs", records.ApiLogs(db)),
+        ("/portal/api-logs/{log_id}", records.ApiLogItem(db)),
+        ("/portal/keys", keys.Keys(db, config)),
+        ("/portal/webhooks", keys.Webhooks(db, config)),
+        ("/portal/webhooks/test", keys.WebhookTest(db, config)),
+        ("/portal/webhooks/secret", keys.WebhookSecret(db, config)),
+        ("/portal/webhooks/{event_id}/resend", keys.WebhookResend(db, config)),
     ]
 
 

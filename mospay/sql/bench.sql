@@ -21,3 +21,36 @@ SELECT md5(g::text), CAST(:client_id AS bigint), 'bench', '/api/v1/payment/proce
        jsonb_build_object('f010', 'big-' || g), jsonb_build_object('status', 'SUCCESSFUL'),
        now() - g * interval '5.184 seconds'
   FROM generate_series(CAST(:first AS integer), CAST(:last AS integer)) AS g
+
+-- name: seed_transactions_spread
+-- The same rows as seed_transactions over 100 clients (--big-data, the merchant portal's pages): one in
+-- ten to the first client (100,000 of 1,000,000: the CSV export's size; runs of 20 rows, so it has every
+-- status in the same shares), the rest spread over the others.
+INSERT INTO transactions (client_id, service_id, route, f010, amount, msisdn, request, request_hash, status,
+                          status_reason, response_code, created_at, updated_at)
+SELECT CASE WHEN (g / 20) % 10 = 0 THEN (CAST(:client_ids AS bigint[]))[1]
+            ELSE (CAST(:client_ids AS bigint[]))[2 + g % (cardinality(CAST(:client_ids AS bigint[])) - 1)] END,
+       CAST(:service_id AS bigint), 'collection', 'big-' || g,
+       (g % 50000 + 100)::numeric(18, 2), '+2507881' || lpad((g % 100000)::text, 5, '0'),
+       jsonb_build_object('f004', (g % 50000 + 100)::text, 'f010', 'big-' || g), md5(g::text),
+       CASE WHEN g % 20 < 17 THEN 'SUCCESSFUL' WHEN g % 20 < 19 THEN 'FAILED' ELSE 'UNKNOWN' END,
+       'seeded', 200, now() - g * interval '5.184 seconds', now() - g * interval '5.184 seconds'
+  FROM generate_series(CAST(:first AS integer), CAST(:last AS integer)) AS g
+
+-- name: seed_webhook_log
+-- A month of a client's webhook events (test events: no transaction) with one attempt each.
+WITH events AS (
+    INSERT INTO webhook_events (client_id, event_type, payload, state, attempts, delivered_at, created_at)
+    SELECT CAST(:client_id AS bigint), 'test.ping', '{}'::jsonb, 'DELIVERED', 1,
+           now() - g * interval '4 minutes', now() - g * interval '4 minutes'
+      FROM generate_series(1, CAST(:n AS integer)) AS g
+    RETURNING id, created_at)
+INSERT INTO webhook_attempts (event_id, url, http_status, duration_ms, response_excerpt, attempted_at)
+SELECT id, 'https://shop.example/hooks', 200, 12.5, '{"received": true}', created_at FROM events
+
+-- name: seed_clients
+-- :n more clients for --big-data (no services: their rows are only read).
+INSERT INTO clients (app_id, company_name, api_username, api_secret_hash)
+SELECT 'benchm' || g, 'Bench merchant ' || g, 'mp_bench' || g, md5(g::text)
+  FROM generate_series(1, CAST(:n AS integer)) AS g
+RETURNING id

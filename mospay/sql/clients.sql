@@ -5,11 +5,20 @@ INSERT INTO clients (app_id, company_name, contact_email, callback_url, api_user
 VALUES (:app_id, :company_name, :contact_email, :callback_url, :api_username, :api_secret_hash)
 RETURNING id, app_id, company_name, api_username, active, created_at
 
--- name: rotate_client_secret
-UPDATE clients SET api_secret_hash = :api_secret_hash, credential_version = credential_version + 1,
-                   updated_at = now()
- WHERE app_id = :app_id
-RETURNING app_id, api_username, credential_version
+-- name: roll_client_secret
+-- The new secret's hash becomes current; the old one keeps working for :overlap_s seconds (0: not at all).
+SELECT o_app_id, o_api_username, o_generation, o_previous_generation, o_previous_expires_at
+  FROM mospay.roll_client_secret(:app_id, :secret_hash, CAST(:overlap_s AS integer))
+
+-- name: client_secret_generations
+-- A client's API secret generations, newest first, with their state and last use (never a hash).
+SELECT k.generation, k.created_at, k.expires_at, k.last_used_at, k.last_used_ip,
+       CASE WHEN k.generation = c.credential_version THEN 'current'
+            WHEN k.expires_at > now() THEN 'overlap' ELSE 'expired' END AS state
+  FROM client_secrets k JOIN clients c ON c.id = k.client_id
+ WHERE k.client_id = :client_id
+ ORDER BY k.generation DESC
+ LIMIT 20
 
 -- name: clients_page
 SELECT c.id, c.app_id, c.company_name, c.contact_email, c.active, c.created_at,

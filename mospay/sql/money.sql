@@ -93,15 +93,16 @@ RETURNING e.id, e.event_id, e.event_type, e.payload, e.attempts, e.created_at, c
 
 -- name: webhook_delivered (prepared)
 WITH attempt AS (
-    INSERT INTO webhook_attempts (event_id, url, http_status, duration_ms) VALUES (:id, :url, :http_status, :duration_ms))
+    INSERT INTO webhook_attempts (event_id, url, http_status, duration_ms, response_excerpt)
+    VALUES (:id, :url, :http_status, :duration_ms, CAST(:excerpt AS text)))
 UPDATE webhook_events SET state = 'DELIVERED', attempts = attempts + 1, delivered_at = now(), last_error = NULL
  WHERE id = :id
 
 -- name: webhook_failed (prepared)
 -- Exponential backoff; an event still undelivered 3 days after it was created is given up.
 WITH attempt AS (
-    INSERT INTO webhook_attempts (event_id, url, http_status, error, duration_ms)
-    VALUES (:id, :url, :http_status, :error, :duration_ms))
+    INSERT INTO webhook_attempts (event_id, url, http_status, error, duration_ms, response_excerpt)
+    VALUES (:id, :url, :http_status, :error, :duration_ms, CAST(:excerpt AS text)))
 UPDATE webhook_events
    SET attempts = attempts + 1, last_error = :error,
        next_attempt_at = now() + make_interval(secs => :delay_s),
@@ -115,6 +116,53 @@ UPDATE webhook_events SET state = 'PENDING', next_attempt_at = now()
  WHERE event_id = :event_id
 RETURNING event_id, state
 
+-- name: webhook_resend_own
+-- The merchant portal's resend: only an event of the signed-in user's client.
+UPDATE webhook_events SET state = 'PENDING', next_attempt_at = now()
+ WHERE event_id = :event_id AND client_id = :client_id
+RETURNING event_id, state
+
+-- name: webhook_event_own
+SELECT event_id, event_type, state FROM webhook_events WHERE event_id = :event_id AND client_id = :client_id
+
+-- name: webhook_test_event
+-- A test event through the outbox (no transaction), unless the client sent :per_minute in the last minute.
+INSERT INTO webhook_events (client_id, transaction_id, event_type, payload)
+SELECT c.id, NULL, :event_type,
+       jsonb_build_object('app_id', c.app_id, 'message', 'a test event: your endpoint receives and verifies webhooks')
+  FROM clients c
+ WHERE c.id = :client_id
+   AND (SELECT count(*) FROM webhook_events e
+         WHERE e.client_id = :client_id AND e.event_type = :event_type
+           AND e.created_at > now() - interval '1 minute') < CAST(:per_minute AS integer)
+RETURNING event_id, event_type, state, created_at
+
+-- name: webhook_log_page
+-- A client's webhook events of the last :days days, newest first (keyset on created_at, id).
+SELECT e.id, e.event_id, e.event_type, e.state, e.attempts, e.next_attempt_at, e.last_error, e.delivered_at,
+       e.created_at, t.public_id AS transaction_id
+  FROM webhook_events e LEFT JOIN transactions t ON t.id = e.transaction_id AND t.client_id = :client_id
+ WHERE e.client_id = :client_id
+   AND e.created_at > now() - make_interval(days => CAST(:days AS integer))
+   AND (CAST(:after_at AS timestamptz) IS NULL
+        OR (e.created_at, e.id) < (CAST(:after_at AS timestamptz), CAST(:after_id AS bigint)))
+ ORDER BY e.created_at DESC, e.id DESC
+ LIMIT :limit
+
+-- name: webhook_attempts_of_events
+-- The attempts of some of a client's events (a page of the delivery log, a transaction's events).
+SELECT a.event_id AS event_pk, a.url, a.http_status, a.error, a.duration_ms, a.response_excerpt, a.attempted_at
+  FROM webhook_attempts a JOIN webhook_events e ON e.id = a.event_id
+ WHERE e.client_id = :client_id AND a.event_id = ANY(CAST(:ids AS bigint[]))
+ ORDER BY a.event_id, a.id
+
+-- name: webhook_events_of_own_transaction
+SELECT e.id, e.event_id, e.event_type, e.state, e.attempts, e.next_attempt_at, e.last_error, e.delivered_at,
+       e.created_at
+  FROM webhook_events e JOIN transactions t ON t.id = e.transaction_id
+ WHERE t.public_id = :public_id AND t.client_id = :client_id AND e.client_id = :client_id
+ ORDER BY e.id
+
 -- name: webhook_events_of_transaction
 SELECT e.event_id, e.event_type, e.state, e.attempts, e.next_attempt_at, e.last_error, e.delivered_at, e.created_at
   FROM webhook_events e JOIN transactions t ON t.id = e.transaction_id
@@ -125,11 +173,11 @@ SELECT e.event_id, e.event_type, e.state, e.attempts, e.next_attempt_at, e.last_
 -- One event by its public id, with its transaction's: the admin API resends by event id alone.
 SELECT e.event_id, e.event_type, e.state, e.attempts, e.next_attempt_at, e.last_error, e.delivered_at,
        e.created_at, t.public_id AS transaction_id
-  FROM webhook_events e JOIN transactions t ON t.id = e.transaction_id
+  FROM webhook_events e LEFT JOIN transactions t ON t.id = e.transaction_id
  WHERE e.event_id = :event_id
 
 -- name: webhook_attempts
-SELECT a.url, a.http_status, a.error, a.duration_ms, a.attempted_at
+SELECT a.url, a.http_status, a.error, a.duration_ms, a.response_excerpt, a.attempted_at
   FROM webhook_attempts a JOIN webhook_events e ON e.id = a.event_id
  WHERE e.event_id = :event_id
  ORDER BY a.id

@@ -1,9 +1,16 @@
 -- The payment path: the client, start (with the context check) and finish, the lookup by f010, the API log row.
 
 -- name: client_by_app_id (prepared)
-SELECT id AS client_id, app_id, api_username, api_secret_hash, credential_version, active AS client_active,
-       rate_limit_per_minute
-  FROM clients WHERE app_id = :app_id
+-- previous_secrets: older generations still in their overlap after a roll (the same shape as
+-- start_payment's context).
+SELECT c.id AS client_id, c.app_id, c.api_username, c.api_secret_hash, c.credential_version,
+       c.active AS client_active, c.rate_limit_per_minute,
+       coalesce((SELECT jsonb_agg(jsonb_build_object('generation', k.generation, 'secret_hash', k.secret_hash,
+                                                     'expires_at', extract(epoch FROM k.expires_at)))
+                   FROM client_secrets k
+                  WHERE k.client_id = c.id AND k.generation <> c.credential_version AND k.expires_at > now()),
+                '[]'::jsonb) AS previous_secrets
+  FROM clients c WHERE c.app_id = :app_id
 
 -- name: take_rate_token
 -- One request from the client's shared bucket of this kind: 0 when admitted, else seconds to wait.
@@ -43,7 +50,13 @@ SELECT w.retry_after, t.public_id AS transaction_id, t.f010, t.status, t.amount,
           FROM refunds x WHERE x.transaction_id = t.id AND x.client_id = :client_id) r ON t.id IS NOT NULL
 
 -- name: insert_api_log (prepared)
+-- With the last use of the API secret generation that authenticated the call (:key_generation, NULL when
+-- none did): written at most once a minute per generation, in this same statement.
+WITH used AS (
+    UPDATE client_secrets SET last_used_at = now(), last_used_ip = CAST(:ip AS text)
+     WHERE client_id = CAST(:client_id AS bigint) AND generation = CAST(:key_generation AS integer)
+       AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute'))
 INSERT INTO api_logs (request_id, client_id, app_id, endpoint, method, status_code, duration_ms, ip,
                       user_agent, request_body, response_body)
-VALUES (:request_id, :client_id, :app_id, :endpoint, :method, :status_code, :duration_ms, :ip,
-        :user_agent, CAST(:request_body AS jsonb), CAST(:response_body AS jsonb))
+VALUES (:request_id, CAST(:client_id AS bigint), :app_id, :endpoint, :method, :status_code, :duration_ms,
+        CAST(:ip AS text), :user_agent, CAST(:request_body AS jsonb), CAST(:response_body AS jsonb))

@@ -99,7 +99,9 @@ def test_rotating_the_api_secret_shows_it_once_and_revokes_the_old_secret_and_to
     resp = stack.api("POST", f"{BASE}/Rotor1/rotate-secret")
     assert resp.status_code == 200, resp.text
     assert resp.headers["cache-control"] == "no-store"
-    assert set(resp.json) == {"app_id", "api_username", "api_secret"} and resp.json["api_secret"] != creds["api_secret"]
+    assert set(resp.json) == {"app_id", "api_username", "api_secret", "generation", "previous_generation",
+                              "previous_expires_at", "overlap_s"} and resp.json["api_secret"] != creds["api_secret"]
+    assert resp.json["overlap_s"] == 0  # the operator's rotation keeps its behaviour by default
     assert stack.client.simulate_get(status, headers={"Authorization": f"Bearer {old_token}"}).status_code == 401
     assert stack.client_token(creds).status_code == 401
     assert stack.client_token({**creds, **resp.json}).status_code == 200
