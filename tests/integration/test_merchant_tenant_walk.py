@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from mospay import merchant_accounts
+from mospay import catalogue, merchant_accounts
 from mospay.audit import Actor
 from tests.integration.merchant_support import MerchantPortal, merchant_client, merchant_user
 from tests.integration.portal_support import Site
@@ -23,6 +23,9 @@ PORTAL_OPERATIONS = operations(lambda template: template == "/portal" or templat
 # Path parameter -> alpha's value for it, from the `alpha` dict plant_alpha returns.
 CONCRETE = {
     "user_id": lambda alpha: str(alpha["user_id"]),
+    "transaction_id": lambda alpha: alpha["transaction_id"],
+    "event_id": lambda alpha: alpha["event_id"],
+    "log_id": lambda alpha: str(alpha["log_id"]),
     # A one-time link is a credential, not an id: whoever holds a live one may open it by design (links are
     # tested live, single-use and hashed in test_admin_api_merchant_users). Here: a well-formed dead one.
     "token": lambda alpha: "x" * 43,
@@ -33,12 +36,28 @@ SECRET_EMAIL = "hidden.owner@alpha-co.example"
 
 
 def plant_alpha(site) -> dict:
+    """Alpha's records of every kind a /portal path can name: a user, a payment with its webhook event,
+    an API call, a live invite."""
     merchant_client(site, ALPHA, company="Alpha Hidden Company")
     owner = merchant_user(site, ALPHA, "owner", SECRET_EMAIL, with_totp=True)
     invite = merchant_accounts.invite(site.db, site.config.secret_key, Actor(None, "test", "admin"),
                                       owner["client_id"], {"email": "pending@alpha-co.example", "role": "viewer"},
                                       "http://x")
-    return {"user_id": owner["id"], "owner": owner, "invite_token": invite["invite_url"].rsplit("/", 1)[1]}
+    catalogue.create_service(site.db, {"name": "walksvc", "service_url": "http://127.0.0.1:9"})
+    txn = site.db.run("""
+        INSERT INTO transactions (client_id, service_id, route, f010, amount, msisdn, request, request_hash, status)
+        SELECT :c, s.id, 'collection', 'alpha-order-1', 4321, '+250788000001', '{}', 'h-walk', 'SUCCESSFUL'
+          FROM services s WHERE s.name = 'walksvc'
+        RETURNING id, public_id""", c=owner["client_id"])[0]
+    site.db.run("""INSERT INTO webhook_events (client_id, transaction_id, event_type, payload)
+                   VALUES (:c, :t, 'payment.succeeded', '{"f010": "alpha-order-1"}') ON CONFLICT DO NOTHING""",
+                c=owner["client_id"], t=txn["id"])
+    event = site.db.run("SELECT event_id FROM webhook_events WHERE transaction_id = :t", t=txn["id"])[0]["event_id"]
+    log_id = site.db.run("""INSERT INTO api_logs (client_id, app_id, endpoint, method, status_code, request_id)
+                            VALUES (:c, :a, '/api/v1/payment/process', 'POST', 200, 'alpha-request-1')
+                            RETURNING id""", c=owner["client_id"], a=ALPHA)[0]["id"]
+    return {"user_id": owner["id"], "owner": owner, "invite_token": invite["invite_url"].rsplit("/", 1)[1],
+            "transaction_id": txn["public_id"], "event_id": event, "log_id": log_id}
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +80,11 @@ def alpha_rows(site) -> list:
             site.db.run("SELECT * FROM merchant_tokens t JOIN merchant_users u ON u.id = t.user_id "
                         "JOIN clients c ON c.id = u.client_id WHERE c.app_id = :a ORDER BY t.id", a=ALPHA),
             site.db.run("SELECT count(*) FROM merchant_sessions s JOIN clients c ON c.id = s.client_id "
-                        "WHERE c.app_id = :a", a=ALPHA)]
+                        "WHERE c.app_id = :a", a=ALPHA),
+            site.db.run("SELECT t.* FROM transactions t JOIN clients c ON c.id = t.client_id WHERE c.app_id = :a",
+                        a=ALPHA),
+            site.db.run("SELECT e.* FROM webhook_events e JOIN clients c ON c.id = e.client_id WHERE c.app_id = :a",
+                        a=ALPHA)]
 
 
 def names(template: str) -> list[str]:
@@ -111,8 +134,9 @@ def test_bravo_gets_nothing_of_alphas(walk_site, template, method):
     if set(names(template)) - NOT_IDS:
         assert answer.status_code == 404, (method, path, answer.status_code)
     # Alpha's owner's email is in the body (a form may echo what it was sent); alpha's other user is not.
-    markers = ("pending@alpha-co.example", "Alpha Hidden Company", ALPHA, alpha["invite_token"],
-               *(() if method != "GET" else (SECRET_EMAIL,)))
+    markers = ("pending@alpha-co.example", "Alpha Hidden Company", ALPHA, alpha["invite_token"], "alpha-order-1",
+               "alpha-request-1",
+               *(() if method != "GET" else (SECRET_EMAIL, alpha["transaction_id"], alpha["event_id"])))
     for marker in markers:
         assert marker not in answer.text, (method, path, marker)
     assert alpha_rows(site) == before
