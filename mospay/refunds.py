@@ -224,11 +224,12 @@ def refund_by_operator(db: Database, caller: RefundCaller, actor: Actor, transac
     if not isinstance(data, dict):
         raise errors.BadRequest("the body must be a JSON object", code="malformed_json")
     reason = data.get("reason")
-    if not isinstance(reason, str) or not 3 <= len(reason.strip()) <= MAX_REASON:
+    if not isinstance(reason, str) or len(reason) > MAX_REASON or len(reason.strip()) < 3:
         raise errors.InvalidField(f"a reason of 3-{MAX_REASON} characters is required", field="reason")
     payment = payment_of(db, transaction_id)
-    body = {"refund_id": data.get("refund_id") or "op_" + secrets.token_hex(8), "reason": reason.strip()}
-    if data.get("amount") not in (None, ""):
+    refund_id = data.get("refund_id")  # absent or null: made up (then a retry is another refund)
+    body = {"refund_id": "op_" + secrets.token_hex(8) if refund_id is None else refund_id, "reason": reason.strip()}
+    if data.get("amount") is not None:
         body["amount"] = data["amount"]
     outcome = refund(db, caller, payment["client_id"], payment["f010"], body, operator=actor.username)
     audit(db, actor, "transaction.refund", "transaction", transaction_id, None,
@@ -243,7 +244,7 @@ def resolve_by_operator(db: Database, actor: Actor, transaction_id: str, refund_
     404 for a refund that is not this payment's, 409 for one already final."""
     if status not in ("SUCCESSFUL", "FAILED"):
         raise errors.InvalidField("must be SUCCESSFUL or FAILED", field="status")
-    if not isinstance(reason, str) or not 3 <= len(reason.strip()) <= MAX_REASON:
+    if not isinstance(reason, str) or len(reason) > MAX_REASON or len(reason.strip()) < 3:
         raise errors.InvalidField(f"a reason of 3-{MAX_REASON} characters is required", field="reason")
     found = db.one("refund_of_transaction", public_id=refund_public_id, transaction_id=transaction_id) if (
         isinstance(refund_public_id, str) and isinstance(transaction_id, str)

@@ -23,7 +23,9 @@ curl -s -X POST http://127.0.0.1:5000/api/v1/payment/order-1001/refund \\
   -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \\
   -d '{"refund_id": "refund-1001-1", "amount": "400.00", "reason": "one item returned"}'
 """
-_AMOUNT_IN = {"type": ["string", "number"], "description": "at most 2 decimals; default: what is left to refund"}
+_AMOUNT_IN = {"type": ["string", "number", "null"],
+              "description": "at most 2 decimals; absent or null: what is left to refund"}
+_KEY_IN = {**_KEY, "type": ["string", "null"]}  # an operator's may be absent or null: one is made up
 _ANSWERS = {"200": _json(REFUND, "SUCCESSFUL"),
             "202": _json(REFUND, "PENDING or UNKNOWN (the reconciler settles it; a webhook follows)"),
             "402": _json(REFUND, "FAILED: declined by the provider (the amount is free to refund again)")}
@@ -39,7 +41,7 @@ def paths() -> dict:
                  operation_id="refundPayment", description=_RULES,
                  request={"type": "object", "required": ["refund_id"], "additionalProperties": False,
                           "properties": {"refund_id": _KEY, "amount": _AMOUNT_IN,
-                                         "reason": {"type": "string", "maxLength": 500}}},
+                                         "reason": {"type": ["string", "null"], "maxLength": 500}}},
                  # Not only dots: HTTP clients resolve "." and ".." path segments away (as for GET .../{f010}).
                  parameters=[{"name": "f010", "in": "path", "required": True, "schema": {"type": "string", **_NEW_F010}}],
                  responses={**_ANSWERS, **_errors(*_BODY, 401, 404, 409, 502, *_ANY)})
@@ -54,7 +56,7 @@ def paths() -> dict:
                  description="admin and super_admin. Without refund_id one is made up (a retry is then another "
                              "refund). " + _RULES,
                  request={"type": "object", "required": ["reason"], "additionalProperties": False,
-                          "properties": {"refund_id": _KEY, "amount": _AMOUNT_IN,
+                          "properties": {"refund_id": _KEY_IN, "amount": _AMOUNT_IN,
                                          "reason": {"type": "string", "minLength": 3, "maxLength": 500}}},
                  responses={**_ANSWERS, **_errors(*_BODY, 401, 403, 404, 409, 502, *_ANY)})
     resolve = _op("Settle an open refund by hand (after asking the provider; audited)", "admin",

@@ -296,3 +296,22 @@ def test_the_merchant_portals_domain_calls_are_scoped_to_the_client(api, shop):
         with pytest.raises(errors.NotFound):
             call()
     assert refunds.of_client_payment(api.db, ids[other.app_id], theirs) == []
+
+
+def test_a_provider_callback_naming_a_refund_hurries_its_check(api, shop):
+    f010, _ = paid(shop)
+    pending = refund(api, shop, f010, {"refund_id": rid(), "amount": "100.04"})
+    assert pending.json()["status"] == "PENDING", pending.data
+    ref = str(api.db.run("SELECT provider_reference FROM refunds WHERE public_id = :p", p=pending.json()["id"])[0]
+              ["provider_reference"])
+    time.sleep(1.3)  # the simulator has settled it; its own callback went to a URL where nothing listens
+    told = api.request("PUT", f"/api/v1/callbacks/{shop.service}", json={"externalId": ref, "status": "SUCCESSFUL"})
+    assert told.status == 200, told.data
+    deadline = time.monotonic() + 10  # confirmed by a status query in the background, long before the schedule's 30 s
+    while api.db.run("SELECT status FROM refunds WHERE provider_reference = CAST(:r AS uuid)", r=ref)[0][
+            "status"] != "SUCCESSFUL":
+        assert time.monotonic() < deadline, "the callback did not hurry the refund's check"
+        time.sleep(0.1)
+    events = api.db.run("SELECT cause FROM refund_events e JOIN refunds r ON r.id = e.refund_id "
+                        "WHERE r.provider_reference = CAST(:r AS uuid) ORDER BY e.id DESC LIMIT 1", r=ref)
+    assert events == [{"cause": "callback"}]
