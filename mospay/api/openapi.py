@@ -345,6 +345,8 @@ def _paths() -> dict:
     paths.update(openapi_keys.paths())
     from . import openapi_statements  # provider statements and their exception queue
     paths.update(openapi_statements.paths())
+    from . import openapi_alerts  # alert rules, the alert history, acknowledgement
+    paths.update(openapi_alerts.paths())
     return paths
 
 
