@@ -79,7 +79,10 @@ def check_channel(channel, index: int = 0) -> dict:
     if kind == "webhook":
         if set(channel) != {"type", "url"}:
             raise errors.InvalidField('a webhook channel is {"type": "webhook", "url"}', field=field)
-        url = validators.url(channel, "url", required=True)
+        try:
+            url = validators.url(channel, "url", required=True)
+        except errors.InvalidField as exc:
+            raise errors.InvalidField(exc.message, field=f"{field}.url", code=exc.code) from None
         reason = egress.refusal(url)
         if reason:
             raise errors.InvalidField(f"refused: {reason}", field=f"{field}.url", code="url_refused")
