@@ -84,13 +84,13 @@ def _text(value) -> str | None:
 def describe(alert: dict, kind: str) -> tuple[str, str]:
     """(subject, text) of a notice: one line a chat channel shows, the same as the email's first line."""
     unit = alert_rules.UNITS.get(alert["metric"], "")
-    value = "no data" if alert["value"] is None else f"{_number(alert['value'])}{unit}"
+    value = "no data" if alert["value"] is None else f"{number(alert['value'])}{unit}"
     scope = ", ".join(p for p in (f"service {alert['service']}" if alert["service"] else "",
                                   f"client {alert['app_id']}" if alert["app_id"] else "") if p) or "all traffic"
     head = {"firing": "FIRING", "repeat": "STILL FIRING", "resolved": "RESOLVED", "test": "TEST"}[kind]
     subject = f"[{head}] {alert['severity']}: {alert['rule']} ({scope})"
     text = (f"{head} {alert['severity']}: {alert['rule']}: {alert['metric']} = {value} "
-            f"(rule: {alert['op']} {_number(alert['threshold'])}{unit} over {alert['window_s']} s) for {scope}")
+            f"(rule: {alert['op']} {number(alert['threshold'])}{unit} over {alert['window_s']} s) for {scope}")
     if kind == "resolved":
         text += f"; resolved at {_when(alert['resolved_at'])}"
     elif alert.get("fired_at"):
@@ -98,7 +98,7 @@ def describe(alert: dict, kind: str) -> tuple[str, str]:
     return subject, f"{text}. Alert #{alert['id']}."
 
 
-def _number(value) -> str:
+def number(value) -> str:
     text = f"{value:f}" if value is not None else ""
     return text.rstrip("0").rstrip(".") if "." in text else text
 
@@ -109,7 +109,7 @@ def _when(value) -> str:
 
 def message(alert: dict, kind: str) -> dict:
     """What a webhook receives (Slack and Mattermost show `text`) and what the delivery keeps."""
-    subject, text = describe(alert, kind)
+    _, text = describe(alert, kind)
     fields = ("id", "rule_id", "rule", "metric", "severity", "state", "service", "app_id", "value", "op",
               "threshold", "window_s", "created_at", "fired_at", "resolved_at", "acknowledged_by")
     detail = {k: (v.isoformat() if isinstance(v, dt.datetime) else _text(v) if k in ("value", "threshold") else v)

@@ -108,11 +108,12 @@ class Notifier:
         """Send a test notification now (the portal's button, the admin API): the answer, logged as a
         `test` delivery so it shows in the log; no retry."""
         ok, response, ms = self.send(channel, notice["subject"], notice["message"])
-        row = self._db.one("alert_delivery_insert", alert_id=None, rule_id=notice["message"]["alert"]["rule_id"],
-                           kind="test", channel=json.dumps(channel), subject=notice["subject"],
-                           message=json.dumps(notice["message"]))
-        self._db.query("alert_delivery_result", id=row["id"], ok=ok, response=response, duration_ms=ms,
-                       delay_s=0, max_attempts=1)
+        with self._db.transaction() as tx:  # never seen PENDING: deliver_due must not send it again
+            row = tx.one("alert_delivery_insert", alert_id=None, rule_id=notice["message"]["alert"]["rule_id"],
+                         kind="test", channel=json.dumps(channel), subject=notice["subject"],
+                         message=json.dumps(notice["message"]))
+            tx.query("alert_delivery_result", id=row["id"], ok=ok, response=response, duration_ms=ms,
+                     delay_s=0, max_attempts=1)
         return {"delivered": ok, "response": response, "duration_ms": ms, "channel": channel}
 
     def close(self) -> None:

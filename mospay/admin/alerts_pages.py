@@ -29,7 +29,7 @@ def rule_from_form(data: dict) -> dict:
 def draft_of(row: dict) -> dict:
     """A stored rule as the form shows it."""
     draft = {k: ("" if row.get(k) is None else str(row[k])) for k in RULE_TEXT}
-    draft["threshold"] = alerts._number(row["threshold"])
+    draft["threshold"] = alerts.number(row["threshold"])
     channels = row.get("channels") or []
     draft["webhooks"] = "\n".join(c["url"] for c in channels if c["type"] == "webhook")
     draft["emails"] = "\n".join(a for c in channels if c["type"] == "email" for a in c["to"])
