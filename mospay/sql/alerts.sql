@@ -213,14 +213,14 @@ VALUES (:alert_id, :rule_id, :kind, CAST(:channel AS jsonb), :subject, CAST(:mes
 RETURNING id
 
 -- name: alert_deliveries_claim
--- Due deliveries, each leased for a minute (SKIP LOCKED: several senders never take the same one).
+-- Due deliveries, each leased for two minutes (SKIP LOCKED: several senders never take the same one).
 WITH due AS (
     SELECT id FROM alert_deliveries
      WHERE state = 'PENDING' AND next_attempt_at <= now()
      ORDER BY next_attempt_at, id
      LIMIT :limit
        FOR UPDATE SKIP LOCKED)
-UPDATE alert_deliveries d SET next_attempt_at = now() + interval '60 seconds'
+UPDATE alert_deliveries d SET next_attempt_at = now() + interval '120 seconds'
   FROM due WHERE d.id = due.id
 RETURNING d.id, d.alert_id, d.rule_id, d.kind, d.channel, d.subject, d.message, d.attempts
 
