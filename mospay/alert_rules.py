@@ -47,8 +47,9 @@ def _integer(data: dict, key: str, low: int, high: int, default: int | None) -> 
 
 
 def _choice(data: dict, key: str, allowed: tuple, default=None) -> str:
-    value = data.get(key, default)
-    if value is None or value == "":
+    value = data.get(key)
+    value = default if value is None or value == "" else value
+    if value is None:
         raise errors.InvalidField(f"is required (one of {', '.join(allowed)})", field=key, code="missing_field")
     if value not in allowed:
         raise errors.InvalidField(f"must be one of {', '.join(allowed)}", field=key)
@@ -56,8 +57,9 @@ def _choice(data: dict, key: str, allowed: tuple, default=None) -> str:
 
 
 def _threshold(data: dict, default=None) -> str:
-    value = data.get("threshold", default)
-    if value is None or value == "":
+    value = data.get("threshold")
+    value = default if value is None or value == "" else value
+    if value is None:
         raise errors.InvalidField("is required", field="threshold", code="missing_field")
     if isinstance(value, bool) or not isinstance(value, (int, float, str)) or len(str(value)) > 30:
         raise errors.InvalidField("must be a number", field="threshold", code="invalid_type")

@@ -15,7 +15,8 @@ RULE_TEXT = ("name", "metric", "service", "app_id", "op", "threshold", "measure"
 
 def rule_from_form(data: dict) -> dict:
     """The form's fields as the API's rule: channels from two text areas (one URL / address per line)."""
-    rule = {k: data[k].strip() for k in RULE_TEXT if isinstance(data.get(k), str) and data[k].strip()}
+    # A blank field is None: "the default" (every service, no minimum...), also when editing a rule.
+    rule = {k: (data[k].strip() or None) if isinstance(data.get(k), str) else None for k in RULE_TEXT}
     channels = [{"type": "webhook", "url": u.strip()} for u in str(data.get("webhooks") or "").splitlines()
                 if u.strip()]
     emails = [a.strip() for a in str(data.get("emails") or "").replace(",", "\n").splitlines() if a.strip()]

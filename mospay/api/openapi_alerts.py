@@ -23,8 +23,9 @@ _METRICS = "; ".join(f"`{k}`: {v}" for k, v in alert_metrics.MEANINGS.items())
 _RULE_FIELDS = {
     "name": {"type": "string", "minLength": 1, "maxLength": 100},
     "metric": {"type": "string", "enum": list(alert_rules.METRICS), "description": _METRICS},
-    "service": {"type": "string", "description": "one service (default: every service, one alert each)"},
-    "app_id": {"type": "string", "description": "one client's payments (default: all clients)"},
+    "service": {"type": ["string", "null"], "description": "one service (default or null: every service, one "
+                                                           "alert each)"},
+    "app_id": {"type": ["string", "null"], "description": "one client's payments (default or null: all clients)"},
     "op": {"type": "string", "enum": ["<", ">"], "description": "fires when the value is below (<) or above (>)"},
     "threshold": {"type": ["number", "string"], "description": "percent for success_rate and provider_errors, "
                                                               "ms for latency_p95_ms, else a count or amount"},

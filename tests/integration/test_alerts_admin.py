@@ -37,6 +37,9 @@ def test_rules_crud_over_the_api_with_audit(site, ops):  # noqa: F811
                                         json={"threshold": 90, "for_s": 60})
     assert changed.status_code == 200 and (changed.json["threshold"], changed.json["for_s"]) == ("90.0000", 60)
     assert changed.json["name"] == "MTN success" and changed.json["service"] == "mtnmomorwa"
+    widened = ops.client.simulate_patch(f"/api/v1/admin/alert-rules/{rule['id']}", headers=ops.headers,
+                                        json={"service": None})
+    assert widened.status_code == 200 and widened.json["service"] is None and widened.json["threshold"] == "90.0000"
     assert ops.post("/alert-rules", RULE).status_code == 409  # the name is taken
     gone = ops.client.simulate_delete(f"/api/v1/admin/alert-rules/{rule['id']}", headers=ops.headers)
     assert gone.status_code == 204 and ops.get(f"/alert-rules/{rule['id']}").status_code == 404
@@ -130,6 +133,9 @@ def test_portal_creates_edits_tests_acknowledges_and_deletes(site):  # noqa: F81
     rule_id = site.db.run("SELECT id FROM alert_rules")[0]["id"]
     edit = portal.get(f"/admin/alerts/rules/{rule_id}")
     assert "Send test notification" in edit.text and 'value="Portal rule"' in edit.text
+    cleared = portal.post(f"/admin/alerts/rules/{rule_id}", {**form, "service": "", "min_count": ""})
+    assert cleared.status_code == 303
+    assert site.db.run("SELECT service_id, min_count FROM alert_rules")[0] == {"service_id": None, "min_count": 0}
     saved = portal.post(f"/admin/alerts/rules/{rule_id}", {**form, "threshold": "95"})
     assert saved.status_code == 303 and site.db.run("SELECT threshold FROM alert_rules")[0]["threshold"] == 95
     tested = portal.post(f"/admin/alerts/rules/{rule_id}/channels/0/test")
