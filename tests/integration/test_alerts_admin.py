@@ -45,7 +45,7 @@ def test_rules_crud_over_the_api_with_audit(site, ops):  # noqa: F811
     assert gone.status_code == 204 and ops.get(f"/alert-rules/{rule['id']}").status_code == 404
     actions = [r["action"] for r in site.db.run("SELECT action FROM audit_log WHERE action LIKE 'alert_rule.%' "
                                                 "ORDER BY id")]
-    assert actions == ["alert_rule.create", "alert_rule.update", "alert_rule.delete"]
+    assert actions == ["alert_rule.create", "alert_rule.update", "alert_rule.update", "alert_rule.delete"]
 
 
 HOSTILE = [
