@@ -181,3 +181,18 @@ def test_an_unreachable_relay_gives_up_after_the_last_attempt_and_evaluation_goe
     assert row["last_response"].startswith("email: 127.0.0.1:9:")
     shop.run("DELETE FROM transactions")
     assert alerts.evaluate(shop)["resolved"] == 1
+
+
+def test_two_instances_evaluate_once_per_interval_under_the_schedulers_lease(shop):
+    from mospay.components import Components
+    from mospay.config import Config
+    from mospay.scheduler import Scheduler
+
+    rule(shop, "success_rate", threshold=80, channels=[{"type": "email", "to": "ops@example.com"}])
+    decline_storm(shop)
+    parts = Components.build(Config(secret_key=KEY, jwt_secret_key=KEY), shop)
+    job = [j for j in parts.jobs() if j.name == "evaluate_alerts"]
+    first, second = Scheduler(shop, job, owner="one"), Scheduler(shop, job, owner="two")
+    assert first.run_pending() == {"evaluate_alerts": None}
+    assert second.run_pending() == {}  # not due again for 60 s, whoever asks
+    assert states(shop) == [("mtnmomorwa", "firing")] and notices(shop) == [("firing", "email")]
