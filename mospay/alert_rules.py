@@ -148,12 +148,24 @@ def check(db: Database, data: dict) -> dict:
     return rule
 
 
-def view(row: dict) -> dict:
-    """A rule as the API answers it."""
+def view(row: dict, *, reveal: bool = True) -> dict:
+    """A rule as the API answers it. reveal=False (viewers, the audit trail): webhook URLs cut to their
+    host, since a chat webhook's URL is its credential (anyone holding it can post to the channel)."""
     keys = ("id", "name", "metric", "service", "app_id", "op", "threshold", "measure", "window_s", "min_count",
             "for_s", "repeat_s", "severity", "channels", "enabled", "created_by", "created_at", "updated_at",
             "firing")
-    return {k: row.get(k) for k in keys}
+    shown = {k: row.get(k) for k in keys}
+    if not reveal:
+        shown["channels"] = [masked(c) for c in shown["channels"] or []]
+    return shown
+
+
+def masked(channel: dict) -> dict:
+    if channel.get("type") != "webhook":
+        return channel
+    scheme, _, rest = channel["url"].partition("://")
+    host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+    return {"type": "webhook", "url": f"{scheme}://{host}/…"}
 
 
 def rules(db: Database, *, enabled_only: bool = False) -> list[dict]:
@@ -179,7 +191,7 @@ def create(db: Database, actor: Actor, data: dict) -> dict:
     except errors.Conflict:
         raise errors.Conflict("a rule with this name exists", field="name", code="alert_rule_exists") from None
     created = rule(db, rule_id)
-    audit(db, actor, "alert_rule.create", "alert_rule", rule_id, None, view(created))
+    audit(db, actor, "alert_rule.create", "alert_rule", rule_id, None, view(created, reveal=False))
     return created
 
 
@@ -197,7 +209,8 @@ def update(db: Database, actor: Actor, rule_id, data: dict) -> dict:
     except errors.Conflict:
         raise errors.Conflict("a rule with this name exists", field="name", code="alert_rule_exists") from None
     after = rule(db, before["id"])
-    audit(db, actor, "alert_rule.update", "alert_rule", before["id"], view(before), view(after))
+    audit(db, actor, "alert_rule.update", "alert_rule", before["id"], view(before, reveal=False),
+          view(after, reveal=False))
     return after
 
 
@@ -205,7 +218,7 @@ def delete(db: Database, actor: Actor, rule_id) -> None:
     """The rule goes, and its alerts and delivery log with it."""
     before = rule(db, rule_id)
     db.query("alert_rule_delete", id=before["id"])
-    audit(db, actor, "alert_rule.delete", "alert_rule", before["id"], view(before), None)
+    audit(db, actor, "alert_rule.delete", "alert_rule", before["id"], view(before, reveal=False), None)
 
 
 def channel(row: dict, index) -> dict:

@@ -117,7 +117,7 @@ class AlertChannelTest(AlertRulePage):
         channel = alert_rules.channel(row, index)
         result = self._notifier.test(channel, alerts.test_notice(row))
         audit(self._db, actor(req), "alert_rule.test_notification", "alert_rule", row["id"], None,
-              {"channel": channel, "delivered": result["delivered"]})
+              {"channel": alert_rules.masked(channel), "delivered": result["delivered"]})
         self.show(req, resp, row, tested={"index": int(index), **result})
 
 

@@ -7,13 +7,14 @@ import falcon
 
 from .. import alert_rules, alerts, notify
 from ..audit import audit
-from .admin import AdminResource, actor_of
+from .admin import WRITE_ROLES, AdminResource, actor_of
 from .admin_records import page_limit, plain, query_params
 from .common import strict_body
 
 
-def rule_view(row: dict) -> dict:
-    return plain(alert_rules.view(row))
+def rule_view(row: dict, user: dict | None = None) -> dict:
+    """Editors see webhook URLs whole (to change them); viewers only their host."""
+    return plain(alert_rules.view(row, reveal=user is None or user["role"] in WRITE_ROLES))
 
 
 def alert_view(row: dict) -> dict:
@@ -33,9 +34,9 @@ class AlertRules(_Alerts):
     """GET every rule (a short list: no pages); POST a new one."""
 
     def on_get(self, req, resp):
-        self._reader(req)
+        user = self._reader(req)
         query_params(req, ())
-        resp.media = {"items": [rule_view(r) for r in alert_rules.rules(self._db)]}
+        resp.media = {"items": [rule_view(r, user) for r in alert_rules.rules(self._db)]}
 
     def on_post(self, req, resp):
         user = self._writer(req)
@@ -46,8 +47,8 @@ class AlertRules(_Alerts):
 
 class AlertRule(_Alerts):
     def on_get(self, req, resp, rule_id):
-        self._reader(req)
-        resp.media = rule_view(alert_rules.rule(self._db, rule_id))
+        user = self._reader(req)
+        resp.media = rule_view(alert_rules.rule(self._db, rule_id), user)
 
     def on_patch(self, req, resp, rule_id):
         user = self._writer(req)
@@ -71,7 +72,7 @@ class AlertChannelTest(_Alerts):
         channel = alert_rules.channel(row, index)
         result = self._notifier.test(channel, alerts.test_notice(row))
         audit(self._db, actor_of(req, user), "alert_rule.test_notification", "alert_rule", row["id"], None,
-              {"channel": channel, "delivered": result["delivered"]})
+              {"channel": alert_rules.masked(channel), "delivered": result["delivered"]})
         resp.media = result
 
 
@@ -90,7 +91,8 @@ class AlertItem(_Alerts):
     def on_get(self, req, resp, alert_id):
         self._reader(req)
         row = alerts.alert(self._db, alert_id)
-        resp.media = {**alert_view(row), "deliveries": plain(alerts.deliveries(self._db, row["id"]))}
+        deliveries = [{**d, "channel": alert_rules.masked(d["channel"])} for d in alerts.deliveries(self._db, row["id"])]
+        resp.media = {**alert_view(row), "deliveries": plain(deliveries)}
 
 
 class AlertAcknowledge(_Alerts):

@@ -80,8 +80,16 @@ def test_hostile_rules_are_4xx_and_write_nothing(site, ops):  # noqa: F811
 def test_unknown_service_or_client_is_404_and_viewers_only_read(site, ops):  # noqa: F811
     assert ops.post("/alert-rules", {**RULE, "service": "nosuch"}).status_code == 404
     assert ops.post("/alert-rules", {**RULE, "app_id": "nosuch"}).status_code == 404
+    slack = "https://hooks.slack.com/services/T0/B0/secret-part"
+    rule_id = ops.post("/alert-rules", {**RULE, "channels": [{"type": "webhook", "url": slack}]}).json["id"]
+    assert ops.get(f"/alert-rules/{rule_id}").json["channels"] == [{"type": "webhook", "url": slack}]
     viewer = Api(site, "watcher", "viewer")
     assert viewer.get("/alert-rules").status_code == 200 and viewer.get("/alerts").status_code == 200
+    # A chat webhook's URL is its credential: viewers and the audit trail see its host only.
+    assert viewer.get(f"/alert-rules/{rule_id}").json["channels"] == [
+        {"type": "webhook", "url": "https://hooks.slack.com/…"}]
+    assert "secret-part" not in str(site.db.run("SELECT before, after FROM audit_log"))
+    site.db.run("DELETE FROM alert_rules")
     assert viewer.post("/alert-rules", RULE).status_code == 403
     assert viewer.post("/alert-signing-secret").status_code == 403
     assert count(site, "alert_rules") == 0
