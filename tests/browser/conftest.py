@@ -36,7 +36,6 @@ def live(postgres, tmp_path_factory, browser):
     env = {"DATABASE_URL": postgres.url_for(name), "MOSPAY_DATA_DIR": str(tmp_path_factory.mktemp("data")),
            "SECRET_KEY": "s" * 16 + secrets.token_hex(16), "JWT_SECRET_KEY": "j" * 16 + secrets.token_hex(16),
            "MOSPAY_ADMIN_PASSWORD": None, "MOSPAY_THREADS": "4", "MOSPAY_POOL_SIZE": "6",
-           "MOSPAY_ALERT_INTERVAL_S": "1",  # the alerts test watches a rule fire and resolve
            "MOSPAY_LOG_LEVEL": "WARNING"}  # nobody reads its output after start-up: keep the pipe quiet
     gateway = None
     try:
