@@ -10,6 +10,7 @@ import hmac
 import json
 import logging
 import time
+from urllib.parse import urlsplit
 
 import urllib3
 
@@ -104,7 +105,10 @@ class Notifier:
             finally:
                 resp.close()
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            return False, f"{type(exc).__name__}: {str(exc)[:200]}"
+            # urllib3 names the URL's path in its errors; a chat webhook's path is its credential.
+            path = urlsplit(url)._replace(scheme="", netloc="").geturl()
+            text = str(exc).replace(path, "/…") if len(path) > 1 else str(exc)
+            return False, f"{type(exc).__name__}: {text[:200]}"
         text = answer.decode("utf-8", errors="replace")
         return 200 <= resp.status < 300, f"HTTP {resp.status} {text}".strip()
 
