@@ -13,9 +13,8 @@ import falcon
 from . import __version__, admin as portal, errors, merchant, migrate
 from .api import admin, callbacks as callback_api, docs, guard, health, metrics as metrics_api
 from .api import credentials as credential_api, payments as payment_api, refunds as refund_api
-from .api import admin_catalogue, admin_clients, admin_functions, admin_keys, admin_records, admin_statements, admin_users
-from .api import admin_refunds
-from .api import admin_merchant_users
+from .api import admin_alerts, admin_catalogue, admin_clients, admin_functions, admin_keys, admin_records
+from .api import admin_merchant_users, admin_refunds, admin_statements, admin_users
 from .auth import Tokens
 from .components import Components
 from .observe import RequestObserver
@@ -37,6 +36,7 @@ def routes(parts: Components, schema_version: int | None = None):
                              metrics=parts.metrics, credentials=parts.credentials())
     item = payment_api.PaymentItem(gateway, tokens, config.max_body_bytes)
     activation = admin_clients.ClientActivation(db, tokens, config)
+    notifier = parts.notifier()  # test notifications sent from the admin API
     return [
         ("/healthz", health.Health(__version__, schema_version, migrate.SCHEMA_VERSION), {}),
         ("/readyz", health.Ready(db), {}),
@@ -117,6 +117,15 @@ def routes(parts: Components, schema_version: int | None = None):
         ("/api/v1/admin/clients/{app_id}/users/{email}", admin_merchant_users.MerchantUser(db, tokens, config), {}),
         ("/api/v1/admin/clients/{app_id}/users/{email}/reset-password",
          admin_merchant_users.MerchantUserPasswordReset(db, tokens, config), {}),
+        # Alerting: rules, test notifications, the alert history, acknowledgement, the signing secret.
+        ("/api/v1/admin/alert-rules", admin_alerts.AlertRules(db, tokens, config), {}),
+        ("/api/v1/admin/alert-rules/{rule_id}", admin_alerts.AlertRule(db, tokens, config), {}),
+        ("/api/v1/admin/alert-rules/{rule_id}/channels/{index}/test",
+         admin_alerts.AlertChannelTest(db, tokens, config, notifier), {}),
+        ("/api/v1/admin/alerts", admin_alerts.AlertCollection(db, tokens, config), {}),
+        ("/api/v1/admin/alerts/{alert_id}", admin_alerts.AlertItem(db, tokens, config), {}),
+        ("/api/v1/admin/alerts/{alert_id}/acknowledge", admin_alerts.AlertAcknowledge(db, tokens, config), {}),
+        ("/api/v1/admin/alert-signing-secret", admin_alerts.AlertSigningSecret(db, tokens, config), {}),
         # The API reference and operations endpoints.
         ("/api/v1/openapi.json", docs.OpenApiDocument(), {}),
         ("/docs", docs.DocsPage(), {}),

@@ -7,12 +7,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 
-from . import egress, reports, retention, scheduler
+from . import alerts, egress, reports, retention, scheduler
 from .breaker import Breakers
 from .config import Config, ConfigError
 from .credentials import CredentialStore, store_key
 from .db import Database
 from .metrics import Metrics
+from .notify import Notifier
 from .provider import Provider
 from .reconciler import Reconciler
 from .refunds import RefundCaller
@@ -57,6 +58,10 @@ class Components:
         return CredentialStore(self.db, store_key(self.config.credentials_key, self.config.secret_key),
                                configured=self.config.provider_credentials)
 
+    def notifier(self) -> Notifier:
+        """Alert notices: the webhook channel signs with a key derived from SECRET_KEY; email needs MOSPAY_SMTP_URL."""
+        return Notifier(self.db, self.config.secret_key, self.config.smtp_url)
+
     def jobs(self) -> list[scheduler.Job]:
         """Every periodic job, one line each; an interval of 0 switches a job off."""
         config, db = self.config, self.db
@@ -65,6 +70,9 @@ class Components:
             scheduler.Job("deliver_webhooks", config.webhook_interval_s, Deliverer(db, config.secret_key).deliver_due),
             scheduler.Job("prune_logs", retention.INTERVAL_S if config.log_retention_days > 0 else 0,
                           functools.partial(retention.prune, db, config.log_retention_days)),
+            # Evaluation only queues notices; sending is its own job, so a slow channel never delays it.
+            scheduler.Job("evaluate_alerts", config.alert_interval_s, functools.partial(alerts.evaluate, db)),
+            scheduler.Job("deliver_alerts", min(5.0, config.alert_interval_s), self.notifier().deliver_due),
         ]
         return [job for job in jobs if job.interval_s > 0]
 

@@ -60,6 +60,8 @@ SETTINGS = [
     Setting("reconcile_interval_s", "MOSPAY_RECONCILE_INTERVAL", "float", "seconds between reconciler runs (0 = off)"),
     Setting("webhook_interval_s", "MOSPAY_WEBHOOK_INTERVAL", "float",
             "seconds between webhook delivery passes (0 = off)"),
+    Setting("alert_interval_s", "MOSPAY_ALERT_INTERVAL_S", "float",
+            "seconds between alert rule evaluations (0 = off)"),
     Setting("reconcile_concurrency", "MOSPAY_RECONCILE_CONCURRENCY", "int",
             "status checks in flight at once per service (reconciler)"),
     Setting("breaker_failures", "MOSPAY_BREAKER_FAILURES", "int", "transport failures that open a breaker"),
@@ -121,6 +123,7 @@ class Config:
     # Money safety: reconciler, circuit breaker, callbacks.
     reconcile_interval_s: float = 5.0   # 0: run.py's scheduler skips the job (use `python -m mospay reconcile`)
     webhook_interval_s: float = 5.0     # 0: likewise for webhook delivery (`python -m mospay deliver-webhooks`)
+    alert_interval_s: float = 60.0      # alert rules evaluated this often (mospay/alerts.py); 0: off
     reconcile_concurrency: int = 8      # status checks in flight at once per service (capped at `threads`)
     breaker_failures: int = 5           # consecutive transport failures that open a service's breaker
     breaker_cooldown_s: float = 30.0
@@ -197,6 +200,8 @@ class Config:
             raise ConfigError("MOSPAY_RECONCILE_INTERVAL must be between 0 (off) and 3600 seconds")
         if not 0 <= self.webhook_interval_s <= 3600:
             raise ConfigError("MOSPAY_WEBHOOK_INTERVAL must be between 0 (off) and 3600 seconds")
+        if not 0 <= self.alert_interval_s <= 3600:
+            raise ConfigError("MOSPAY_ALERT_INTERVAL_S must be between 0 (off) and 3600 seconds")
         if not 1 <= self.reconcile_concurrency <= 64:
             raise ConfigError("MOSPAY_RECONCILE_CONCURRENCY must be between 1 and 64")
         if not 1 <= self.breaker_failures <= 1000:

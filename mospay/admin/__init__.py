@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from . import clients, dashboard, functions_pages as fn, operations as ops, records, services, session_pages as sp
-from . import api_keys_pages, credentials_pages, refunds_pages, statements_pages, users
-from . import api_keys_pages, credentials_pages, merchant_users_pages as mu, statements_pages, users
+from . import alerts_pages, api_keys_pages, credentials_pages, merchant_users_pages as mu, refunds_pages
+from . import statements_pages, users
 from .web import ROOT, PortalGuard, error_handler
 
 __all__ = ["error_handler", "install", "portal_routes"]
@@ -12,6 +12,7 @@ __all__ = ["error_handler", "install", "portal_routes"]
 
 def portal_routes(parts) -> list[tuple]:
     config, db = parts.config, parts.db
+    notifier = parts.notifier()  # the alert rules' "Send test notification" buttons
     return [
         ("/", sp.Home()),
         ("/admin", dashboard.Dashboard(db, parts.breakers, parts.metrics)),
@@ -65,6 +66,13 @@ def portal_routes(parts) -> list[tuple]:
          statements_pages.StatementExceptionAction(db, config, "resolve")),
         ("/admin/statements/exceptions/{exception_id}/settle",
          statements_pages.StatementExceptionAction(db, config, "settle")),
+        ("/admin/alerts", alerts_pages.Alerts(db, config)),
+        ("/admin/alerts/history", alerts_pages.AlertHistory(db)),
+        ("/admin/alerts/signing-secret", alerts_pages.AlertSigningSecret(db, config)),
+        ("/admin/alerts/rules/{rule_id}", alerts_pages.AlertRulePage(db, config, notifier)),
+        ("/admin/alerts/rules/{rule_id}/delete", alerts_pages.AlertRuleDelete(db)),
+        ("/admin/alerts/rules/{rule_id}/channels/{index}/test", alerts_pages.AlertChannelTest(db, config, notifier)),
+        ("/admin/alerts/{alert_id}/acknowledge", alerts_pages.AlertAcknowledge(db)),
     ]
 
 

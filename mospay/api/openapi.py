@@ -368,6 +368,8 @@ def _paths() -> dict:
     paths.update(openapi_refunds.paths())
     from . import openapi_merchant_users  # a client's merchant-portal users
     paths.update(openapi_merchant_users.paths())
+    from . import openapi_alerts  # alert rules, the alert history, acknowledgement
+    paths.update(openapi_alerts.paths())
     return paths
 
 
