@@ -7,11 +7,12 @@ from __future__ import annotations
 import dataclasses
 import functools
 
-from . import egress, reports, retention, scheduler
+from . import egress, report_delivery, reports, retention, scheduler
 from .breaker import Breakers
 from .config import Config, ConfigError
 from .credentials import CredentialStore, store_key
 from .db import Database
+from .mail import Mailer
 from .metrics import Metrics
 from .provider import Provider
 from .reconciler import Reconciler
@@ -59,6 +60,9 @@ class Components:
             scheduler.Job("deliver_webhooks", config.webhook_interval_s, Deliverer(db, config.secret_key).deliver_due),
             scheduler.Job("prune_logs", retention.INTERVAL_S if config.log_retention_days > 0 else 0,
                           functools.partial(retention.prune_logs, db, config.log_retention_days)),
+            # Scheduled statements by email: only with an SMTP relay to send them through.
+            scheduler.Job("deliver_reports", report_delivery.INTERVAL_S if config.smtp_url else 0,
+                          report_delivery.ReportDelivery(db, Mailer(config.smtp_url)).deliver_due),
         ]
         return [job for job in jobs if job.interval_s > 0]
 

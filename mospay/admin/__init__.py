@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import clients, dashboard, functions_pages as fn, operations as ops, records, services, session_pages as sp
-from . import api_keys_pages, credentials_pages, statements_pages, users
+from . import analytics_pages, api_keys_pages, credentials_pages, reports_pages, statements_pages, users
 from .web import ROOT, PortalGuard, error_handler
 
 __all__ = ["error_handler", "install", "portal_routes"]
@@ -58,6 +58,12 @@ def portal_routes(parts) -> list[tuple]:
          statements_pages.StatementExceptionAction(db, config, "resolve")),
         ("/admin/statements/exceptions/{exception_id}/settle",
          statements_pages.StatementExceptionAction(db, config, "settle")),
+        ("/admin/analytics", analytics_pages.AnalyticsPage(db)),
+        ("/admin/reports", reports_pages.Reports(db)),
+        ("/admin/reports/statement", reports_pages.StatementPage(db)),
+        ("/admin/reports/statement.csv", reports_pages.StatementCsv(db)),
+        ("/admin/reports/recipients", reports_pages.RecipientAdd(db)),
+        ("/admin/reports/recipients/{recipient_id}/delete", reports_pages.RecipientDelete(db)),
     ]
 
 

@@ -1,0 +1,55 @@
+-- Analytics (mospay/analytics.py): every figure read from the rollups (schema/35_rollups.sql), for a
+-- window of whole hours. :client_id narrows to one client (a merchant's own analytics: the filter is in
+-- the statement), :service to one service; :by names the split (service, client, or service/route).
+
+-- name: analytics_groups
+SELECT CASE CAST(:by AS text) WHEN 'client' THEN c.app_id WHEN 'route' THEN s.name || '/' || r.route
+                              ELSE s.name END AS grp,
+       r.status, s.currency, sum(r.payments)::bigint AS payments, sum(r.amount) AS amount,
+       sum(r.latency_count)::bigint AS latency_count, sum(r.latency_ms_sum) AS latency_ms_sum,
+       sum(r.reconciled)::bigint AS reconciled, sum(r.settle_s_sum) AS settle_s_sum
+  FROM payment_rollups r JOIN services s ON s.id = r.service_id JOIN clients c ON c.id = r.client_id
+ WHERE r.hour >= CAST(:since AS timestamptz) AND r.hour < CAST(:until AS timestamptz)
+   AND (CAST(:client_id AS bigint) IS NULL OR r.client_id = CAST(:client_id AS bigint))
+   AND (CAST(:service AS text) IS NULL OR s.name = CAST(:service AS text))
+ GROUP BY 1, 2, 3
+HAVING sum(r.payments) <> 0
+
+-- name: analytics_latency
+-- The latency histogram per group: bucket i of mospay.latency_bucket, summed over hours and shards.
+SELECT CASE CAST(:by AS text) WHEN 'client' THEN c.app_id WHEN 'route' THEN s.name || '/' || r.route
+                              ELSE s.name END AS grp,
+       b.i AS bucket, sum(b.n)::bigint AS n
+  FROM payment_rollups r JOIN services s ON s.id = r.service_id JOIN clients c ON c.id = r.client_id
+ CROSS JOIN LATERAL unnest(r.latency_buckets) WITH ORDINALITY AS b (n, i)
+ WHERE r.hour >= CAST(:since AS timestamptz) AND r.hour < CAST(:until AS timestamptz)
+   AND (CAST(:client_id AS bigint) IS NULL OR r.client_id = CAST(:client_id AS bigint))
+   AND (CAST(:service AS text) IS NULL OR s.name = CAST(:service AS text))
+   AND r.latency_count <> 0
+ GROUP BY 1, 2
+
+-- name: analytics_series
+-- Payments per step (hour or day, UTC) and status, for the chart.
+SELECT date_trunc(CAST(:step AS text), r.hour, 'UTC') AS at, r.status, sum(r.payments)::bigint AS payments
+  FROM payment_rollups r JOIN services s ON s.id = r.service_id
+ WHERE r.hour >= CAST(:since AS timestamptz) AND r.hour < CAST(:until AS timestamptz)
+   AND (CAST(:client_id AS bigint) IS NULL OR r.client_id = CAST(:client_id AS bigint))
+   AND (CAST(:service AS text) IS NULL OR s.name = CAST(:service AS text))
+ GROUP BY 1, 2
+HAVING sum(r.payments) <> 0
+
+-- name: analytics_failures
+-- The top failure reasons: the provider's HTTP status, code and message, grouped.
+SELECT f.http_status, f.code, f.message, sum(f.payments)::bigint AS payments,
+       string_agg(DISTINCT s.name, ', ') AS services
+  FROM failure_rollups f JOIN services s ON s.id = f.service_id
+ WHERE f.hour >= CAST(:since AS timestamptz) AND f.hour < CAST(:until AS timestamptz)
+   AND (CAST(:client_id AS bigint) IS NULL OR f.client_id = CAST(:client_id AS bigint))
+   AND (CAST(:service AS text) IS NULL OR s.name = CAST(:service AS text))
+ GROUP BY f.http_status, f.code, f.message
+HAVING sum(f.payments) > 0
+ ORDER BY 4 DESC, 2, 3
+ LIMIT 10
+
+-- name: client_id_by_app_id
+SELECT id FROM clients WHERE app_id = :app_id
