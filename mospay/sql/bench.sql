@@ -41,7 +41,7 @@ SELECT (CAST(:client_ids AS bigint[]))[1 + g % cardinality(CAST(:client_ids AS b
             (ARRAY['NOT_ENOUGH_FUNDS', 'PAYER_NOT_FOUND', 'APPROVAL_REJECTED', 'EXPIRED', 'PAYEE_NOT_ALLOWED',
                    'INTERNAL_PROCESSING_ERROR', 'LIMIT_EXCEEDED', 'INVALID_CURRENCY'])[1 + (g / 20) % 8])
             ELSE jsonb_build_object('status', 'SUCCESSFUL') END,
-       ((g * 7919) % 1200 + CASE WHEN g % 50 = 0 THEN 9000 ELSE 40 END)::numeric,
+       ((g::bigint * 7919) % 1200 + CASE WHEN g % 50 = 0 THEN 9000 ELSE 40 END)::numeric,
        CASE WHEN g % 12 = 0 THEN 1 + g % 3 ELSE 0 END,
        now() - g * (interval '90 days' / CAST(:rows AS integer)),
        now() - g * (interval '90 days' / CAST(:rows AS integer))
