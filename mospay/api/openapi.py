@@ -345,6 +345,8 @@ def _paths() -> dict:
     paths.update(openapi_keys.paths())
     from . import openapi_statements  # provider statements and their exception queue
     paths.update(openapi_statements.paths())
+    from . import openapi_analytics  # analytics, client statements and their email delivery
+    paths.update(openapi_analytics.paths())
     return paths
 
 
