@@ -18,11 +18,19 @@ OPEN = ("PENDING", "UNKNOWN")
 # Upper bounds (ms) of the latency buckets, as mospay.latency_bucket draws them: bucket i covers
 # [BOUNDS[i-1], BOUNDS[i]), the first from 0, the last (16th) from 30,000 ms with no upper bound.
 BOUNDS = (50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 7500, 10000, 15000, 30000)
+FOLD_INTERVAL_S = 3600.0  # the scheduler's fold_rollups job
+
+
+def fold(db: Database, now: dt.datetime | None = None) -> int:
+    """Fold hourly rollups before yesterday (UTC) into one row per day: the job fold_rollups."""
+    now = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
+    before = now.replace(hour=0, minute=0, second=0, microsecond=0) - dt.timedelta(days=1)
+    return db.one("fold_rollups", before=before)["folded"]
 
 
 @dataclasses.dataclass(frozen=True)
 class Window:
-    """Whole UTC hours: the last `days` x 24 of them, the current one included."""
+    """1 day: the last 24 whole UTC hours, the current one included; more: whole UTC days, today included."""
     days: int
     since: dt.datetime
     until: dt.datetime
@@ -41,7 +49,11 @@ def window(days, now: dt.datetime | None = None) -> Window:
         raise errors.InvalidField(f"must be one of {', '.join(map(str, RANGES))} (days)", field="range")
     now = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
     until = now.replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
-    return Window(days, until - dt.timedelta(days=days), until)
+    if days == 1:
+        return Window(days, until - dt.timedelta(days=1), until)
+    # Whole UTC days, today's included: rollups before yesterday are one row per day (mospay.fold_rollups).
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return Window(days, today - dt.timedelta(days=days - 1), until)
 
 
 def split(by) -> str:
@@ -84,6 +96,8 @@ def _add(acc: dict, row: dict) -> None:
     acc["latency_count"] += row["latency_count"]
     acc["latency_ms_sum"] += row["latency_ms_sum"]
     acc["reconciled"] += row["reconciled"]
+    for i in range(len(acc["histogram"])):
+        acc["histogram"][i] += row[f"b{i + 1}"]
     if status in FINAL:
         acc["reconciled_final"] += row["reconciled"]
         acc["settle_s_sum"] += row["settle_s_sum"]
@@ -134,10 +148,6 @@ def analytics(db: Database, days=7, by=None, *, client_id: int | None = None, se
     for row in db.query("analytics_groups", by=by, **params):
         _add(groups.setdefault(row["grp"], _empty()), row)
         _add(total, row)
-    for row in db.query("analytics_latency", by=by, **params):
-        i = int(row["bucket"]) - 1
-        groups.setdefault(row["grp"], _empty())["histogram"][i] += row["n"]
-        total["histogram"][i] += row["n"]
     series: dict[dt.datetime, dict] = {}
     for row in db.query("analytics_series", step=win.step, **params):
         series.setdefault(row["at"], {})[row["status"]] = row["payments"]
@@ -155,7 +165,7 @@ def analytics(db: Database, days=7, by=None, *, client_id: int | None = None, se
 def _series(win: Window, found: dict) -> list[dict]:
     """Every step of the window, empty ones included (the chart's x axis), oldest first."""
     step = dt.timedelta(hours=1) if win.step == "hour" else dt.timedelta(days=1)
-    at = win.since if win.step == "hour" else win.since.replace(hour=0)
+    at = win.since
     points = []
     while at < win.until:
         counts = found.get(at, {})

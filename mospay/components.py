@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 
-from . import egress, report_delivery, reports, retention, scheduler
+from . import analytics, egress, report_delivery, reports, retention, scheduler
 from .breaker import Breakers
 from .config import Config, ConfigError
 from .credentials import CredentialStore, store_key
@@ -60,6 +60,8 @@ class Components:
             scheduler.Job("deliver_webhooks", config.webhook_interval_s, Deliverer(db, config.secret_key).deliver_due),
             scheduler.Job("prune_logs", retention.INTERVAL_S if config.log_retention_days > 0 else 0,
                           functools.partial(retention.prune_logs, db, config.log_retention_days)),
+            # Analytics rollups: hours before yesterday folded into one row per day (totals unchanged).
+            scheduler.Job("fold_rollups", analytics.FOLD_INTERVAL_S, functools.partial(analytics.fold, db)),
             # Scheduled statements by email: only with an SMTP relay to send them through.
             scheduler.Job("deliver_reports", report_delivery.INTERVAL_S if config.smtp_url else 0,
                           report_delivery.ReportDelivery(db, Mailer(config.smtp_url)).deliver_due),

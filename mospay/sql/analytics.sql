@@ -1,32 +1,27 @@
 -- Analytics (mospay/analytics.py): every figure read from the rollups (schema/35_rollups.sql), for a
--- window of whole hours. :client_id narrows to one client (a merchant's own analytics: the filter is in
+-- window of whole hours (whole days past 1 day: rows before yesterday are one per day). :client_id narrows to one client (a merchant's own analytics: the filter is in
 -- the statement), :service to one service; :by names the split (service, client, or service/route).
 
 -- name: analytics_groups
+-- Per group of the split and status: the counts, money, latency histogram (b1..b16) and reconciliation.
 SELECT CASE CAST(:by AS text) WHEN 'client' THEN c.app_id WHEN 'route' THEN s.name || '/' || r.route
                               ELSE s.name END AS grp,
        r.status, s.currency, sum(r.payments)::bigint AS payments, sum(r.amount) AS amount,
        sum(r.latency_count)::bigint AS latency_count, sum(r.latency_ms_sum) AS latency_ms_sum,
-       sum(r.reconciled)::bigint AS reconciled, sum(r.settle_s_sum) AS settle_s_sum
+       sum(r.reconciled)::bigint AS reconciled, sum(r.settle_s_sum) AS settle_s_sum,
+       sum(r.latency_b1)::bigint AS b1, sum(r.latency_b2)::bigint AS b2, sum(r.latency_b3)::bigint AS b3,
+       sum(r.latency_b4)::bigint AS b4, sum(r.latency_b5)::bigint AS b5, sum(r.latency_b6)::bigint AS b6,
+       sum(r.latency_b7)::bigint AS b7, sum(r.latency_b8)::bigint AS b8, sum(r.latency_b9)::bigint AS b9,
+       sum(r.latency_b10)::bigint AS b10, sum(r.latency_b11)::bigint AS b11,
+       sum(r.latency_b12)::bigint AS b12, sum(r.latency_b13)::bigint AS b13,
+       sum(r.latency_b14)::bigint AS b14, sum(r.latency_b15)::bigint AS b15,
+       sum(r.latency_b16)::bigint AS b16
   FROM payment_rollups r JOIN services s ON s.id = r.service_id JOIN clients c ON c.id = r.client_id
  WHERE r.hour >= CAST(:since AS timestamptz) AND r.hour < CAST(:until AS timestamptz)
    AND (CAST(:client_id AS bigint) IS NULL OR r.client_id = CAST(:client_id AS bigint))
    AND (CAST(:service AS text) IS NULL OR s.name = CAST(:service AS text))
  GROUP BY 1, 2, 3
 HAVING sum(r.payments) <> 0
-
--- name: analytics_latency
--- The latency histogram per group: bucket i of mospay.latency_bucket, summed over hours and shards.
-SELECT CASE CAST(:by AS text) WHEN 'client' THEN c.app_id WHEN 'route' THEN s.name || '/' || r.route
-                              ELSE s.name END AS grp,
-       b.i AS bucket, sum(b.n)::bigint AS n
-  FROM payment_rollups r JOIN services s ON s.id = r.service_id JOIN clients c ON c.id = r.client_id
- CROSS JOIN LATERAL unnest(r.latency_buckets) WITH ORDINALITY AS b (n, i)
- WHERE r.hour >= CAST(:since AS timestamptz) AND r.hour < CAST(:until AS timestamptz)
-   AND (CAST(:client_id AS bigint) IS NULL OR r.client_id = CAST(:client_id AS bigint))
-   AND (CAST(:service AS text) IS NULL OR s.name = CAST(:service AS text))
-   AND r.latency_count <> 0
- GROUP BY 1, 2
 
 -- name: analytics_series
 -- Payments per step (hour or day, UTC) and status, for the chart.
@@ -53,3 +48,6 @@ HAVING sum(f.payments) > 0
 
 -- name: client_id_by_app_id
 SELECT id FROM clients WHERE app_id = :app_id
+
+-- name: fold_rollups
+SELECT mospay.fold_rollups(CAST(:before AS timestamptz)) AS folded
