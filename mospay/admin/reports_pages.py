@@ -34,7 +34,7 @@ class Reports:
                 _, _, data = _chosen(self._db, params)
             except ERRORS as exc:
                 error, status = exc, falcon.code_to_http_status(exc.status)
-        query = falcon.to_query_str({k: v for k, v in params.items() if v})
+        query = falcon.to_query_str({k: v for k, v in params.items() if v})[1:]  # without its "?"
         rows, _ = report_delivery.deliveries_page(self._db, None, 50)
         render(req, resp, "admin/reports.html", status=status, error=error, params=params, data=data,
                query=query, recipients=report_delivery.recipients(self._db), deliveries=rows)
@@ -53,7 +53,7 @@ class StatementPage:
         sc, p, data = _chosen(self._db, _params(req))
         items, more = client_reports.line_items(self._db, sc, p)
         render(req, resp, "admin/statement_print.html", data=data, items=items, more=more,
-               limit=client_reports.HTML_ROWS, query=falcon.to_query_str(_params(req)))
+               limit=client_reports.HTML_ROWS, query=falcon.to_query_str(_params(req))[1:])
 
 
 class StatementCsv:

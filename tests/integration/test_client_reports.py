@@ -122,6 +122,7 @@ def test_the_portal_shows_a_statement_with_its_printable_page_and_csv(books):
     portal = books.portal("boss")
     page = portal.get(f"/admin/reports?client=akaliza&period={DAY}")
     assert page.status_code == 200 and 'id="statement"' in page.text and "Download CSV" in page.text
+    assert f'href="/admin/reports/statement.csv?client=akaliza&amp;period={DAY}"' in page.text
     printable = portal.get(f"/admin/reports/statement?client=akaliza&period={DAY}")
     assert printable.status_code == 200 and "/static/statement.css" in printable.text
     ids = [r["public_id"] for r in books.db.run("SELECT public_id FROM transactions WHERE f010 IN ('d1', 'd3')")]
