@@ -39,6 +39,8 @@ def period(text) -> Period:
     """"2026-11-30" is that UTC day, "2026-11" that UTC month."""
     text = text if isinstance(text, str) else ""
     try:
+        if text[:4] == "9999":  # its end would be past the last date there is
+            raise ValueError
         if match := _DAY.fullmatch(text):
             start = dt.datetime(*map(int, match.groups()), tzinfo=dt.timezone.utc)
             return Period("daily", start, start + dt.timedelta(days=1))
@@ -46,9 +48,10 @@ def period(text) -> Period:
             year, month = map(int, match.groups())
             start = dt.datetime(year, month, 1, tzinfo=dt.timezone.utc)
             return Period("monthly", start, _next_month(start))
+        raise ValueError
     except (ValueError, OverflowError):
         pass
-    raise errors.InvalidField("must be a day like 2026-11-30 or a month like 2026-11", field="period")
+    raise errors.InvalidField("must be a day like 2026-11-30 or a month like 2026-11 (before 9999)", field="period")
 
 
 def _next_month(start: dt.datetime) -> dt.datetime:
@@ -157,7 +160,12 @@ def summary_rows(data: dict) -> list[list[str]]:
 
 def statement_csv(db: Database, sc: Scope, p: Period, data: dict):
     """CSV bytes in chunks: the figures, a blank line, then every line item exactly as the admin
-    transactions CSV (reports.transactions_csv) gives them for the same filters."""
+    transactions CSV (reports.transactions_csv) gives them for the same filters (checked here, before
+    the first byte: a refusal is an error answer, never a CSV cut short)."""
+    return _csv_chunks(db, sc.filters(p), p, data)
+
+
+def _csv_chunks(db: Database, filters: dict, p: Period, data: dict):
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["statement", data["scope"]["client"] or "", data["scope"]["service"] or "",
@@ -166,7 +174,7 @@ def statement_csv(db: Database, sc: Scope, p: Period, data: dict):
         writer.writerow([reports.csv_cell(v) for v in row])
     writer.writerow([])
     yield buffer.getvalue().encode()
-    yield from reports.transactions_csv(db, sc.filters(p))
+    yield from reports.transactions_csv(db, filters)
 
 
 def filename(data: dict) -> str:

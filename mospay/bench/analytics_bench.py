@@ -29,7 +29,7 @@ def seed(db, rows: int) -> dict:
     seeded = time.monotonic() - started
     db.run("VACUUM ANALYZE transactions")
     started = time.monotonic()
-    db.run("SELECT mospay.rebuild_rollups()")
+    _long_statement(db.url, "SELECT mospay.rebuild_rollups()")
     rebuilt = time.monotonic() - started
     started = time.monotonic()
     analytics.fold(db)  # as the migration's backfill and then the hourly job do
@@ -39,6 +39,20 @@ def seed(db, rows: int) -> dict:
     counts = db.run("SELECT (SELECT count(*) FROM payment_rollups) AS rollups, "
                     "(SELECT count(*) FROM failure_rollups) AS failures")[0]
     return {"seeded_s": seeded, "rebuilt_s": rebuilt, "folded_s": folded, **counts}
+
+
+def _long_statement(url: str, sql: str) -> None:
+    """One statement on its own connection without the pool's 30 s read timeout (a loaded machine's
+    rebuild of a million rows can take longer)."""
+    import pg8000.native
+
+    from mospay.db import connect_params
+
+    conn = pg8000.native.Connection(**{**connect_params(url), "timeout": None})
+    try:
+        conn.run(sql)
+    finally:
+        conn.close()
 
 
 def timings(db, runs: int = 7, filtered: bool = True) -> list[tuple[str, float, float]]:
