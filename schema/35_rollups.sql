@@ -172,8 +172,9 @@ CREATE TRIGGER transactions_roll_up_delete AFTER DELETE ON transactions
     FOR EACH ROW EXECUTE FUNCTION mospay.roll_up_transaction();
 
 -- Recount every rollup from the transactions (the upgrade's backfill; after a bulk load that skipped
--- triggers). Writers' trigger updates wait for it; what they change is applied on top of the recount.
-CREATE OR REPLACE FUNCTION mospay.rebuild_rollups() RETURNS bigint
+-- triggers), the hours before p_before (a UTC midnight) already folded into days, as fold_rollups
+-- leaves them ('-infinity': none). Writers' trigger updates wait for it, then apply on top of the recount.
+CREATE OR REPLACE FUNCTION mospay.rebuild_rollups(p_before timestamptz) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
 DECLARE
     v_rows bigint;
@@ -199,8 +200,10 @@ BEGIN
            count(*) FILTER (WHERE x.bucket = 11), count(*) FILTER (WHERE x.bucket = 12),
            count(*) FILTER (WHERE x.bucket = 13), count(*) FILTER (WHERE x.bucket = 14),
            count(*) FILTER (WHERE x.bucket = 15), count(*) FILTER (WHERE x.bucket = 16)
-      FROM (SELECT date_trunc('hour', t.created_at, 'UTC') AS hour, t.service_id, t.client_id, t.route, t.status,
-                   (t.id % 8)::smallint AS shard, t.amount, t.provider_ms, t.created_at, t.updated_at,
+      FROM (SELECT date_trunc(CASE WHEN t.created_at < p_before THEN 'day' ELSE 'hour' END, t.created_at, 'UTC') AS hour,
+                   t.service_id, t.client_id, t.route, t.status,
+                   (CASE WHEN t.created_at < p_before THEN 0 ELSE t.id % 8 END)::smallint AS shard,
+                   t.amount, t.provider_ms, t.created_at, t.updated_at,
                    mospay.latency_bucket(t.provider_ms) AS bucket,
                    (t.status IN ('PENDING', 'UNKNOWN') OR t.check_attempts > 0
                     OR t.status_reason IS NOT DISTINCT FROM 'operator') AS reconciled
@@ -209,7 +212,8 @@ BEGIN
      GROUP BY x.hour, x.service_id, x.client_id, x.route, x.status, x.shard;
     GET DIAGNOSTICS v_rows = ROW_COUNT;
     INSERT INTO failure_rollups (hour, service_id, client_id, route, http_status, code, message, payments)
-    SELECT date_trunc('hour', t.created_at, 'UTC'), t.service_id, t.client_id, t.route,
+    SELECT date_trunc(CASE WHEN t.created_at < p_before THEN 'day' ELSE 'hour' END, t.created_at, 'UTC'),
+           t.service_id, t.client_id, t.route,
            coalesce(t.provider_http_status, 0), mospay.failure_code(t.provider_response, t.result, t.status_reason),
            mospay.failure_message(t.provider_response, t.result), count(*)
       FROM transactions t
