@@ -14,7 +14,7 @@ from . import __version__, admin as portal, errors, merchant, migrate
 from .api import admin, callbacks as callback_api, docs, guard, health, metrics as metrics_api
 from .api import credentials as credential_api, payments as payment_api, refunds as refund_api
 from .api import admin_alerts, admin_catalogue, admin_clients, admin_functions, admin_keys, admin_records
-from .api import admin_merchant_users, admin_refunds, admin_statements, admin_users
+from .api import admin_merchant_users, admin_refunds, admin_reports, admin_statements, admin_users
 from .auth import Tokens
 from .components import Components
 from .observe import RequestObserver
@@ -126,6 +126,13 @@ def routes(parts: Components, schema_version: int | None = None):
         ("/api/v1/admin/alerts/{alert_id}", admin_alerts.AlertItem(db, tokens, config), {}),
         ("/api/v1/admin/alerts/{alert_id}/acknowledge", admin_alerts.AlertAcknowledge(db, tokens, config), {}),
         ("/api/v1/admin/alert-signing-secret", admin_alerts.AlertSigningSecret(db, tokens, config), {}),
+        # Analytics, client statements and their scheduled email delivery.
+        ("/api/v1/admin/analytics", admin_reports.Analytics(db, tokens, config), {}),
+        ("/api/v1/admin/reports/statement", admin_reports.Statement(db, tokens, config), {}),
+        ("/api/v1/admin/reports/statement.csv", admin_reports.StatementCsv(db, tokens, config), {}),
+        ("/api/v1/admin/report-recipients", admin_reports.Recipients(db, tokens, config), {}),
+        ("/api/v1/admin/report-recipients/{recipient_id}", admin_reports.Recipient(db, tokens, config), {}),
+        ("/api/v1/admin/report-deliveries", admin_reports.Deliveries(db, tokens, config), {}),
         # The API reference and operations endpoints.
         ("/api/v1/openapi.json", docs.OpenApiDocument(), {}),
         ("/docs", docs.DocsPage(), {}),

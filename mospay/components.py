@@ -7,11 +7,12 @@ from __future__ import annotations
 import dataclasses
 import functools
 
-from . import alerts, egress, reports, retention, scheduler
+from . import alerts, analytics, egress, report_delivery, reports, retention, scheduler
 from .breaker import Breakers
 from .config import Config, ConfigError
 from .credentials import CredentialStore, store_key
 from .db import Database
+from .mail import Mailer
 from .metrics import Metrics
 from .notify import Notifier
 from .provider import Provider
@@ -73,6 +74,11 @@ class Components:
             # Evaluation only queues notices; sending is its own job, so a slow channel never delays it.
             scheduler.Job("evaluate_alerts", config.alert_interval_s, functools.partial(alerts.evaluate, db)),
             scheduler.Job("deliver_alerts", min(5.0, config.alert_interval_s), self.notifier().deliver_due),
+            # Analytics rollups: hours before yesterday folded into one row per day (totals unchanged).
+            scheduler.Job("fold_rollups", analytics.FOLD_INTERVAL_S, functools.partial(analytics.fold, db)),
+            # Scheduled statements by email: only with an SMTP relay to send them through.
+            scheduler.Job("deliver_reports", report_delivery.INTERVAL_S if config.smtp_url else 0,
+                          report_delivery.ReportDelivery(db, Mailer(config.smtp_url)).deliver_due),
         ]
         return [job for job in jobs if job.interval_s > 0]
 

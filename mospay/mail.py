@@ -72,7 +72,8 @@ class Mailer:
     def enabled(self) -> bool:
         return self._relay is not None
 
-    def send(self, to: list[str] | str, subject: str, body: str) -> None:
+    def send(self, to: list[str] | str, subject: str, body: str, *, attachments=()) -> None:
+        """attachments: (filename, "type/subtype", bytes) each, e.g. a statement's CSV."""
         relay = self._relay
         if relay is None:
             raise MailError("email is not configured (MOSPAY_SMTP_URL)")
@@ -85,6 +86,9 @@ class Mailer:
         message["Date"] = email.utils.formatdate(localtime=False)
         message["Message-ID"] = email.utils.make_msgid(domain=relay.sender.rsplit("@", 1)[1])
         message.set_content(body)
+        for name, media, data in attachments:
+            maintype, _, subtype = media.partition("/")
+            message.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
         try:
             with self._connect(relay) as smtp:
                 if relay.username:

@@ -21,7 +21,7 @@ from .breaker import Breakers
 from .credentials import CredentialStore
 from .db import Database
 from .metrics import Metrics
-from .provider import Provider, call_planned
+from .provider import NOT_SENT, Provider, call_planned
 from .redact import MASK, mask
 from .security import RateLimits
 
@@ -228,7 +228,7 @@ class PaymentGateway:
             return Outcome(*self._replay(started, body_hash, time.monotonic() + wait_s), facts)
 
         plan = started["o_plan"]
-        answer, result = None, None
+        answer, result, provider_ms = None, None, None
         action = plan.get("action") if isinstance(plan, dict) else None
         if action == "SERVICE":
             try:
@@ -244,6 +244,8 @@ class PaymentGateway:
                 answer = None
                 result = _no_answer_result("gateway_error")
             else:
+                if answer.failure not in NOT_SENT:  # answered, or timed out / unreachable: a latency to keep
+                    provider_ms = answer.elapsed_ms
                 if not answer.answered:
                     result = _no_answer_result(answer.failure)
                     answer = None
@@ -263,7 +265,8 @@ class PaymentGateway:
                 reference=started["o_reference"], data=masked_json, code=answer.status if answer else None,
                 output=json.dumps(mask(answer.body)) if answer else None,
                 result=json.dumps(result) if result is not None else None,
-                log=json.dumps(request.log_row(facts.client_id, creds.app_id, facts.key_generation)))
+                log=json.dumps({**request.log_row(facts.client_id, creds.app_id, facts.key_generation),
+                                "provider_ms": provider_ms}))
         except Exception as exc:
             # The transaction is committed (RECEIVED) and the provider may have moved the money: the
             # answer can no longer be "nothing was recorded". It is UNKNOWN with the transaction id;

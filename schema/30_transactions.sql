@@ -34,6 +34,9 @@ CREATE TABLE transactions (
     -- The database session (backend pid) that recorded the row: while it is gone from pg_stat_activity,
     -- the process that is calling the provider for it is gone too, and a replay need not wait for it.
     owner_pid            integer DEFAULT pg_backend_pid(),
+    -- How long the provider took to answer the payment call (ms; a timeout's wait too), written by
+    -- finish_payment; NULL when no call was sent. Analytics' latency percentiles come from it.
+    provider_ms          numeric(12, 1),
     -- The idempotency key: holds across threads, processes and machines.
     UNIQUE (client_id, f010)
 );

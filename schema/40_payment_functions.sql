@@ -260,6 +260,7 @@ END $$;
 -- is told. If the reconciler, a callback or an operator moved the transaction meanwhile, the answer is
 -- applied only when it settles a still-open transaction; otherwise the state they wrote stands and is
 -- what the client is told. A final state enqueues the client's webhook (trigger) in this same transaction.
+-- p_log's `provider_ms` (the provider call's duration) is kept on the transaction for analytics.
 CREATE OR REPLACE FUNCTION mospay.finish_payment(
     p_id bigint, p_function text, p_unique_id text, p_data jsonb, p_code integer,
     p_output jsonb, p_result jsonb, p_log jsonb)
@@ -304,6 +305,7 @@ BEGIN
            status_reason = coalesce(v_reason, p_result ->> 'reason', 'gateway'),
            provider_http_status = p_code,
            provider_response = p_output,
+           provider_ms = (p_log ->> 'provider_ms')::numeric,
            result = v_result,
            response_code = v_code,
            response_body = mospay.public_answer(t.public_id, t.f010, v_status, v_result),

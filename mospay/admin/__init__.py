@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from . import clients, dashboard, functions_pages as fn, operations as ops, records, services, session_pages as sp
-from . import alerts_pages, api_keys_pages, credentials_pages, merchant_users_pages as mu, refunds_pages
-from . import statements_pages, users
+from . import alerts_pages, analytics_pages, api_keys_pages, credentials_pages, merchant_users_pages as mu
+from . import refunds_pages, reports_pages, statements_pages, users
 from .web import ROOT, PortalGuard, error_handler
 
 __all__ = ["error_handler", "install", "portal_routes"]
@@ -73,6 +73,12 @@ def portal_routes(parts) -> list[tuple]:
         ("/admin/alerts/rules/{rule_id}/delete", alerts_pages.AlertRuleDelete(db)),
         ("/admin/alerts/rules/{rule_id}/channels/{index}/test", alerts_pages.AlertChannelTest(db, config, notifier)),
         ("/admin/alerts/{alert_id}/acknowledge", alerts_pages.AlertAcknowledge(db)),
+        ("/admin/analytics", analytics_pages.AnalyticsPage(db)),
+        ("/admin/reports", reports_pages.Reports(db)),
+        ("/admin/reports/statement", reports_pages.StatementPage(db)),
+        ("/admin/reports/statement.csv", reports_pages.StatementCsv(db)),
+        ("/admin/reports/recipients", reports_pages.RecipientAdd(db)),
+        ("/admin/reports/recipients/{recipient_id}/delete", reports_pages.RecipientDelete(db)),
     ]
 
 

@@ -370,6 +370,8 @@ def _paths() -> dict:
     paths.update(openapi_merchant_users.paths())
     from . import openapi_alerts  # alert rules, the alert history, acknowledgement
     paths.update(openapi_alerts.paths())
+    from . import openapi_analytics  # analytics, client statements and their email delivery
+    paths.update(openapi_analytics.paths())
     return paths
 
 

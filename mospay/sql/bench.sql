@@ -54,3 +54,28 @@ INSERT INTO clients (app_id, company_name, api_username, api_secret_hash)
 SELECT 'benchm' || g, 'Bench merchant ' || g, 'mp_bench' || g, md5(g::text)
   FROM generate_series(1, CAST(:n AS integer)) AS g
 RETURNING id
+-- name: seed_varied_transactions
+-- `python -m mospay.bench --analytics`: transactions over the last 90 days across the given clients,
+-- services and two routes; 85% successful, 10% failed (eight provider reasons), 5% open; a provider
+-- latency on each; one in twelve settled by the reconciler, minutes after it was created.
+INSERT INTO transactions (client_id, service_id, route, f010, amount, msisdn, request, request_hash, status,
+                          status_reason, response_code, provider_http_status, provider_response, provider_ms,
+                          check_attempts, created_at, updated_at)
+SELECT (CAST(:client_ids AS bigint[]))[1 + g % cardinality(CAST(:client_ids AS bigint[]))],
+       (CAST(:service_ids AS bigint[]))[1 + (g / 7) % cardinality(CAST(:service_ids AS bigint[]))],
+       CASE WHEN g % 3 = 0 THEN 'payout' ELSE 'collection' END, 'var-' || g,
+       (g % 50000 + 100)::numeric(18, 2), '+2507881' || lpad((g % 100000)::text, 5, '0'),
+       jsonb_build_object('f010', 'var-' || g), md5(g::text),
+       CASE WHEN g % 20 < 17 THEN 'SUCCESSFUL' WHEN g % 20 < 19 THEN 'FAILED' ELSE 'UNKNOWN' END,
+       CASE WHEN g % 12 = 0 THEN 'reconciliation' ELSE 'provider response' END, 200,
+       CASE WHEN g % 20 = 18 AND g % 8 = 0 THEN 500 ELSE 200 END,
+       CASE WHEN g % 20 IN (17, 18) THEN jsonb_build_object('status', 'FAILED', 'reason',
+            (ARRAY['NOT_ENOUGH_FUNDS', 'PAYER_NOT_FOUND', 'APPROVAL_REJECTED', 'EXPIRED', 'PAYEE_NOT_ALLOWED',
+                   'INTERNAL_PROCESSING_ERROR', 'LIMIT_EXCEEDED', 'INVALID_CURRENCY'])[1 + (g / 20) % 8])
+            ELSE jsonb_build_object('status', 'SUCCESSFUL') END,
+       ((g::bigint * 7919) % 1200 + CASE WHEN g % 50 = 0 THEN 9000 ELSE 40 END)::numeric,
+       CASE WHEN g % 12 = 0 THEN 1 + g % 3 ELSE 0 END,
+       now() - g * (interval '90 days' / CAST(:rows AS integer)),
+       now() - g * (interval '90 days' / CAST(:rows AS integer))
+             + CASE WHEN g % 12 = 0 THEN make_interval(secs => 60 + g % 600) ELSE interval '2 seconds' END
+  FROM generate_series(CAST(:first AS integer), CAST(:last AS integer)) AS g
