@@ -10,14 +10,15 @@ import time
 
 import falcon
 
-from . import __version__, admin as portal, errors, migrate
+from . import __version__, admin as portal, batches, errors, migrate
 from .api import admin, callbacks as callback_api, docs, guard, health, metrics as metrics_api
-from .api import credentials as credential_api, payments as payment_api
+from .api import batches as batch_api, credentials as credential_api, payments as payment_api
+from .api import admin_batches
 from .api import admin_catalogue, admin_clients, admin_functions, admin_keys, admin_records, admin_statements, admin_users
 from .auth import Tokens
 from .components import Components
 from .observe import RequestObserver
-from .payments import PaymentGateway, RequestMeta
+from .payments import RequestMeta
 from .provider import Provider
 from .proxy import TrustedProxies
 from .redact import mask
@@ -30,9 +31,7 @@ def routes(parts: Components, schema_version: int | None = None):
     config, db = parts.config, parts.db
     tokens = Tokens(config.jwt_secret_key, config.token_ttl_s, api_key_secret=config.secret_key)
     rate_limits = RateLimits(config.rate_limit_per_minute, db)
-    gateway = PaymentGateway(db, parts.provider, config.secret_key, parts.breakers,
-                             callback_base=config.callback_base_url(), limits=rate_limits,
-                             metrics=parts.metrics, credentials=parts.credentials())
+    gateway = parts.gateway
     item = payment_api.PaymentItem(gateway, tokens, config.max_body_bytes)
     activation = admin_clients.ClientActivation(db, tokens, config)
     return [
@@ -42,6 +41,20 @@ def routes(parts: Components, schema_version: int | None = None):
         ("/api/v1/payment/process", payment_api.PaymentCollection(gateway, tokens, config.max_body_bytes), {}),
         ("/api/v1/payment/status", item, {"suffix": "status"}),
         ("/api/v1/payment/{f010}", item, {}),
+        # Batches: many payments from one upload (mospay/batches.py).
+        ("/api/v1/batches", batch_api.BatchCollection(db, gateway, tokens, config), {}),
+        ("/api/v1/batches/{batch_id}", batch_api.BatchItem(db, gateway, tokens, config), {}),
+        ("/api/v1/batches/{batch_id}/errors", batch_api.BatchErrors(db, gateway, tokens, config), {}),
+        ("/api/v1/batches/{batch_id}/results", batch_api.BatchResults(db, gateway, tokens, config), {}),
+        *[(f"/api/v1/batches/{{batch_id}}/{d}", batch_api.BatchAction(db, gateway, tokens, config, d), {})
+          for d in batches.CLIENT_DECISIONS],
+        ("/api/v1/admin/batches", admin_batches.BatchCollection(db, tokens, config), {}),
+        ("/api/v1/admin/batches/{batch_id}", admin_batches.BatchItem(db, tokens, config), {}),
+        ("/api/v1/admin/batches/{batch_id}/errors", admin_batches.BatchErrors(db, tokens, config), {}),
+        ("/api/v1/admin/batches/{batch_id}/results", admin_batches.BatchResults(db, tokens, config), {}),
+        *[(f"/api/v1/admin/batches/{{batch_id}}/{d}", admin_batches.BatchAction(db, tokens, config, d), {})
+          for d in batches.DECISIONS],
+        ("/api/v1/admin/clients/{app_id}/batch-settings", admin_batches.ClientBatchSettings(db, tokens, config), {}),
         ("/api/v1/admin/token", admin.AdminToken(db, tokens, config), {}),
         ("/api/v1/admin/password", admin.AdminPassword(db, tokens, config), {}),
         # These four also answer GET now (subclasses of the POST/PUT resources, in the modules below).

@@ -6,15 +6,21 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
+import secrets
+import socket
 
 from . import egress, reports, retention, scheduler
+from .batch_runner import BatchRunner
 from .breaker import Breakers
 from .config import Config, ConfigError
 from .credentials import CredentialStore, store_key
 from .db import Database
 from .metrics import Metrics
+from .payments import PaymentGateway
 from .provider import Provider
 from .reconciler import Reconciler
+from .security import RateLimits
 from .webhooks import Deliverer
 
 
@@ -51,6 +57,22 @@ class Components:
         return CredentialStore(self.db, store_key(self.config.credentials_key, self.config.secret_key),
                                configured=self.config.provider_credentials)
 
+    @functools.cached_property
+    def gateway(self) -> PaymentGateway:
+        """The payment path, one per app: the API's payments and the batch runner's rows share it (and its
+        breakers, metrics and context cache)."""
+        config = self.config
+        return PaymentGateway(self.db, self.provider, config.secret_key, self.breakers,
+                              callback_base=config.callback_base_url(),
+                              limits=RateLimits(config.rate_limit_per_minute, self.db),
+                              metrics=self.metrics, credentials=self.credentials())
+
+    def batch_runner(self, owner: str) -> BatchRunner:
+        config = self.config
+        return BatchRunner(self.db, self.gateway, owner=owner, concurrency=config.batch_concurrency,
+                           store_key=store_key(config.credentials_key, config.secret_key),
+                           lease_margin_s=config.batch_lease_margin_s)
+
     def jobs(self) -> list[scheduler.Job]:
         """Every periodic job, one line each; an interval of 0 switches a job off."""
         config, db = self.config, self.db
@@ -59,12 +81,20 @@ class Components:
             scheduler.Job("deliver_webhooks", config.webhook_interval_s, Deliverer(db, config.secret_key).deliver_due),
             scheduler.Job("prune_logs", retention.INTERVAL_S if config.log_retention_days > 0 else 0,
                           functools.partial(retention.prune_logs, db, config.log_retention_days)),
+            # Batch rows: several runner slots, so several processes share the work (rows are leased).
+            *[scheduler.Job(f"run_batches_{n}", config.batch_interval_s,
+                            self.batch_runner(f"{self._owner}:{n}").run_once, lease_s=60.0)
+              for n in range(1, config.batch_runners + 1)],
         ]
         return [job for job in jobs if job.interval_s > 0]
 
     def scheduler(self, **options) -> scheduler.Scheduler:
         """Not started: run.py starts it, tests drive it with run_pending()."""
         return scheduler.Scheduler(self.db, self.jobs(), **options)
+
+    @functools.cached_property
+    def _owner(self) -> str:
+        return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
     def _register_gauges(self) -> None:
         """Read at scrape time: the pool and breakers (this process), the reconciler backlog, webhook

@@ -58,6 +58,9 @@ class ClientCredentials:
     app_id: str
     basic: BasicCredentials | None = None
     token_version: int | None = None
+    # A batch row: the client authenticated when it uploaded the batch, and a second person approved it
+    # (mospay/batches.py); the client must still be active when the row is paid.
+    batch: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,6 +98,8 @@ def authenticate(row: dict | None, creds: ClientCredentials, secret_key: str) ->
     """Check credentials against the client row; every failure is the same 401."""
     if row is None or not row["client_active"]:
         raise errors.Unauthorized(BAD_CREDENTIALS)
+    if creds.batch:
+        return row
     if creds.basic is not None:
         ok = check_secret(creds.basic.secret, row["api_secret_hash"], secret_key)
         ok = ok and creds.basic.username == row["api_username"]
@@ -308,6 +313,11 @@ class PaymentGateway:
                 self._limits.check(ctx, "payment", started["o_retry_after"])
             ctx, cached = self._remember(key, started["o_context"]), False
         raise errors.ServiceUnavailable("the client's configuration is changing; retry shortly")
+
+    def context(self, app_id: str, service: str) -> dict | None:
+        """The client's current payment context for a service (fields, routes, assignment), as the payment
+        path itself decides on it: what a batch upload validates its rows against."""
+        return self._read_context((app_id, service))
 
     def _read_context(self, key: tuple[str, str]) -> dict | None:
         """start_payment without a stamp records nothing and answers the current context."""
