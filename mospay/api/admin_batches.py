@@ -4,8 +4,8 @@ reject, pause, resume, cancel) and a client's auto-approval threshold. Audited a
 from __future__ import annotations
 
 from .. import batches
-from .admin import AdminResource, actor_of, page_after, page_limit
-from .batches import send_csv, wants_csv
+from .admin import AdminResource, actor_of, page_limit
+from .batches import after_param, send_csv, wants_csv
 from .common import strict_body
 
 
@@ -16,7 +16,7 @@ def admin_who(user: dict) -> str:
 class BatchCollection(AdminResource):
     def on_get(self, req, resp):
         self._reader(req)
-        items, nxt = batches.page(self._db, None, limit=page_limit(req), after=page_after(req),
+        items, nxt = batches.page(self._db, None, limit=page_limit(req), after=after_param(req),
                                   status_filter=req.get_param("status"))
         resp.media = {"items": items, "next": nxt}
 

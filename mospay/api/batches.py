@@ -89,15 +89,16 @@ class BatchCollection(_ClientResource):
     def on_get(self, req, resp):
         client = self._client(req)
         items, nxt = batches.page(self._db, client["client_id"], limit=validators.page_limit(req.params.get("limit")),
-                                  after=_after(req), status_filter=req.get_param("status"))
+                                  after=after_param(req), status_filter=req.get_param("status"))
         resp.media = {"items": items, "next": nxt}
 
 
-def _after(req):
+def after_param(req):
+    """?after= (the `next` of the previous page): once at most, and never empty."""
     raw = req.params.get("after")
-    if raw is not None and not isinstance(raw, str):
+    if raw is not None and (not isinstance(raw, str) or not raw):
         raise errors.InvalidField("is not a valid page cursor", field="after")
-    return raw or None
+    return raw
 
 
 class BatchItem(_ClientResource):

@@ -345,6 +345,8 @@ def _paths() -> dict:
     paths.update(openapi_keys.paths())
     from . import openapi_statements  # provider statements and their exception queue
     paths.update(openapi_statements.paths())
+    from . import openapi_batches  # batches: the client API and the admin API
+    paths.update(openapi_batches.paths())
     return paths
 
 
