@@ -55,6 +55,7 @@ def routes(parts: Components, schema_version: int | None = None):
         *[(f"/api/v1/admin/batches/{{batch_id}}/{d}", admin_batches.BatchAction(db, tokens, config, d), {})
           for d in batches.DECISIONS],
         ("/api/v1/admin/clients/{app_id}/batch-settings", admin_batches.ClientBatchSettings(db, tokens, config), {}),
+        ("/api/v1/admin/services/{service}/batch-limits", admin_batches.ServiceBatchLimits(db, tokens, config), {}),
         ("/api/v1/admin/token", admin.AdminToken(db, tokens, config), {}),
         ("/api/v1/admin/password", admin.AdminPassword(db, tokens, config), {}),
         # These four also answer GET now (subclasses of the POST/PUT resources, in the modules below).

@@ -192,3 +192,31 @@ def set_auto_approve(db: Database, actor: Actor, app_id: str, value) -> dict:
     after = auto_approve(db, app_id)
     audit(db, actor, "client.batch_auto_approve", "client", app_id, before, after)
     return after
+
+
+def service_limits(db: Database, service: str) -> dict:
+    row = db.one("batch_service_limits", name=service)
+    if row is None:
+        raise errors.NotFound("unknown service", field="service", code="service_not_found")
+    return {"service": row["name"], "max_in_flight": row["max_in_flight"], "max_per_second": row["max_per_second"]}
+
+
+def _limit(data: dict, key: str, maximum: int) -> int | None:
+    value = data.get(key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 6:
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
+        raise errors.InvalidField(f"must be a whole number from 1 to {maximum}, or null (no limit)", field=key)
+    return value
+
+
+def set_service_limits(db: Database, actor: Actor, service: str, data: dict) -> dict:
+    """How hard batch rows may press a service's provider, across every process (null: no limit)."""
+    before = service_limits(db, service)
+    db.query("batch_set_service_limits", name=service, max_in_flight=_limit(data, "max_in_flight", 10000),
+             max_per_second=_limit(data, "max_per_second", 100000))
+    after = service_limits(db, service)
+    audit(db, actor, "service.batch_limits", "service", service, before, after)
+    return after

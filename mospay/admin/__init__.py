@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import clients, dashboard, functions_pages as fn, operations as ops, records, services, session_pages as sp
-from . import api_keys_pages, credentials_pages, statements_pages, users
+from . import api_keys_pages, batches_pages, credentials_pages, statements_pages, users
 from .web import ROOT, PortalGuard, error_handler
 
 __all__ = ["error_handler", "install", "portal_routes"]
@@ -53,6 +53,12 @@ def portal_routes(parts) -> list[tuple]:
         ("/admin/api-keys/{key_id}/revoke", api_keys_pages.ApiKeyRevoke(db)),
         ("/admin/credentials", credentials_pages.ProviderCredentials(db, parts.credentials())),
         ("/admin/credentials/delete", credentials_pages.ProviderCredentialDelete(db, parts.credentials())),
+        ("/admin/batches", batches_pages.Batches(db)),
+        ("/admin/batches/{batch_id}", batches_pages.BatchPage(db)),
+        ("/admin/batches/{batch_id}/results.csv", batches_pages.BatchDownload(db, "results")),
+        ("/admin/batches/{batch_id}/errors.csv", batches_pages.BatchDownload(db, "errors")),
+        *[(f"/admin/batches/{{batch_id}}/{d}", batches_pages.BatchDecision(db, d)) for d in
+          ("approve", "reject", "pause", "resume", "cancel")],
         ("/admin/statements", statements_pages.Statements(db, config)),
         ("/admin/statements/exceptions/{exception_id}/resolve",
          statements_pages.StatementExceptionAction(db, config, "resolve")),

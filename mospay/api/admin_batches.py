@@ -71,3 +71,16 @@ class ClientBatchSettings(AdminResource):
         user = self._writer(req)
         data = strict_body(req, self._config, ("auto_approve_max",))
         resp.media = batches.set_auto_approve(self._db, actor_of(req, user), app_id, data.get("auto_approve_max"))
+
+
+class ServiceBatchLimits(AdminResource):
+    """GET / PUT {"max_in_flight": n or null, "max_per_second": n or null}: batch pressure on a provider."""
+
+    def on_get(self, req, resp, service):
+        self._reader(req)
+        resp.media = batches.service_limits(self._db, service)
+
+    def on_put(self, req, resp, service):
+        user = self._writer(req)
+        data = strict_body(req, self._config, ("max_in_flight", "max_per_second"))
+        resp.media = batches.set_service_limits(self._db, actor_of(req, user), service, data)

@@ -134,6 +134,21 @@ def _admin_paths() -> dict:
                           responses={"200": _json(answer, "the settings"),
                                      **_errors(*_BODY, 401, 403, 404, *_ANY)}),
                       "setClientBatchSettings", _path("app_id"))}
+    limits = {"type": "object", "additionalProperties": False,
+              "properties": {"max_in_flight": {"type": ["integer", "null"], "minimum": 1, "maximum": 10000},
+                             "max_per_second": {"type": ["integer", "null"], "minimum": 1, "maximum": 100000}}}
+    limits_answer = {"type": "object", "required": ["service", "max_in_flight", "max_per_second"],
+                     "properties": {"service": _TEXT, "max_in_flight": {"type": ["integer", "null"]},
+                                    "max_per_second": {"type": ["integer", "null"]}}}
+    paths["/api/v1/admin/services/{service}/batch-limits"] = {
+        "get": _named(_op("A service's batch limits", "admin", security=ADMIN_AUTH, description=read,
+                          responses={"200": _json(limits_answer, "the limits"), **_errors(401, 403, 404, *_ANY)}),
+                      "getServiceBatchLimits", _path("service")),
+        "put": _named(_op("Set a service's batch limits: rows in flight at once and rows started per second, "
+                          "across every process (null: no limit)", "admin", security=ADMIN_AUTH, request=limits,
+                          description=write, responses={"200": _json(limits_answer, "the limits"),
+                                                        **_errors(*_BODY, 401, 403, 404, *_ANY)}),
+                      "setServiceBatchLimits", _path("service"))}
     return paths
 
 

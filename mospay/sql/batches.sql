@@ -193,3 +193,12 @@ UPDATE batch_rows SET state = 'QUEUED', lease_owner = NULL, lease_expires_at = N
 -- name: batch_work_left
 SELECT EXISTS (SELECT 1 FROM batch_rows r JOIN batches b ON b.id = r.batch_id
                 WHERE b.status IN ('APPROVED', 'RUNNING', 'CANCELLED') AND r.state IN ('QUEUED', 'IN_FLIGHT')) AS any
+
+-- name: batch_service_limits
+SELECT name, max_in_flight, max_per_second FROM services WHERE name = :name
+
+-- name: batch_set_service_limits
+UPDATE services SET max_in_flight = CAST(:max_in_flight AS integer), max_per_second = CAST(:max_per_second AS integer),
+       updated_at = now()
+ WHERE name = :name
+RETURNING name, max_in_flight, max_per_second
