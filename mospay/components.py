@@ -24,6 +24,11 @@ from .security import RateLimits
 from .webhooks import Deliverer
 
 
+# A runner's job lease: renewed every third of it while the runner runs, so it bounds how long a killed
+# process's slot stays taken (a runner is busy most of the time, so a crash usually lands mid-run).
+BATCH_JOB_LEASE_S = 10.0
+
+
 @dataclasses.dataclass
 class Components:
     config: Config
@@ -83,7 +88,7 @@ class Components:
                           functools.partial(retention.prune_logs, db, config.log_retention_days)),
             # Batch rows: several runner slots, so several processes share the work (rows are leased).
             *[scheduler.Job(f"run_batches_{n}", config.batch_interval_s,
-                            self.batch_runner(f"{self._owner}:{n}").run_once, lease_s=60.0)
+                            self.batch_runner(f"{self._owner}:{n}").run_once, lease_s=BATCH_JOB_LEASE_S)
               for n in range(1, config.batch_runners + 1)],
         ]
         return [job for job in jobs if job.interval_s > 0]
