@@ -167,6 +167,10 @@ BEGIN
               FROM batch_rows r2 JOIN batches b ON b.id = r2.batch_id
              WHERE b.status = 'CANCELLED' AND r2.state = 'IN_FLIGHT' AND r2.lease_expires_at < now()) x
      WHERE r.batch_id = x.batch_id AND r.line_no = x.line_no;
+    -- A batch whose rows are all over is COMPLETED (finish_batch_row does it; this is the safety net).
+    UPDATE batches b SET status = 'COMPLETED', finished_at = now()
+     WHERE b.status IN ('APPROVED', 'RUNNING')
+       AND NOT EXISTS (SELECT 1 FROM batch_rows r WHERE r.batch_id = b.id AND r.state IN ('QUEUED', 'IN_FLIGHT'));
     FOR s IN SELECT DISTINCT r.service_id, sv.max_in_flight, sv.max_per_second,
                     (sv.connect_timeout_s + sv.timeout_s)::double precision AS call_s
                FROM batch_rows r JOIN batches b ON b.id = r.batch_id JOIN services sv ON sv.id = r.service_id
@@ -234,6 +238,8 @@ CREATE OR REPLACE FUNCTION mospay.finish_batch_row(p_batch_id bigint, p_line_no 
 RETURNS boolean
 LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
 BEGIN
+    -- The batch row first: two last rows finishing at once would each see the other still open.
+    PERFORM 1 FROM batches WHERE id = p_batch_id FOR UPDATE;
     UPDATE batch_rows r
        SET state = p_state, message = left(p_message, 500), finished_at = now(), secrets = NULL,
            lease_owner = NULL, lease_expires_at = NULL,
