@@ -13,7 +13,7 @@ import falcon
 from . import __version__, admin as portal, batches, errors, migrate
 from .api import admin, callbacks as callback_api, docs, guard, health, metrics as metrics_api
 from .api import batches as batch_api, credentials as credential_api, payments as payment_api
-from .api import admin_batches
+from .api import admin_batches, admin_roster
 from .api import admin_catalogue, admin_clients, admin_functions, admin_keys, admin_records, admin_statements, admin_users
 from .auth import Tokens
 from .components import Components
@@ -61,6 +61,7 @@ def routes(parts: Components, schema_version: int | None = None):
         # These four also answer GET now (subclasses of the POST/PUT resources, in the modules below).
         ("/api/v1/admin/services", admin_catalogue.ServiceCollection(db, tokens, config), {}),
         ("/api/v1/admin/clients", admin_clients.ClientCollection(db, tokens, config), {}),
+        ("/api/v1/admin/clients.csv", admin_roster.ClientsCsv(db, tokens, config), {}),
         ("/api/v1/admin/clients/{app_id}/services", admin_clients.ClientAssignments(db, tokens, config), {}),
         ("/api/v1/admin/clients/{app_id}/limits", admin_clients.ClientLimitsView(db, tokens, config), {}),
         ("/api/v1/admin/services/{service}/credentials",

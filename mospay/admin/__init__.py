@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import clients, dashboard, functions_pages as fn, operations as ops, records, services, session_pages as sp
-from . import api_keys_pages, batches_pages, credentials_pages, statements_pages, users
+from . import api_keys_pages, batches_pages, credentials_pages, roster_pages, statements_pages, users
 from .web import ROOT, PortalGuard, error_handler
 
 __all__ = ["error_handler", "install", "portal_routes"]
@@ -19,6 +19,8 @@ def portal_routes(parts) -> list[tuple]:
         ("/admin/password", sp.Password(db)),
         ("/admin/clients", clients.Clients(db, config)),
         ("/admin/clients/new", clients.ClientNew()),
+        ("/admin/clients.csv", roster_pages.ClientsCsv(db)),
+        ("/admin/client-import", roster_pages.ClientImport(db, config)),
         ("/admin/clients/{app_id}", clients.ClientItem(db)),
         ("/admin/clients/{app_id}/edit", clients.ClientEdit(db)),
         ("/admin/clients/{app_id}/active", clients.ClientActive(db)),

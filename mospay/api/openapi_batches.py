@@ -153,4 +153,23 @@ def _admin_paths() -> dict:
 
 
 def paths() -> dict:
-    return {**_client_paths(), **_admin_paths()}
+    return {**_client_paths(), **_admin_paths(), **roster_paths()}
+
+
+def roster_paths() -> dict:
+    """GET/POST /api/v1/admin/clients.csv: the client roster export and import."""
+    created = {"type": "object", "properties": {"created": {"type": "array", "items": {"type": "object", "properties": {
+        k: _TEXT for k in ("app_id", "company_name", "api_username", "api_secret", "webhook_secret")}}}}}
+    export = _named(_op("Every client as CSV", "admin", security=ADMIN_AUTH,
+                        description="Read by every role. No secret or hash is exported.",
+                        responses={"200": _CSV, **_errors(401, 403, *_ANY)}), "exportClients")
+    imported = _op("Import new clients from a CSV (all or nothing)", "admin", security=ADMIN_AUTH,
+                   description="Header: company_name and optionally app_id, contact_email, callback_url. Every row "
+                               "is checked first; one problem and nothing is created (422 with `errors`: line, "
+                               "field, message). 201 answers each new client's credentials, this once (CSV with "
+                               "`Accept: text/csv`). admin and super_admin; audited.",
+                   responses={"201": _json(created, "created; the secrets are shown only here"),
+                              **_errors(400, 413, 415, 422, 401, 403, *_ANY)})
+    imported["requestBody"] = {"required": True, "content": {"text/csv": {"schema": _TEXT}}}
+    imported["operationId"] = "importClients"
+    return {"/api/v1/admin/clients.csv": {"get": export, "post": imported}}
