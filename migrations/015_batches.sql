@@ -75,7 +75,9 @@ CREATE TABLE batch_rows (
     CONSTRAINT batch_rows_payable CHECK (state = 'INVALID' OR (service_id IS NOT NULL AND f010 IS NOT NULL
                                                               AND amount > 0))
 );
+-- Open rows: per service for the claims, per batch for "is anything left" (every finished row asks).
 CREATE INDEX batch_rows_open_idx ON batch_rows (service_id, batch_id, line_no) WHERE state IN ('QUEUED', 'IN_FLIGHT');
+CREATE INDEX batch_rows_batch_open_idx ON batch_rows (batch_id) WHERE state IN ('QUEUED', 'IN_FLIGHT');
 CREATE INDEX batch_rows_finished_idx ON batch_rows (batch_id, finished_at) WHERE finished_at IS NOT NULL;
 
 -- Provider calls started by batch rows per service and wall-clock second (the database's clock): the

@@ -1,4 +1,4 @@
-"""`python -m mospay.bench [--smoke | --memory | --big-data | --statement]`: start everything on loopback, drive load,
+"""`python -m mospay.bench [--smoke | --memory | --big-data | --statement | --batches]`: start everything on loopback, drive load,
 print the table and write it to docs/benchmarks.md. Exits 1 on any non-2xx answer."""
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ def main(argv=None) -> int:
     mode.add_argument("--memory", action="store_true", help="RSS after 100,000 payments (about 5 minutes)")
     mode.add_argument("--big-data", action="store_true",
                       help="dashboard and list queries on 1M transactions + 2M api_logs rows")
+    mode.add_argument("--batches", action="store_true",
+                      help="batch upload (10,000 and 100,000 rows) and paying rows/s under max_per_second")
     mode.add_argument("--statement", action="store_true",
                       help="match a 100,000-line provider statement (time and memory)")
     parser.add_argument("--seconds", type=float, default=12.0, help="measured seconds per scenario")
@@ -43,6 +45,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.big_data:
         return extra.big_data(args.rows, write_docs=not args.no_docs)
+    if args.batches:
+        from . import batches
+        return batches.run(write_docs=not args.no_docs)
     if args.statement:
         return extra.statement(write_docs=not args.no_docs)
     if args.smoke:
