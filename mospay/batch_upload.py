@@ -140,6 +140,8 @@ class RowValidator:
             if limit is not None and amount > limit:
                 raise errors.InvalidField("the amount is over your per-transaction limit", field="f004",
                                           code="amount_limit_exceeded")
+        except errors.ServiceUnavailable:
+            raise  # the database, not the row: the whole upload is a 503 and nothing is kept
         except errors.MosPayError as exc:
             return {}, {"field": exc.field, "message": exc.message, "code": exc.code}
         return {"body": body, "fields": fields, "amount": amount}, None
