@@ -9,6 +9,24 @@ BEARER_ADMIN = "Authorization"
 HEADER = ["f000", "f001", "f002", "f004", "f005", "f006", "f007", "f008", "f009", "f010"]
 
 
+def no_secret_fields(db, service: str) -> None:
+    """The embedded PostgreSQL has no pgcrypto, and a batch row's secret fields are kept only encrypted:
+    the batch tests' own services take f007/f008 as ordinary fields (test_batches_api tests the secrets)."""
+    db.run("UPDATE service_fields SET secret = false WHERE code IN ('f007', 'f008') "
+           "AND service_id = (SELECT id FROM services WHERE name = :s)", s=service)
+
+
+def batch_payer(gw, service: str = "batchpay", **kw):
+    """A fresh client of `service` (created on first use, without secret fields)."""
+    payer = gw.onboard(service=service, **kw)
+    no_secret_fields(gw.db, service)
+    return payer
+
+
+def has_pgcrypto(db) -> bool:
+    return db.one("batch_has_pgcrypto")["ok"]
+
+
 def rows(client, n: int, *, amount: str = "100.00", msisdn: str = "+250788123456", prefix: str | None = None):
     prefix = prefix or "b" + secrets.token_hex(4)
     return [{"f000": client.service, "f001": "collection", "f002": "collection", "f004": amount, "f005": msisdn,

@@ -9,12 +9,13 @@ import pytest
 
 from mospay import errors
 
-from tests.integration.batch_support import admin_get, admin_post, rows, to_csv, upload, wait_status
+from tests.integration.batch_support import (admin_get, admin_post, batch_payer, has_pgcrypto, rows, to_csv, upload,
+                                              wait_status)
 
 
 @pytest.fixture(scope="module")
 def payer(api):
-    return api.onboard()
+    return batch_payer(api)
 
 
 def test_upload_approve_and_pay_every_row_as_an_ordinary_payment(api, payer):
@@ -45,7 +46,7 @@ def test_upload_approve_and_pay_every_row_as_an_ordinary_payment(api, payer):
     lines = results.data.decode().splitlines()
     assert lines[0] == "line,f010,status,transaction_id,message" and len(lines) == 6
     assert lines[1].startswith(f"2,{items[0]['f010']},SUCCESSFUL,txn_")
-    # The secrets of a paid row are gone from the database.
+    # Secret fields need pgcrypto (see test_secret_fields_are_encrypted_then_erased); none here.
     left = api.db.run("SELECT count(*) AS n FROM batch_rows r JOIN batches b ON b.id = r.batch_id "
                       "WHERE b.public_id = :b AND r.secrets IS NOT NULL", b=batch)[0]["n"]
     assert left == 0
@@ -140,8 +141,31 @@ def test_reject_with_reason_is_audited(api, payer):
     assert [a["action"] for a in audit] == ["batch.upload", "batch.reject"]
 
 
+def test_secret_fields_are_encrypted_then_erased(api):
+    payer = api.onboard()  # the standard service: f007 and f008 are secret
+    items = rows(payer, 2)
+    if not has_pgcrypto(api.db):
+        resp = upload(api, payer, to_csv(items))
+        assert resp.status == 422 and resp.json()["error"]["code"] == "secrets_unsupported"
+        return
+    batch = upload(api, payer, to_csv(items)).json()["batch_id"]
+    stored = api.db.run("SELECT r.fields, r.secrets FROM batch_rows r JOIN batches b ON b.id = r.batch_id "
+                        "WHERE b.public_id = :b ORDER BY r.line_no", b=batch)
+    assert stored[0]["fields"]["f008"] == "***" and b"pwd-x" not in bytes(stored[0]["secrets"])
+    admin_post(api, f"/api/v1/admin/batches/{batch}/approve")
+    assert wait_status(api, payer, batch, "COMPLETED")["counts"]["SUCCESSFUL"] == 2
+    left = api.db.run("SELECT count(*) AS n FROM batch_rows r JOIN batches b ON b.id = r.batch_id "
+                      "WHERE b.public_id = :b AND r.secrets IS NOT NULL", b=batch)[0]["n"]
+    assert left == 0
+    # The provider got the real secret (the simulator keeps the last request's headers only, so the
+    # transaction's own masked request is the check that nothing in clear was stored).
+    request = api.db.run("SELECT request FROM transactions t JOIN clients c ON c.id = t.client_id "
+                         "WHERE c.app_id = :a LIMIT 1", a=payer.app_id)[0]["request"]
+    assert request["f008"] == "***"
+
+
 def test_auto_approval_threshold(api):
-    payer = api.onboard()
+    payer = batch_payer(api)
     resp = api.request("PUT", f"/api/v1/admin/clients/{payer.app_id}/batch-settings",
                        json={"auto_approve_max": "1000.00"}, headers={"Authorization": f"Bearer {api.admin_token}"})
     assert resp.status == 200 and resp.json()["auto_approve_max"] == "1000.00"
@@ -155,7 +179,7 @@ def test_auto_approval_threshold(api):
 
 def test_another_client_sees_nothing(api, payer):
     batch = upload(api, payer, to_csv(rows(payer, 1))).json()["batch_id"]
-    other = api.onboard()
+    other = batch_payer(api)
     for suffix in ("", "/errors", "/results"):
         resp = api.request("GET", f"/api/v1/batches/{batch}{suffix}", headers=other.basic)
         assert resp.status == 404, suffix

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.batch_support import HEADER, admin_post, rows, to_csv, upload
+from tests.integration.batch_support import HEADER, admin_post, batch_payer, rows, to_csv, upload
 
 
 @pytest.fixture(scope="module")
 def payer(api):
-    return api.onboard()
+    return batch_payer(api, "batchbad")
 
 
 def _batches(api, payer) -> int:

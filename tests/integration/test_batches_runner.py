@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.integration.batch_support import admin_post, rows, to_csv, upload, wait_status
+from tests.integration.batch_support import admin_post, batch_payer, rows, to_csv, upload, wait_status
 from tests.support import free_port
 
 BODY = b'{"status":"SUCCESSFUL","message":"Payment completed","financialTransactionId":"4242"}'
@@ -71,7 +71,7 @@ class CountingProvider:
 
 def test_max_in_flight_and_max_per_second_hold_across_runners(api):
     with CountingProvider(delay_s=0.08) as provider:
-        payer = api.onboard(service="limitsvc", service_url=provider.url)
+        payer = batch_payer(api, "limitsvc", service_url=provider.url)
         set_limits = api.request("PUT", "/api/v1/admin/services/limitsvc/batch-limits",
                                  json={"max_in_flight": 3, "max_per_second": 12},
                                  headers={"Authorization": f"Bearer {api.admin_token}"})
@@ -97,7 +97,7 @@ def test_max_in_flight_and_max_per_second_hold_across_runners(api):
 
 
 def test_an_open_breaker_pauses_the_services_rows_instead_of_failing_them(api):
-    payer = api.onboard(service="deadsvc", service_url=f"http://127.0.0.1:{free_port()}")
+    payer = batch_payer(api, "deadsvc", service_url=f"http://127.0.0.1:{free_port()}")
     api.request("PUT", "/api/v1/admin/services/deadsvc/batch-limits", json={"max_in_flight": 2},
                 headers={"Authorization": f"Bearer {api.admin_token}"})
     batch = upload(api, payer, to_csv(rows(payer, 20))).json()["batch_id"]
@@ -123,7 +123,7 @@ def test_an_open_breaker_pauses_the_services_rows_instead_of_failing_them(api):
 
 @pytest.mark.parametrize("end", ["completed", "cancelled"])
 def test_batch_webhooks_go_through_the_outbox(api, end):
-    payer = api.onboard()
+    payer = batch_payer(api)
     api.db.run("UPDATE clients SET callback_url = 'http://127.0.0.1:9/hook' WHERE app_id = :a", a=payer.app_id)
     batch = upload(api, payer, to_csv(rows(payer, 2))).json()["batch_id"]
     if end == "completed":
