@@ -89,10 +89,10 @@ def test_max_in_flight_and_max_per_second_hold_across_runners(api):
                     "max_per_second": None}, headers={"Authorization": f"Bearer {api.admin_token}"})
         provider.arrivals.clear()
         provider.max_in_flight = 0
-        batch = upload(api, payer, to_csv(rows(payer, 30))).json()["batch_id"]
+        batch = upload(api, payer, to_csv(rows(payer, 12))).json()["batch_id"]
         admin_post(api, f"/api/v1/admin/batches/{batch}/approve")
         doc = wait_status(api, payer, batch, "COMPLETED", timeout=40)
-        assert doc["counts"]["SUCCESSFUL"] == 30, (doc, api.db.run("SELECT name, last_error, lease_owner FROM scheduler_jobs"))
+        assert doc["counts"]["SUCCESSFUL"] == 12, (doc, api.db.run("SELECT name, last_error, lease_owner FROM scheduler_jobs"))
         assert provider.max_in_flight > 3
 
 
