@@ -207,15 +207,18 @@ def test_the_lease_is_renewed_while_a_long_job_runs(db_url):
 def test_components_register_one_line_per_job_and_an_interval_of_zero_switches_one_off(db):
     every = Components.build(Config(**KEYS), db).jobs()
     assert [(j.name, j.interval_s) for j in every] == [("reconcile", 5.0), ("deliver_webhooks", 5.0),
-                                                       ("prune_logs", 3600.0)]
-    some = Components.build(Config(reconcile_interval_s=0, log_retention_days=0, **KEYS), db).jobs()
+                                                       ("prune_logs", 3600.0), ("run_batches_1", 1.0),
+                                                       ("run_batches_2", 1.0)]
+    some = Components.build(Config(reconcile_interval_s=0, log_retention_days=0, batch_interval_s=0, **KEYS),
+                            db).jobs()
     assert [j.name for j in some] == ["deliver_webhooks"]
 
 
 def test_metrics_and_dashboard_show_every_job_row(site):  # noqa: F811
     clock = Clock()
     scheduler = site.parts.scheduler(clock=clock)  # the real jobs, on an empty database: nothing to do
-    assert scheduler.run_pending() == {"reconcile": None, "deliver_webhooks": None, "prune_logs": None}
+    assert scheduler.run_pending() == {"reconcile": None, "deliver_webhooks": None, "prune_logs": None,
+                                       "run_batches_1": None, "run_batches_2": None}
     broken = Scheduler(site.db, [Job("alerts", 60, lambda: 1 / 0)], clock=clock)
     assert broken.run_pending() == {"alerts": "ZeroDivisionError: division by zero"}
 
@@ -240,4 +243,5 @@ def test_metrics_and_dashboard_show_every_job_row(site):  # noqa: F811
     from mospay.__main__ import build_parser, run
     rows = run(build_parser().parse_args(["jobs"]), SimpleNamespace(db=site.db, config=site.config))
     assert [(r["name"], r["runs"], r["failures"]) for r in rows] == [
-        ("alerts", 1, 1), ("deliver_webhooks", 1, 0), ("prune_logs", 1, 0), ("reconcile", 1, 0)]
+        ("alerts", 1, 1), ("deliver_webhooks", 1, 0), ("prune_logs", 1, 0), ("reconcile", 1, 0),
+        ("run_batches_1", 1, 0), ("run_batches_2", 1, 0)]
