@@ -1,4 +1,4 @@
--- Schema version 15: batches (bulk payments from one upload, maker-checker, leases, provider limits).
+-- Batches (bulk payments from one upload, maker-checker, leases, provider limits): schema/96_batches.sql.
 
 -- Batches: many payments from one upload, approved by a second person, paid row by row through the
 -- ordinary payment path (mospay/batches.py, mospay/batch_runner.py). The rules that decide money live
