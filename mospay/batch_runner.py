@@ -92,10 +92,10 @@ class BatchRunner:
         try:
             outcome = self._gateway.process(ClientCredentials(row["app_id"], batch=True), body, meta)
         except errors.TooManyRequests as exc:  # the client's own payment rate: wait as any caller would
-            self._release(row, float(exc.headers.get("Retry-After", 1)))
+            self._release(row, _retry_after(exc, 1.0))
             return "released"
         except errors.ServiceUnavailable as exc:  # an open breaker or a busy database pauses the row
-            self._release(row, 5.0 if exc.code != "busy" else 0.5)
+            self._release(row, _retry_after(exc, 5.0))
             return "released"
         except errors.Conflict as exc:
             if exc.code == "in_progress":  # the same f010 is still being paid elsewhere: its answer first
@@ -117,3 +117,11 @@ class BatchRunner:
     def _release(self, row: dict, wait_s: float) -> None:
         self._db.query("batch_release_row", batch_id=row["batch_id"], line_no=row["line_no"], owner=self._owner,
                        wait_s=float(wait_s))
+
+
+def _retry_after(exc: errors.MosPayError, default: float) -> float:
+    """The wait a refusal asks for (an open breaker's cooldown, the rate limit's refill), bounded."""
+    try:
+        return min(max(float(exc.headers.get("Retry-After", default)), 0.1), 300.0)
+    except (TypeError, ValueError):
+        return default
