@@ -7,7 +7,7 @@ from __future__ import annotations
 import falcon
 
 from .. import actions, batches, errors
-from .web import EDITORS, actor, form, render, see_other
+from .web import EDITORS, actor, form, is_fragment, render, see_other
 
 REPORT_ROWS = 200
 
@@ -62,7 +62,7 @@ class BatchPage:
     def show(self, req, resp, batch_id, *, status=falcon.HTTP_200, error=None):
         doc = batches.status(self._db, batch_id, None)
         report = []
-        if not req.get_header("HX-Request"):
+        if not is_fragment(req):  # an HTMX poll gets the progress partial only
             for n, row in enumerate(batches.error_rows(self._db, batch_id, None)):
                 if n >= REPORT_ROWS:
                     break

@@ -54,6 +54,8 @@ def test_list_page_and_progress_and_approval(shop):
     partial = ops.get(f"/admin/batches/{good['batch_id']}", headers={"HX-Request": "true"})
     assert partial.text.lstrip().startswith('<div id="batch-progress"') and "<html" not in partial.text
     assert "HX-Request" in partial.headers.get("vary", "")
+    boosted = ops.get(f"/admin/batches/{bad['batch_id']}", headers={"HX-Request": "true", "HX-Boosted": "true"})
+    assert "must be a positive decimal" in boosted.text  # a boosted navigation is the whole page, report included
     report = ops.get(f"/admin/batches/{bad['batch_id']}")
     assert "must be a positive decimal" in report.text and "<td class=\"num\">3</td>" in report.text
     refused = ops.post(f"/admin/batches/{bad['batch_id']}/approve")
