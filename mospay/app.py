@@ -10,15 +10,16 @@ import time
 
 import falcon
 
-from . import __version__, admin as portal, errors, merchant, migrate
+from . import __version__, admin as portal, batches, errors, merchant, migrate
 from .api import admin, callbacks as callback_api, docs, guard, health, metrics as metrics_api
-from .api import credentials as credential_api, payments as payment_api, refunds as refund_api
-from .api import admin_alerts, admin_catalogue, admin_clients, admin_functions, admin_keys, admin_records
-from .api import admin_merchant_users, admin_refunds, admin_reports, admin_statements, admin_users
+from .api import batches as batch_api, credentials as credential_api, payments as payment_api, refunds as refund_api
+from .api import admin_alerts, admin_batches, admin_catalogue, admin_clients, admin_functions, admin_keys
+from .api import admin_merchant_users, admin_records, admin_refunds, admin_reports, admin_roster, admin_statements
+from .api import admin_users
 from .auth import Tokens
 from .components import Components
 from .observe import RequestObserver
-from .payments import PaymentGateway, RequestMeta
+from .payments import RequestMeta
 from .provider import Provider
 from .proxy import TrustedProxies
 from .redact import mask
@@ -31,9 +32,7 @@ def routes(parts: Components, schema_version: int | None = None):
     config, db = parts.config, parts.db
     tokens = Tokens(config.jwt_secret_key, config.token_ttl_s, api_key_secret=config.secret_key)
     rate_limits = RateLimits(config.rate_limit_per_minute, db)
-    gateway = PaymentGateway(db, parts.provider, config.secret_key, parts.breakers,
-                             callback_base=config.callback_base_url(), limits=rate_limits,
-                             metrics=parts.metrics, credentials=parts.credentials())
+    gateway = parts.gateway
     item = payment_api.PaymentItem(gateway, tokens, config.max_body_bytes)
     activation = admin_clients.ClientActivation(db, tokens, config)
     notifier = parts.notifier()  # test notifications sent from the admin API
@@ -46,11 +45,27 @@ def routes(parts: Components, schema_version: int | None = None):
         ("/api/v1/payment/{f010}", item, {}),
         ("/api/v1/payment/{f010}/refund",
          refund_api.PaymentRefund(db, parts.refund_caller(), tokens, config.secret_key, config.max_body_bytes), {}),
+        # Batches: many payments from one upload (mospay/batches.py).
+        ("/api/v1/batches", batch_api.BatchCollection(db, gateway, tokens, config), {}),
+        ("/api/v1/batches/{batch_id}", batch_api.BatchItem(db, gateway, tokens, config), {}),
+        ("/api/v1/batches/{batch_id}/errors", batch_api.BatchErrors(db, gateway, tokens, config), {}),
+        ("/api/v1/batches/{batch_id}/results", batch_api.BatchResults(db, gateway, tokens, config), {}),
+        *[(f"/api/v1/batches/{{batch_id}}/{d}", batch_api.BatchAction(db, gateway, tokens, config, d), {})
+          for d in batches.CLIENT_DECISIONS],
+        ("/api/v1/admin/batches", admin_batches.BatchCollection(db, tokens, config), {}),
+        ("/api/v1/admin/batches/{batch_id}", admin_batches.BatchItem(db, tokens, config), {}),
+        ("/api/v1/admin/batches/{batch_id}/errors", admin_batches.BatchErrors(db, tokens, config), {}),
+        ("/api/v1/admin/batches/{batch_id}/results", admin_batches.BatchResults(db, tokens, config), {}),
+        *[(f"/api/v1/admin/batches/{{batch_id}}/{d}", admin_batches.BatchAction(db, tokens, config, d), {})
+          for d in batches.DECISIONS],
+        ("/api/v1/admin/clients/{app_id}/batch-settings", admin_batches.ClientBatchSettings(db, tokens, config), {}),
+        ("/api/v1/admin/services/{service}/batch-limits", admin_batches.ServiceBatchLimits(db, tokens, config), {}),
         ("/api/v1/admin/token", admin.AdminToken(db, tokens, config), {}),
         ("/api/v1/admin/password", admin.AdminPassword(db, tokens, config), {}),
         # These four also answer GET now (subclasses of the POST/PUT resources, in the modules below).
         ("/api/v1/admin/services", admin_catalogue.ServiceCollection(db, tokens, config), {}),
         ("/api/v1/admin/clients", admin_clients.ClientCollection(db, tokens, config), {}),
+        ("/api/v1/admin/clients.csv", admin_roster.ClientsCsv(db, tokens, config), {}),
         ("/api/v1/admin/clients/{app_id}/services", admin_clients.ClientAssignments(db, tokens, config), {}),
         ("/api/v1/admin/clients/{app_id}/limits", admin_clients.ClientLimitsView(db, tokens, config), {}),
         ("/api/v1/admin/services/{service}/credentials",

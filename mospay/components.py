@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
+import secrets
+import socket
 
 from . import alerts, analytics, egress, report_delivery, reports, retention, scheduler
+from .batch_runner import BatchRunner
 from .breaker import Breakers
 from .config import Config, ConfigError
 from .credentials import CredentialStore, store_key
@@ -15,10 +19,17 @@ from .db import Database
 from .mail import Mailer
 from .metrics import Metrics
 from .notify import Notifier
+from .payments import PaymentGateway
 from .provider import Provider
 from .reconciler import Reconciler
 from .refunds import RefundCaller
+from .security import RateLimits
 from .webhooks import Deliverer
+
+
+# A runner's job lease: renewed every third of it while the runner runs, so it bounds how long a killed
+# process's slot stays taken (a runner is busy most of the time, so a crash usually lands mid-run).
+BATCH_JOB_LEASE_S = 10.0
 
 
 @dataclasses.dataclass
@@ -62,6 +73,21 @@ class Components:
     def notifier(self) -> Notifier:
         """Alert notices: the webhook channel signs with a key derived from SECRET_KEY; email needs MOSPAY_SMTP_URL."""
         return Notifier(self.db, self.config.secret_key, self.config.smtp_url)
+    @functools.cached_property
+    def gateway(self) -> PaymentGateway:
+        """The payment path, one per app: the API's payments and the batch runner's rows share it (and its
+        breakers, metrics and context cache)."""
+        config = self.config
+        return PaymentGateway(self.db, self.provider, config.secret_key, self.breakers,
+                              callback_base=config.callback_base_url(),
+                              limits=RateLimits(config.rate_limit_per_minute, self.db),
+                              metrics=self.metrics, credentials=self.credentials())
+
+    def batch_runner(self, owner: str) -> BatchRunner:
+        config = self.config
+        return BatchRunner(self.db, self.gateway, owner=owner, concurrency=config.batch_concurrency,
+                           store_key=store_key(config.credentials_key, config.secret_key),
+                           lease_margin_s=config.batch_lease_margin_s)
 
     def jobs(self) -> list[scheduler.Job]:
         """Every periodic job, one line each; an interval of 0 switches a job off."""
@@ -79,12 +105,20 @@ class Components:
             # Scheduled statements by email: only with an SMTP relay to send them through.
             scheduler.Job("deliver_reports", report_delivery.INTERVAL_S if config.smtp_url else 0,
                           report_delivery.ReportDelivery(db, Mailer(config.smtp_url)).deliver_due),
+            # Batch rows: several runner slots, so several processes share the work (rows are leased).
+            *[scheduler.Job(f"run_batches_{n}", config.batch_interval_s,
+                            self.batch_runner(f"{self._owner}:{n}").run_once, lease_s=BATCH_JOB_LEASE_S)
+              for n in range(1, config.batch_runners + 1)],
         ]
         return [job for job in jobs if job.interval_s > 0]
 
     def scheduler(self, **options) -> scheduler.Scheduler:
         """Not started: run.py starts it, tests drive it with run_pending()."""
         return scheduler.Scheduler(self.db, self.jobs(), **options)
+
+    @functools.cached_property
+    def _owner(self) -> str:
+        return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
     def _register_gauges(self) -> None:
         """Read at scrape time: the pool and breakers (this process), the reconciler backlog, webhook

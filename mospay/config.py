@@ -89,6 +89,12 @@ SETTINGS = [
             "amount difference a statement line may have and still match"),
     Setting("statement_date_window_s", "MOSPAY_STATEMENT_DATE_WINDOW", "int",
             "seconds either side a line without a reference is matched by amount"),
+    Setting("batch_max_bytes", "MOSPAY_BATCH_MAX_BYTES", "int", "largest batch upload (CSV; JSON at most 8 MiB)"),
+    Setting("batch_interval_s", "MOSPAY_BATCH_INTERVAL", "float", "seconds between batch runner passes (0 = off)"),
+    Setting("batch_runners", "MOSPAY_BATCH_RUNNERS", "int", "batch runner jobs any process may hold at once"),
+    Setting("batch_concurrency", "MOSPAY_BATCH_CONCURRENCY", "int", "payments in flight per batch runner"),
+    Setting("batch_lease_margin_s", "MOSPAY_BATCH_LEASE_MARGIN", "float",
+            "seconds past a provider call's timeouts before a dead runner's row is taken over"),
     Setting("smtp_url", "MOSPAY_SMTP_URL", "str",
             "SMTP relay for invites, resets, alerts and reports (smtp:// STARTTLS or smtps://); unset: no email",
             secret=True),
@@ -147,6 +153,11 @@ class Config:
     statement_date_window_s: int = 86400
     # Outgoing email (mospay/mail.py); None: nothing is emailed, and nothing secret is logged instead.
     smtp_url: str | None = None
+    batch_max_bytes: int = 32 * 1024 * 1024
+    batch_interval_s: float = 1.0
+    batch_runners: int = 2
+    batch_concurrency: int = 8
+    batch_lease_margin_s: float = 30.0
     # Provider credentials kept outside the database: (service, name) -> value, from
     # MOSPAY_CREDENTIAL__<SERVICE>__<NAME> or mospay.toml's [provider_credentials.<service>] table.
     provider_credentials: dict = dataclasses.field(default_factory=dict, repr=False)
@@ -257,6 +268,14 @@ class Config:
             raise ConfigError("MOSPAY_MAX_HEADER_BYTES must be between 1024 and 1048576")
         if not 1024 <= self.callback_max_bytes <= 16 * 1024 * 1024:
             raise ConfigError("MOSPAY_CALLBACK_MAX_BYTES must be between 1024 and 16777216")
+        if not 1024 <= self.batch_max_bytes <= 1024 * 1024 * 1024:
+            raise ConfigError("MOSPAY_BATCH_MAX_BYTES must be between 1024 and 1073741824")
+        if not 0 <= self.batch_interval_s <= 3600:
+            raise ConfigError("MOSPAY_BATCH_INTERVAL must be between 0 (off) and 3600 seconds")
+        if not 1 <= self.batch_runners <= 16 or not 1 <= self.batch_concurrency <= 64:
+            raise ConfigError("MOSPAY_BATCH_RUNNERS must be 1-16 and MOSPAY_BATCH_CONCURRENCY 1-64")
+        if not 1 <= self.batch_lease_margin_s <= 3600:
+            raise ConfigError("MOSPAY_BATCH_LEASE_MARGIN must be between 1 and 3600 seconds")
         if not 1024 <= self.statement_max_bytes <= 1024 * 1024 * 1024:
             raise ConfigError("MOSPAY_STATEMENT_MAX_BYTES must be between 1024 and 1073741824")
         if not 0 <= self.statement_amount_tolerance <= 1_000_000:

@@ -83,6 +83,12 @@ def translate(exc: Exception) -> Exception:
         err = errors.Conflict("a record with this key already exists", code="already_exists")
     elif state in ("23503", "MP001"):
         err = errors.Conflict("the change conflicts with existing records", code="conflict")
+    elif state == "23514" and info.get("n") == "batches_four_eyes":
+        # Maker-checker (schema/96_batches.sql): whoever uploaded a batch cannot approve it.
+        err = errors.Forbidden("the approver must be a different person from the uploader", code="same_person")
+    elif state in ("MPB01", "MPB02"):
+        err = errors.Conflict("a batch with invalid rows cannot be approved" if state == "MPB02" else
+                              "the batch is not in a state that allows this", code="batch_state")
     elif state == "23514" or state.startswith("22"):
         err = errors.InvalidField("a value is out of range or malformed", code="invalid_value")
     elif state in ("MP002", "MP003"):

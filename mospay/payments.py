@@ -58,6 +58,9 @@ class ClientCredentials:
     app_id: str
     basic: BasicCredentials | None = None
     token_version: int | None = None
+    # A batch row: the client authenticated when it uploaded the batch, and a second person approved it
+    # (mospay/batches.py); the client must still be active when the row is paid.
+    batch: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,11 +103,13 @@ def authenticate(row: dict | None, creds: ClientCredentials, secret_key: str) ->
     return row
 
 
-def authenticate_key(row: dict | None, creds: ClientCredentials, secret_key: str) -> int:
+def authenticate_key(row: dict | None, creds: ClientCredentials, secret_key: str) -> int | None:
     """The generation of the API secret (or of the token's secret) that the credentials match: the
     current one, or an older one still in its overlap after a roll (client_keys). Else the same 401."""
     if row is None or not row["client_active"]:
         raise errors.Unauthorized(BAD_CREDENTIALS)
+    if creds.batch:  # a batch row: no API secret presented now (the upload was authenticated)
+        return None
     generation = client_keys.matching_generation(row, creds.basic, creds.token_version, secret_key)
     if generation is None:
         raise errors.Unauthorized(BAD_CREDENTIALS)
@@ -317,6 +322,11 @@ class PaymentGateway:
                 self._limits.check(ctx, "payment", started["o_retry_after"])
             ctx, cached = self._remember(key, started["o_context"]), False
         raise errors.ServiceUnavailable("the client's configuration is changing; retry shortly")
+
+    def context(self, app_id: str, service: str) -> dict | None:
+        """The client's current payment context for a service (fields, routes, assignment), as the payment
+        path itself decides on it: what a batch upload validates its rows against."""
+        return self._read_context((app_id, service))
 
     def _read_context(self, key: tuple[str, str]) -> dict | None:
         """start_payment without a stamp records nothing and answers the current context."""

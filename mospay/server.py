@@ -246,8 +246,13 @@ def create_server(app, *, config, **where):
 STATEMENT_PATHS = re.compile(r"/api/v1/admin/services/[^/]+/statements|/admin/statements")
 
 
+# Batch uploads (the client API's POST /api/v1/batches) likewise.
+BATCH_PATHS = re.compile(r"/api/v1/batches")
+
+
 def large_bodies(config) -> tuple:
-    return ((STATEMENT_PATHS, max(config.statement_max_bytes + 64 * 1024, config.max_body_bytes)),)
+    return ((STATEMENT_PATHS, max(config.statement_max_bytes + 64 * 1024, config.max_body_bytes)),
+            (BATCH_PATHS, max(config.batch_max_bytes + 64 * 1024, config.max_body_bytes)))
 
 
 class QueueDepthSummary(logging.Filter):

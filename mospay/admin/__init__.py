@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from . import clients, dashboard, functions_pages as fn, operations as ops, records, services, session_pages as sp
-from . import alerts_pages, analytics_pages, api_keys_pages, credentials_pages, merchant_users_pages as mu
-from . import refunds_pages, reports_pages, statements_pages, users
+from . import alerts_pages, analytics_pages, api_keys_pages, batches_pages, credentials_pages
+from . import merchant_users_pages as mu, refunds_pages, reports_pages, roster_pages, statements_pages, users
 from .web import ROOT, PortalGuard, error_handler
 
 __all__ = ["error_handler", "install", "portal_routes"]
@@ -21,6 +21,8 @@ def portal_routes(parts) -> list[tuple]:
         ("/admin/password", sp.Password(db)),
         ("/admin/clients", clients.Clients(db, config)),
         ("/admin/clients/new", clients.ClientNew()),
+        ("/admin/clients.csv", roster_pages.ClientsCsv(db)),
+        ("/admin/client-import", roster_pages.ClientImport(db, config)),
         ("/admin/clients/{app_id}", clients.ClientItem(db)),
         ("/admin/clients/{app_id}/edit", clients.ClientEdit(db)),
         ("/admin/clients/{app_id}/active", clients.ClientActive(db)),
@@ -61,6 +63,12 @@ def portal_routes(parts) -> list[tuple]:
         ("/admin/api-keys/{key_id}/revoke", api_keys_pages.ApiKeyRevoke(db)),
         ("/admin/credentials", credentials_pages.ProviderCredentials(db, parts.credentials())),
         ("/admin/credentials/delete", credentials_pages.ProviderCredentialDelete(db, parts.credentials())),
+        ("/admin/batches", batches_pages.Batches(db)),
+        ("/admin/batches/{batch_id}", batches_pages.BatchPage(db)),
+        ("/admin/batches/{batch_id}/results.csv", batches_pages.BatchDownload(db, "results")),
+        ("/admin/batches/{batch_id}/errors.csv", batches_pages.BatchDownload(db, "errors")),
+        *[(f"/admin/batches/{{batch_id}}/{d}", batches_pages.BatchDecision(db, d)) for d in
+          ("approve", "reject", "pause", "resume", "cancel")],
         ("/admin/statements", statements_pages.Statements(db, config)),
         ("/admin/statements/exceptions/{exception_id}/resolve",
          statements_pages.StatementExceptionAction(db, config, "resolve")),

@@ -372,6 +372,8 @@ def _paths() -> dict:
     paths.update(openapi_alerts.paths())
     from . import openapi_analytics  # analytics, client statements and their email delivery
     paths.update(openapi_analytics.paths())
+    from . import openapi_batches  # batches: the client API and the admin API
+    paths.update(openapi_batches.paths())
     return paths
 
 

@@ -1,4 +1,4 @@
-"""`python -m mospay.bench [--smoke | --memory | --big-data | --analytics | --statement]`: start everything on loopback, drive load,
+"""`python -m mospay.bench [--smoke | --memory | --big-data | --analytics | --statement | --batches]`: start everything on loopback, drive load,
 print the table and write it to docs/benchmarks.md. Exits 1 on any non-2xx answer."""
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ def main(argv=None) -> int:
                       help="dashboard and list queries on 1M transactions + 2M api_logs rows")
     mode.add_argument("--analytics", action="store_true",
                       help="the analytics page's reads on 1M transactions over 90 days (rollups)")
+    mode.add_argument("--batches", action="store_true",
+                      help="batch upload (10,000 and 100,000 rows) and paying rows/s under max_per_second")
     mode.add_argument("--statement", action="store_true",
                       help="match a 100,000-line provider statement (time and memory)")
     parser.add_argument("--seconds", type=float, default=12.0, help="measured seconds per scenario")
@@ -48,6 +50,9 @@ def main(argv=None) -> int:
     if args.analytics:
         from . import analytics_bench
         return analytics_bench.run(args.rows, write_docs=not args.no_docs)
+    if args.batches:
+        from . import batches
+        return batches.run(write_docs=not args.no_docs)
     if args.statement:
         return extra.statement(write_docs=not args.no_docs)
     if args.smoke:

@@ -49,8 +49,11 @@ def generated(gateway, tmp_path_factory):
     output = done.stdout + done.stderr
     expected = ("WARNING parsing POST /api/v1/admin/services/{service}/statements within admin. Endpoint will "
                 "not be generated.", "Unsupported content type text/csv")
+    # Likewise the other text/csv bodies: a batch upload (its JSON form is generated) and the client import.
+    csv_bodies = ("WARNING parsing POST /api/v1/batches within client.",
+                  "WARNING parsing POST /api/v1/admin/clients.csv within admin.")
     unexpected = [line for line in output.splitlines() if "WARNING" in line.upper() and expected[0] not in line
-                  and "Warning(s) encountered while generating" not in line]
+                  and not line.startswith(csv_bodies) and "Warning(s) encountered while generating" not in line]
     assert not unexpected and all(part in output for part in expected) or "Warning" not in output, output
     sys.path.insert(0, str(work / "out"))
     try:

@@ -208,9 +208,10 @@ def test_components_register_one_line_per_job_and_an_interval_of_zero_switches_o
     every = Components.build(Config(**KEYS), db).jobs()
     assert [(j.name, j.interval_s) for j in every] == [("reconcile", 5.0), ("deliver_webhooks", 5.0),
                                                        ("prune_logs", 3600.0), ("evaluate_alerts", 60.0),
-                                                       ("deliver_alerts", 5.0), ("fold_rollups", 3600.0)]
-    some = Components.build(Config(reconcile_interval_s=0, log_retention_days=0, alert_interval_s=0, **KEYS),
-                            db).jobs()
+                                                       ("deliver_alerts", 5.0), ("fold_rollups", 3600.0),
+                                                       ("run_batches_1", 1.0), ("run_batches_2", 1.0)]
+    some = Components.build(Config(reconcile_interval_s=0, log_retention_days=0, alert_interval_s=0,
+                                   batch_interval_s=0, **KEYS), db).jobs()
     assert [j.name for j in some] == ["deliver_webhooks", "fold_rollups"]
 
 
@@ -218,7 +219,8 @@ def test_metrics_and_dashboard_show_every_job_row(site):  # noqa: F811
     clock = Clock()
     scheduler = site.parts.scheduler(clock=clock)  # the real jobs, on an empty database: nothing to do
     assert scheduler.run_pending() == {"reconcile": None, "deliver_webhooks": None, "prune_logs": None,
-                                       "evaluate_alerts": None, "deliver_alerts": None, "fold_rollups": None}
+                                       "evaluate_alerts": None, "deliver_alerts": None, "fold_rollups": None,
+                                       "run_batches_1": None, "run_batches_2": None}
     broken = Scheduler(site.db, [Job("alerts", 60, lambda: 1 / 0)], clock=clock)
     assert broken.run_pending() == {"alerts": "ZeroDivisionError: division by zero"}
 
@@ -244,4 +246,5 @@ def test_metrics_and_dashboard_show_every_job_row(site):  # noqa: F811
     rows = run(build_parser().parse_args(["jobs"]), SimpleNamespace(db=site.db, config=site.config))
     assert [(r["name"], r["runs"], r["failures"]) for r in rows] == [
         ("alerts", 1, 1), ("deliver_alerts", 1, 0), ("deliver_webhooks", 1, 0), ("evaluate_alerts", 1, 0),
-        ("fold_rollups", 1, 0), ("prune_logs", 1, 0), ("reconcile", 1, 0)]
+        ("fold_rollups", 1, 0), ("prune_logs", 1, 0), ("reconcile", 1, 0), ("run_batches_1", 1, 0),
+        ("run_batches_2", 1, 0)]

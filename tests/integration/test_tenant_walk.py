@@ -57,8 +57,16 @@ def tenants(tenant_db, sim):
     paid = app.simulate_post("/api/v1/payment/process", headers=headers["alpha"], json=payment("alpha", "alpha-1"))
     assert paid.status_code == 200, paid.text
     token = app.simulate_post("/api/v1/auth/token", headers=headers["bravo"]).json["access_token"]
+    # Alpha's batch, waiting for approval: every batch URL is walked with its id too.
+    batch = app.simulate_post("/api/v1/batches", headers={**headers["alpha"], "Content-Type": "application/json"},
+                              json={"rows": [payment("alpha", "alpha-b1")]})
+    assert batch.status_code == 201, batch.text
+    PLANTED["batch_id"] = batch.json["batch_id"]
     yield app, headers, token, paid.json["transaction_id"]
     database.close()
+
+
+PLANTED: dict = {}  # alpha's other records (its batch), by path parameter name
 
 
 def payment(app_id: str, f010: str) -> dict:
@@ -80,7 +88,8 @@ def test_no_operation_gives_bravo_alphas_payment(tenant_db, tenants, template, m
     reference = provider_reference(alpha_txn)
     alphas = ("SELECT t.* FROM transactions t JOIN clients c ON c.id = t.client_id WHERE c.app_id = 'alpha'")
     before = db.run(alphas)
-    values = {"f010": "alpha-1", "transaction_id": alpha_txn, "service": "momo", "app_id": "alpha"}
+    values = {"f010": "alpha-1", "transaction_id": alpha_txn, "service": "momo", "app_id": "alpha", **PLANTED}
+    alpha_batch = db.run("SELECT * FROM batches WHERE public_id = :b", b=PLANTED["batch_id"])
     path = re.sub(r"{(\w+)(:[^}]*)?}", lambda m: values.get(m.group(1), "1"), template)
     bodies = [payment("alpha", "alpha-1"), payment("bravo", "alpha-1"), {"f010": "alpha-1"},
               {"f010": "alpha-1", "f003": "alpha"}, {"externalId": reference, "status": "FAILED"},
@@ -93,7 +102,9 @@ def test_no_operation_gives_bravo_alphas_payment(tenant_db, tenants, template, m
             assert resp.status_code < 500, (method, path, body, resp.text)
             text = resp.text
             assert alpha_txn not in text and reference not in text, (method, path, creds, body, text)
+            assert PLANTED["batch_id"] not in text, (method, path, creds, body, text)
     # Alpha's one payment is exactly as it was, and nothing was recorded in alpha's name.
     assert len(before) == 1 and db.run(alphas) == before
     assert db.run("SELECT count(*) AS n FROM refunds r JOIN clients c ON c.id = r.client_id "
                   "WHERE c.app_id = 'alpha'")[0]["n"] == 0  # bravo may refund its own "alpha-1", never alpha's
+    assert db.run("SELECT * FROM batches WHERE public_id = :b", b=PLANTED["batch_id"]) == alpha_batch
