@@ -29,14 +29,14 @@ def refund(db, caller: refunds.RefundCaller, actor: Actor, me: MerchantUser, tra
         raise errors.Forbidden("your role does not allow refunds", code="insufficient_role")
     if not isinstance(data, dict):
         raise errors.BadRequest("the body must be a form", code="malformed_form")
+    payment = refunds.client_payment(db, me.client_id, transaction_id)  # first: another's id is a 404, whatever else
     reason = data.get("reason")
     if not isinstance(reason, str) or len(reason) > refunds.MAX_REASON or len(reason.strip()) < 3:
         raise errors.InvalidField(f"a reason of 3-{refunds.MAX_REASON} characters is required", field="reason")
     body = {"refund_id": data.get("refund_id"), "reason": reason.strip()}
     if data.get("amount") not in (None, ""):
         body["amount"] = data["amount"]
-    outcome = refunds.refund_client_payment(db, caller, me.client_id, transaction_id, body,
-                                            operator=actor.username)
+    outcome = refunds.refund(db, caller, me.client_id, payment["f010"], body, operator=actor.username)
     audit(db, actor, "transaction.refund", "transaction", transaction_id, None,
           {k: outcome.body.get(k) for k in ("id", "refund_id", "amount", "currency", "status", "reason")})
     return outcome
