@@ -132,3 +132,14 @@ def test_another_clients_transaction_is_not_found_and_nothing_is_refunded(api, s
     assert refund_rows(api, txn) == []
     owner = merchant_portal(api, shop.app_id, "owner")
     assert owner.get(path).status_code == 303  # the control: its own client's payment
+
+
+def test_an_operators_refund_is_listed_without_the_operators_name(api, shop):
+    txn = paid(shop)
+    done = api.request("POST", f"/api/v1/admin/transactions/{txn}/refunds", json={"reason": "operator goodwill",
+                       "amount": "5.00"}, headers={"Authorization": f"Bearer {api.admin_token}"})
+    assert done.status == 200, done.data
+    operator = refund_rows(api, txn)[0]["operator"]
+    page = merchant_portal(api, shop.app_id, "viewer").get(f"/portal/transactions/{txn}")
+    assert "operator goodwill" in page.text and "MosPay operator" in page.text
+    assert f"<td>{operator}</td>" not in page.text
