@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from . import dashboard, docs_page, session_pages as sp, settings_pages as settings, team
 from . import dashboard, keys_pages as keys, records_pages as records, session_pages as sp
+from . import analytics_pages, refunds_pages, reports_pages
 from .web import MerchantGuard, error_handler
 
 __all__ = ["error_handler", "install", "portal_routes"]
@@ -39,6 +40,12 @@ def portal_routes(parts) -> list[tuple]:
         ("/portal/transactions.csv", records.TransactionsCsv(db)),
         ("/portal/transactions/{transaction_id}", records.TransactionItem(db)),
         ("/portal/transactions/{transaction_id}/webhooks/{event_id}/resend", records.TransactionResend(db)),
+        # Refunds, analytics and statements (refunds_pages.py, analytics_pages.py, reports_pages.py).
+        ("/portal/transactions/{transaction_id}/refunds", refunds_pages.TransactionRefund(db, parts.refund_caller())),
+        ("/portal/analytics", analytics_pages.Analytics(db)),
+        ("/portal/reports", reports_pages.Reports(db)),
+        ("/portal/reports/statement", reports_pages.StatementPage(db)),
+        ("/portal/reports/statement.csv", reports_pages.StatementCsv(db)),
         ("/portal/api-logs", records.ApiLogs(db)),
         ("/portal/api-logs/{log_id}", records.ApiLogItem(db)),
         ("/portal/keys", keys.Keys(db, config)),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import falcon
 
-from .. import errors, merchant_keys, merchant_records as records, reports
+from .. import errors, merchant_keys, merchant_records as records, merchant_refunds, reports
 from .web import actor, render, see_other
 
 _EXPORT = ("service", "status", "from", "to", "q")
@@ -72,8 +72,17 @@ class TransactionItem:
         self._db = db
 
     def on_get(self, req, resp, transaction_id):
+        self.show(req, resp, transaction_id)
+
+    def show(self, req, resp, transaction_id, *, status=falcon.HTTP_200, refund_error=None, refund_draft=None):
+        """The page; with a refund form's refusal, its message and the draft (refunds_pages.TransactionRefund)."""
         me = req.context.merchant
-        render(req, resp, "merchant/transaction.html", t=records.transaction(self._db, me.client_id, transaction_id))
+        t = records.transaction(self._db, me.client_id, transaction_id)
+        rows = merchant_refunds.of_payment(self._db, me, transaction_id)
+        draft = refund_draft or {}
+        render(req, resp, "merchant/transaction.html", status=status, t=t, refunds=rows,
+               refund_notice=merchant_refunds.notice(rows, req.get_param("refund")), refund_error=refund_error,
+               refund_draft=draft, refund_token=draft.get("refund_id") or merchant_refunds.new_refund_id())
 
 
 class TransactionResend:
