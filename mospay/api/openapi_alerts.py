@@ -43,6 +43,8 @@ _RULE_FIELDS = {
 }
 _RULE = {"type": "object", "additionalProperties": True,
          "properties": {"id": _INT, **_RULE_FIELDS, "firing": {"type": "integer", "description": "firing alerts"},
+                        # A stored rule says null for a metric other than volume.
+                        "measure": {"type": ["string", "null"], "enum": ["count", "amount", None]},
                         "created_by": _TEXT, "created_at": _TEXT, "updated_at": _TEXT}}
 _NEW_RULE = {"type": "object", "additionalProperties": False, "required": ["name", "metric", "window_s", "severity"],
              "properties": _RULE_FIELDS}
