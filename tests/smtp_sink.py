@@ -28,7 +28,7 @@ class SmtpSink:
 
             def handle(self):
                 self._reply("220 mospay-test-sink ESMTP")
-                sender, recipients = None, []
+                recipients = []
                 while True:
                     line = self.rfile.readline(65536)
                     if not line:
@@ -37,7 +37,7 @@ class SmtpSink:
                     if verb in ("EHLO", "HELO"):
                         self._reply("250-mospay-test-sink", "250 8BITMIME")
                     elif verb == "MAIL":
-                        sender, recipients = line.decode().strip(), []
+                        recipients = []
                         self._reply("250 ok")
                     elif verb == "RCPT":
                         recipients.append(line.decode().split(":", 1)[1].strip().strip("<>"))
@@ -55,7 +55,7 @@ class SmtpSink:
                             sink._lock.notify_all()
                         self._reply("250 queued")
                     elif verb == "RSET":
-                        sender, recipients = None, []
+                        recipients = []
                         self._reply("250 ok")
                     elif verb == "QUIT":
                         self._reply("221 bye")
