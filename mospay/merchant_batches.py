@@ -3,7 +3,7 @@ scoped to the signed-in user's client in SQL, with the typed actor `merchant:<us
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from . import batch_upload, batches, errors, validators
 from .audit import Actor

@@ -33,13 +33,13 @@ def upload(portal, body: bytes, csrf: str | None = "from-portal"):
                                        cookies={portal.COOKIE: portal.cookie})
 
 
-def batch_row(site, batch_id: str) -> dict:
-    return site.db.run("SELECT status, uploaded_by, approved_by, rejected_by, cancelled_by FROM batches "
+def batch_row(shop, batch_id: str) -> dict:
+    return shop.db.run("SELECT status, uploaded_by, approved_by, rejected_by, cancelled_by FROM batches "
                        "WHERE public_id = :b", b=batch_id)[0]
 
 
 @pytest.fixture
-def shop(site):
+def shop(site):  # noqa: F811 (the fixture)
     catalogue.create_service(site.db, {"name": "mtnmomorwa", "service_url": "http://127.0.0.1:9"})
     for app_id in ("shopone", "shoptwo"):
         merchant_client(site, app_id)
