@@ -160,9 +160,10 @@ def _stored(line: int, checked: dict, error: dict | None) -> dict:
 
 
 def upload(db: Database, gateway, actor: Actor, client: dict, rows: Iterator[tuple[int, dict]], sha256: str, *,
-           name: str | None, key: str | None, store_key: str) -> tuple[dict, bool]:
+           name: str | None, key: str | None, store_key: str, uploaded_by: str | None = None) -> tuple[dict, bool]:
     """Store and validate one upload; (answer, created). With an Idempotency-Key, the same key again
-    answers the first batch (200), and the same key with another body is a 409."""
+    answers the first batch (200), and the same key with another body is a 409. `uploaded_by`: the typed
+    actor the four-eyes rule compares (default actor.username, e.g. client:<app_id>)."""
     if key is not None:
         existing = db.one("batch_by_key", client_id=client["id"], key=key)
         if existing is not None:
@@ -174,7 +175,7 @@ def upload(db: Database, gateway, actor: Actor, client: dict, rows: Iterator[tup
     try:
         with db.transaction() as tx:  # a file that cannot be read leaves nothing behind
             created = tx.one("batch_insert", client_id=client["id"], name=name, key=key, sha256=sha256,
-                             uploaded_by=actor.username)
+                             uploaded_by=uploaded_by or actor.username)
             chunk, count = [], 0
             for line, raw in rows:
                 count += 1

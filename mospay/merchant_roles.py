@@ -7,11 +7,12 @@ import dataclasses
 
 ROLES = ("owner", "developer", "finance", "viewer")
 ACTIONS = ("read", "transactions", "export", "refund", "api_logs", "keys", "webhooks", "team", "settings",
-           "batches_approve", "reports")
+           "batches_upload", "batches_approve", "reports")
 _GRANTS = {
     "owner": frozenset(ACTIONS),
-    "developer": frozenset({"read", "transactions", "api_logs", "keys", "webhooks", "settings"}),
-    "finance": frozenset({"read", "transactions", "export", "refund", "reports", "batches_approve", "settings"}),
+    "developer": frozenset({"read", "transactions", "api_logs", "keys", "webhooks", "settings", "batches_upload"}),
+    "finance": frozenset({"read", "transactions", "export", "refund", "reports", "batches_upload", "batches_approve",
+                         "settings"}),
     "viewer": frozenset({"read", "settings"}),
 }
 

@@ -7,9 +7,8 @@ scopes every query by its client_id in SQL; templates extend `merchant/base.html
 
 from __future__ import annotations
 
-from . import dashboard, docs_page, session_pages as sp, settings_pages as settings, team
-from . import dashboard, keys_pages as keys, records_pages as records, session_pages as sp
-from . import analytics_pages, refunds_pages, reports_pages
+from . import analytics_pages, batches_pages, dashboard, docs_page, keys_pages as keys, records_pages as records
+from . import refunds_pages, reports_pages, session_pages as sp, settings_pages as settings, team
 from .web import MerchantGuard, error_handler
 
 __all__ = ["error_handler", "install", "portal_routes"]
@@ -46,6 +45,12 @@ def portal_routes(parts) -> list[tuple]:
         ("/portal/reports", reports_pages.Reports(db)),
         ("/portal/reports/statement", reports_pages.StatementPage(db)),
         ("/portal/reports/statement.csv", reports_pages.StatementCsv(db)),
+        # Batches (batches_pages.py): upload, report, progress, downloads, decisions.
+        ("/portal/batches", batches_pages.Batches(db, parts)),
+        ("/portal/batches/{batch_id}", batches_pages.BatchPage(db)),
+        ("/portal/batches/{batch_id}/results.csv", batches_pages.BatchDownload(db, "results")),
+        ("/portal/batches/{batch_id}/errors.csv", batches_pages.BatchDownload(db, "errors")),
+        *[(f"/portal/batches/{{batch_id}}/{d}", batches_pages.BatchDecision(db, d)) for d in batches_pages.DECISIONS],
         ("/portal/api-logs", records.ApiLogs(db)),
         ("/portal/api-logs/{log_id}", records.ApiLogItem(db)),
         ("/portal/keys", keys.Keys(db, config)),

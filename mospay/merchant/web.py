@@ -94,7 +94,12 @@ class MerchantGuard:
                 target += "?" + falcon.to_query_str({"next": req.relative_uri})[1:]
             return redirect(req, resp, target)
         if unsafe:
-            sent = req.get_header("X-CSRF-Token") or form(req).get("csrf_token") or ""
+            if (req.content_type or "").startswith("multipart/form-data"):
+                # A file upload's body is streamed by its resource, not parsed here: its form sends the
+                # token in the action's query string (Origin/Sec-Fetch-Site were checked just above).
+                sent = req.get_header("X-CSRF-Token") or req.get_param("csrf_token") or ""
+            else:
+                sent = req.get_header("X-CSRF-Token") or form(req).get("csrf_token") or ""
             if not hmac.compare_digest(sent.encode(), session["csrf_token"].encode()):
                 raise errors.Forbidden("the form expired or came from elsewhere; reload the page and retry",
                                        code="csrf_failed")

@@ -5,6 +5,11 @@
 SELECT id, app_id, active, max_amount_per_transaction, max_amount_per_day, batch_auto_approve_max
   FROM clients WHERE app_id = :app_id
 
+-- name: batch_client_by_id
+-- The same, for a merchant user's upload (the portal session names the client by id).
+SELECT id, app_id, active, max_amount_per_transaction, max_amount_per_day, batch_auto_approve_max
+  FROM clients WHERE id = :client_id
+
 -- name: batch_by_key
 SELECT public_id, upload_sha256 FROM batches WHERE client_id = :client_id AND idempotency_key = :key
 

@@ -26,6 +26,7 @@ CONCRETE = {
     "transaction_id": lambda alpha: alpha["transaction_id"],
     "event_id": lambda alpha: alpha["event_id"],
     "log_id": lambda alpha: str(alpha["log_id"]),
+    "batch_id": lambda alpha: alpha["batch_id"],
     # A one-time link is a credential, not an id: whoever holds a live one may open it by design (links are
     # tested live, single-use and hashed in test_admin_api_merchant_users). Here: a well-formed dead one.
     "token": lambda alpha: "x" * 43,
@@ -37,7 +38,7 @@ SECRET_EMAIL = "hidden.owner@alpha-co.example"
 
 def plant_alpha(site) -> dict:
     """Alpha's records of every kind a /portal path can name: a user, a payment with its webhook event,
-    an API call, a live invite."""
+    an API call, a live invite, a batch awaiting approval."""
     merchant_client(site, ALPHA, company="Alpha Hidden Company")
     owner = merchant_user(site, ALPHA, "owner", SECRET_EMAIL, with_totp=True)
     invite = merchant_accounts.invite(site.db, site.config.secret_key, Actor(None, "test", "admin"),
@@ -56,7 +57,14 @@ def plant_alpha(site) -> dict:
     log_id = site.db.run("""INSERT INTO api_logs (client_id, app_id, endpoint, method, status_code, request_id)
                             VALUES (:c, :a, '/api/v1/payment/process', 'POST', 200, 'alpha-request-1')
                             RETURNING id""", c=owner["client_id"], a=ALPHA)[0]["id"]
-    return {"user_id": owner["id"], "owner": owner, "invite_token": invite["invite_url"].rsplit("/", 1)[1],
+    batch = site.db.run("""
+        INSERT INTO batches (client_id, name, upload_sha256, status, rows, valid_rows, total_amount, uploaded_by)
+        VALUES (:c, 'alpha-batch-name', 'h-walk', 'AWAITING_APPROVAL', 1, 1, 4321, 'client:' || :a)
+        RETURNING id, public_id""", c=owner["client_id"], a=ALPHA)[0]
+    site.db.run("""INSERT INTO batch_rows (batch_id, line_no, service_id, f010, amount, fields, state)
+                   SELECT :b, 2, s.id, 'alpha-order-2', 4321, '{}', 'QUEUED' FROM services s WHERE s.name = 'walksvc'""",
+                b=batch["id"])
+    return {"user_id": owner["id"], "owner": owner, "batch_id": batch["public_id"], "invite_token": invite["invite_url"].rsplit("/", 1)[1],
             "transaction_id": txn["public_id"], "event_id": event, "log_id": log_id}
 
 
@@ -84,7 +92,11 @@ def alpha_rows(site) -> list:
             site.db.run("SELECT t.* FROM transactions t JOIN clients c ON c.id = t.client_id WHERE c.app_id = :a",
                         a=ALPHA),
             site.db.run("SELECT e.* FROM webhook_events e JOIN clients c ON c.id = e.client_id WHERE c.app_id = :a",
-                        a=ALPHA)]
+                        a=ALPHA),
+            site.db.run("SELECT b.* FROM batches b JOIN clients c ON c.id = b.client_id WHERE c.app_id = :a",
+                        a=ALPHA),
+            site.db.run("SELECT r.* FROM batch_rows r JOIN batches b ON b.id = r.batch_id JOIN clients c "
+                        "ON c.id = b.client_id WHERE c.app_id = :a ORDER BY r.line_no", a=ALPHA)]
 
 
 def names(template: str) -> list[str]:
@@ -135,7 +147,7 @@ def test_bravo_gets_nothing_of_alphas(walk_site, template, method):
         assert answer.status_code == 404, (method, path, answer.status_code)
     # Alpha's owner's email is in the body (a form may echo what it was sent); alpha's other user is not.
     markers = ("pending@alpha-co.example", "Alpha Hidden Company", ALPHA, alpha["invite_token"], "alpha-order-1",
-               "alpha-request-1",
+               "alpha-request-1", "alpha-batch-name", "alpha-order-2",
                *(() if method != "GET" else (SECRET_EMAIL, alpha["transaction_id"], alpha["event_id"])))
     for marker in markers:
         assert marker not in answer.text, (method, path, marker)

@@ -8,8 +8,9 @@ from mospay.merchant_roles import ACTIONS, ROLES, allowed
 
 GRANTED = {
     "owner": set(ACTIONS),
-    "developer": {"read", "transactions", "api_logs", "keys", "webhooks", "settings"},
-    "finance": {"read", "transactions", "export", "refund", "reports", "batches_approve", "settings"},
+    "developer": {"read", "transactions", "api_logs", "keys", "webhooks", "settings", "batches_upload"},
+    "finance": {"read", "transactions", "export", "refund", "reports", "batches_upload", "batches_approve",
+                "settings"},
     "viewer": {"read", "settings"},
 }
 
@@ -23,3 +24,8 @@ def test_role_matrix(role, action):
 def test_only_owners_manage_the_team_and_unknown_names_are_refused():
     assert [r for r in ROLES if allowed(r, "team")] == ["owner"]
     assert not allowed("owner", "drop_tables") and not allowed("admin", "read") and not allowed("", "read")
+
+
+def test_batches_viewers_never_upload_and_only_owner_and_finance_approve():
+    assert [r for r in ROLES if allowed(r, "batches_upload")] == ["owner", "developer", "finance"]
+    assert [r for r in ROLES if allowed(r, "batches_approve")] == ["owner", "finance"]
