@@ -11,7 +11,7 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
-from . import errors
+from . import errors, sealed
 from .db import Database
 from .payments import ClientCredentials, PaymentGateway, RequestMeta
 
@@ -32,7 +32,6 @@ class BatchRunner:
         self._margin = lease_margin_s
         self._budget = budget_s
         self._stop = threading.Event()
-        self._encrypted: bool | None = None
 
     def stop(self) -> None:
         self._stop.set()
@@ -64,12 +63,7 @@ class BatchRunner:
         return done
 
     def _claim(self, limit: int) -> list[dict]:
-        if self._encrypted is None:
-            self._encrypted = self._db.one("batch_has_pgcrypto")["ok"]
-        if self._encrypted:
-            return self._db.query("batch_claim_rows", owner=self._owner, lease_s=self._margin, limit=limit,
-                                  key=self._key)
-        return self._db.query("batch_claim_rows_plain", owner=self._owner, lease_s=self._margin, limit=limit)
+        return self._db.query("batch_claim_rows", owner=self._owner, lease_s=self._margin, limit=limit)
 
     def _pay(self, row: dict, send_by: float | None) -> str:
         """One row through the payment path. Returns what became of it: paid, refused or released."""
@@ -85,7 +79,13 @@ class BatchRunner:
             return "released"
         body = dict(row["fields"])  # secret fields masked here, their values in row["secrets"]
         if row["secrets"]:
-            body.update(json.loads(row["secrets"]))
+            try:
+                body.update(json.loads(sealed.unseal(self._key, row["secrets"],
+                                                     sealed.batch_row_context(row["batch_id"], row["line_no"]))))
+            except sealed.Unsealable:  # nothing can be sent without them: refused, never retried forever
+                self._finish(row, "REFUSED", "its secret fields cannot be opened: was SECRET_KEY or "
+                                             "MOSPAY_CREDENTIALS_KEY changed since the upload?")
+                return "refused"
         meta = RequestMeta(request_id=f"{row['batch']}:{row['line_no']}"[:64],
                            endpoint=f"/api/v1/batches/{row['batch']}"[:200], method="BATCH", ip=None,
                            user_agent=None, started=time.perf_counter())

@@ -3,6 +3,7 @@ path's own rules, store the rows in chunks, then hand the batch to approval. No 
 
 from __future__ import annotations
 
+import base64
 import csv
 import hashlib
 import io
@@ -11,7 +12,7 @@ import tempfile
 from decimal import Decimal
 from typing import Iterator
 
-from . import errors, payments, validators
+from . import errors, payments, sealed, validators
 from .audit import Actor, audit
 from .db import Database
 
@@ -171,7 +172,6 @@ def upload(db: Database, gateway, actor: Actor, client: dict, rows: Iterator[tup
                 raise errors.Conflict("this Idempotency-Key was used for another upload", code="idempotency_conflict")
             return _answer(db, client["id"], existing["public_id"]), False
     validator = RowValidator(gateway, client)
-    encrypt = db.one("batch_has_pgcrypto")["ok"]
     try:
         with db.transaction() as tx:  # a file that cannot be read leaves nothing behind
             created = tx.one("batch_insert", client_id=client["id"], name=name, key=key, sha256=sha256,
@@ -184,10 +184,10 @@ def upload(db: Database, gateway, actor: Actor, client: dict, rows: Iterator[tup
                 checked, error = validator.check(raw)
                 chunk.append(_stored(line, checked, error))
                 if len(chunk) == CHUNK_ROWS:
-                    _insert(tx, created["id"], chunk, encrypt, store_key)
+                    _insert(tx, created["id"], chunk, store_key)
                     chunk = []
             if chunk:
-                _insert(tx, created["id"], chunk, encrypt, store_key)
+                _insert(tx, created["id"], chunk, store_key)
             if count == 0:
                 raise _bad("the batch has no rows")
             tx.query("batch_mark_duplicates", batch_id=created["id"], client_id=client["id"])
@@ -208,15 +208,13 @@ def upload(db: Database, gateway, actor: Actor, client: dict, rows: Iterator[tup
     return _answer(db, client["id"], created["public_id"]), True
 
 
-def _insert(tx, batch_id: int, chunk: list[dict], encrypt: bool, store_key: str) -> None:
-    if encrypt:
-        tx.query("batch_rows_insert", batch_id=batch_id, rows=json.dumps(chunk), key=store_key)
-        return
-    if any(row["secrets"] for row in chunk):
-        raise errors.InvalidField("rows carry secret fields, and this database cannot keep them encrypted "
-                                  "(pgcrypto is missing): install PostgreSQL's contrib package", field="rows",
-                                  code="secrets_unsupported")
-    tx.query("batch_rows_insert_plain", batch_id=batch_id, rows=json.dumps(chunk))
+def _insert(tx, batch_id: int, chunk: list[dict], store_key: str) -> None:
+    # Secret fields leave Python only sealed, bound to their row (batch id, line): mospay/sealed.py.
+    stored = [{**{k: v for k, v in row.items() if k != "secrets"},
+               "sealed": None if not row["secrets"] else base64.b64encode(sealed.seal(
+                   store_key, json.dumps(row["secrets"]).encode(),
+                   sealed.batch_row_context(batch_id, row["line_no"]))).decode()} for row in chunk]
+    tx.query("batch_rows_insert", batch_id=batch_id, rows=json.dumps(stored))
 
 
 def _answer(db: Database, client_id: int, public_id: str) -> dict:

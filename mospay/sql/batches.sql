@@ -19,27 +19,14 @@ VALUES (:client_id, :name, :key, :sha256, :uploaded_by)
 RETURNING id, public_id
 
 -- name: batch_rows_insert
--- One chunk of parsed rows, as a JSON array; secret fields are encrypted here (pgcrypto), never stored
--- in clear. s2k-mode=1: the key is already a 256-bit HMAC, so key stretching would only cost time.
+-- One chunk of parsed rows, as a JSON array; secret fields arrive sealed (mospay/sealed.py, base64) and are
+-- never stored in clear.
 INSERT INTO batch_rows (batch_id, line_no, service_id, f010, amount, fields, secrets, errors, state)
-SELECT :batch_id, x.line_no, s.id, x.f010, x.amount, x.fields,
-       CASE WHEN x.secrets IS NOT NULL THEN pgp_sym_encrypt(CAST(x.secrets AS text), :key, 's2k-mode=1, cipher-algo=aes256') END,
+SELECT :batch_id, x.line_no, s.id, x.f010, x.amount, x.fields, decode(x.sealed, 'base64'),
        x.errors, CASE WHEN x.errors IS NULL THEN 'QUEUED' ELSE 'INVALID' END
   FROM jsonb_to_recordset(CAST(:rows AS jsonb))
-       AS x (line_no integer, service text, f010 text, amount numeric, fields jsonb, secrets jsonb, errors jsonb)
+       AS x (line_no integer, service text, f010 text, amount numeric, fields jsonb, sealed text, errors jsonb)
   LEFT JOIN services s ON s.name = x.service
-
--- name: batch_rows_insert_plain
--- The same without pgcrypto (the embedded database): only rows without secret fields come here.
-INSERT INTO batch_rows (batch_id, line_no, service_id, f010, amount, fields, errors, state)
-SELECT :batch_id, x.line_no, s.id, x.f010, x.amount, x.fields, x.errors,
-       CASE WHEN x.errors IS NULL THEN 'QUEUED' ELSE 'INVALID' END
-  FROM jsonb_to_recordset(CAST(:rows AS jsonb))
-       AS x (line_no integer, service text, f010 text, amount numeric, fields jsonb, errors jsonb)
-  LEFT JOIN services s ON s.name = x.service
-
--- name: batch_has_pgcrypto
-SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pgcrypto') AS ok
 
 -- name: batch_mark_duplicates
 -- f010 unique within the file (the first keeps it) and unused by this client: by a payment, or by a
@@ -176,14 +163,9 @@ UPDATE clients SET batch_auto_approve_max = CAST(:max AS numeric), updated_at = 
 RETURNING app_id, batch_auto_approve_max
 
 -- name: batch_claim_rows
+-- `secrets`: the row's sealed secret fields (mospay/sealed.py opens them), or NULL.
 SELECT o_batch_id AS batch_id, o_line_no AS line_no, o_batch AS batch, o_app_id AS app_id, o_fields AS fields,
-       CASE WHEN o_secrets IS NOT NULL THEN pgp_sym_decrypt(o_secrets, :key) END AS secrets,
-       CAST(extract(epoch FROM (o_send_by - clock_timestamp())) AS float8) AS send_within_s
-  FROM mospay.claim_batch_rows(:owner, CAST(:lease_s AS numeric), CAST(:limit AS integer))
-
--- name: batch_claim_rows_plain
-SELECT o_batch_id AS batch_id, o_line_no AS line_no, o_batch AS batch, o_app_id AS app_id, o_fields AS fields,
-       NULL AS secrets, CAST(extract(epoch FROM (o_send_by - clock_timestamp())) AS float8) AS send_within_s
+       o_secrets AS secrets, CAST(extract(epoch FROM (o_send_by - clock_timestamp())) AS float8) AS send_within_s
   FROM mospay.claim_batch_rows(:owner, CAST(:lease_s AS numeric), CAST(:limit AS integer))
 
 -- name: batch_finish_row

@@ -10,8 +10,8 @@ HEADER = ["f000", "f001", "f002", "f004", "f005", "f006", "f007", "f008", "f009"
 
 
 def no_secret_fields(db, service: str) -> None:
-    """The embedded PostgreSQL has no pgcrypto, and a batch row's secret fields are kept only encrypted:
-    the batch tests' own services take f007/f008 as ordinary fields (test_batches_api tests the secrets)."""
+    """The batch tests' own services take f007/f008 as ordinary fields, so their rows' fields can be read back
+    in clear (test_batches_api tests the sealed secret fields)."""
     db.run("UPDATE service_fields SET secret = false WHERE code IN ('f007', 'f008') "
            "AND service_id = (SELECT id FROM services WHERE name = :s)", s=service)
 
@@ -21,10 +21,6 @@ def batch_payer(gw, service: str = "batchpay", **kw):
     payer = gw.onboard(service=service, **kw)
     no_secret_fields(gw.db, service)
     return payer
-
-
-def has_pgcrypto(db) -> bool:
-    return db.one("batch_has_pgcrypto")["ok"]
 
 
 def rows(client, n: int, *, amount: str = "100.00", msisdn: str = "+250788123456", prefix: str | None = None):

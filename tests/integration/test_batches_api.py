@@ -7,9 +7,10 @@ import time
 
 import pytest
 
-from mospay import errors
+from mospay import errors, sealed
+from mospay.credentials import store_key
 
-from tests.integration.batch_support import (admin_get, admin_post, batch_payer, has_pgcrypto, rows, to_csv, upload,
+from tests.integration.batch_support import (admin_get, admin_post, batch_payer, rows, to_csv, upload,
                                               wait_status)
 
 
@@ -144,14 +145,16 @@ def test_reject_with_reason_is_audited(api, payer):
 def test_secret_fields_are_encrypted_then_erased(api):
     payer = api.onboard()  # the standard service: f007 and f008 are secret
     items = rows(payer, 2)
-    if not has_pgcrypto(api.db):
-        resp = upload(api, payer, to_csv(items))
-        assert resp.status == 422 and resp.json()["error"]["code"] == "secrets_unsupported"
-        return
-    batch = upload(api, payer, to_csv(items)).json()["batch_id"]
-    stored = api.db.run("SELECT r.fields, r.secrets FROM batch_rows r JOIN batches b ON b.id = r.batch_id "
-                        "WHERE b.public_id = :b ORDER BY r.line_no", b=batch)
+    batch = upload(api, payer, to_csv(items)).json()["batch_id"]  # on every PostgreSQL: sealed in Python
+    stored = api.db.run("SELECT r.batch_id, r.line_no, r.fields, r.secrets FROM batch_rows r "
+                        "JOIN batches b ON b.id = r.batch_id WHERE b.public_id = :b ORDER BY r.line_no", b=batch)
     assert stored[0]["fields"]["f008"] == "***" and b"pwd-x" not in bytes(stored[0]["secrets"])
+    # Bound to its row: the first row's sealed value does not open as the second's.
+    first, second = stored
+    key = store_key(api.config.credentials_key, api.config.secret_key)
+    assert sealed.unseal(key, first["secrets"], sealed.batch_row_context(first["batch_id"], first["line_no"]))
+    with pytest.raises(sealed.Unsealable):
+        sealed.unseal(key, first["secrets"], sealed.batch_row_context(second["batch_id"], second["line_no"]))
     admin_post(api, f"/api/v1/admin/batches/{batch}/approve")
     assert wait_status(api, payer, batch, "COMPLETED")["counts"]["SUCCESSFUL"] == 2
     left = api.db.run("SELECT count(*) AS n FROM batch_rows r JOIN batches b ON b.id = r.batch_id "
