@@ -9,18 +9,9 @@ BEARER_ADMIN = "Authorization"
 HEADER = ["f000", "f001", "f002", "f004", "f005", "f006", "f007", "f008", "f009", "f010"]
 
 
-def no_secret_fields(db, service: str) -> None:
-    """The batch tests' own services take f007/f008 as ordinary fields, so their rows' fields can be read back
-    in clear (test_batches_api tests the sealed secret fields)."""
-    db.run("UPDATE service_fields SET secret = false WHERE code IN ('f007', 'f008') "
-           "AND service_id = (SELECT id FROM services WHERE name = :s)", s=service)
-
-
 def batch_payer(gw, service: str = "batchpay", **kw):
-    """A fresh client of `service` (created on first use, without secret fields)."""
-    payer = gw.onboard(service=service, **kw)
-    no_secret_fields(gw.db, service)
-    return payer
+    """A fresh client of `service` (created on first use; f007 and f008 secret, as on every service)."""
+    return gw.onboard(service=service, **kw)
 
 
 def rows(client, n: int, *, amount: str = "100.00", msisdn: str = "+250788123456", prefix: str | None = None):

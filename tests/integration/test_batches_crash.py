@@ -12,7 +12,7 @@ import urllib3
 
 from mospay import batches
 from mospay.audit import Actor
-from tests.integration.batch_support import no_secret_fields, rows, to_csv
+from tests.integration.batch_support import rows, to_csv
 from tests.integration.fleet import Fleet, onboard
 
 ENV = {"MOSPAY_BATCH_LEASE_MARGIN": "1", "MOSPAY_BREAKER_FAILURES": "1000", "MOSPAY_RECONCILE_INTERVAL": "0.2", "MOSPAY_BATCH_INTERVAL": "0.2"}
@@ -33,7 +33,6 @@ class _Payer:
 def test_kill_9_mid_batch_then_restart_pays_every_row_exactly_once(fleet, simulator):
     ports = [fleet.start(**ENV), fleet.start(**ENV)]
     headers, _body = onboard(fleet.db, simulator, timeout_s=1, connect_timeout_s=0.5)
-    no_secret_fields(fleet.db, "momo")
     fleet.db.run("UPDATE services SET reconcile_schedule_s = '{1,2,3}', max_per_second = 15")
     items = rows(_Payer, N)
     for item in items[::7]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from mospay import catalogue
-from tests.integration.batch_support import no_secret_fields, rows, to_csv
+from tests.integration.batch_support import rows, to_csv
 from tests.integration.merchant_support import merchant_client, merchant_portal
 from tests.integration.portal_support import site  # noqa: F401  (fixture)
 
@@ -44,7 +44,6 @@ def shop(site):  # noqa: F811 (the fixture)
     for app_id in ("shopone", "shoptwo"):
         merchant_client(site, app_id)
         catalogue.assign_service(site.db, app_id, {"service": "mtnmomorwa", "routes": ["collection"]})
-    no_secret_fields(site.db, "mtnmomorwa")
     return site
 
 

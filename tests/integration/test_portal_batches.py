@@ -9,7 +9,7 @@ import base64
 import pytest
 
 from mospay import accounts, catalogue
-from tests.integration.batch_support import no_secret_fields, rows, to_csv
+from tests.integration.batch_support import rows, to_csv
 from tests.integration.portal_support import site  # noqa: F401  (fixture)
 
 
@@ -22,7 +22,6 @@ def shop(site):
     catalogue.create_service(site.db, {"name": "mtnmomorwa", "service_url": "http://127.0.0.1:9"})
     created = accounts.create_client(site.db, site.config.secret_key, {"app_id": "shopone", "company_name": "Shop"})
     catalogue.assign_service(site.db, "shopone", {"service": "mtnmomorwa", "routes": ["collection"]})
-    no_secret_fields(site.db, "mtnmomorwa")
     raw = base64.b64encode(f"{created['api_username']}:{created['api_secret']}".encode()).decode()
     site.basic = {"Authorization": f"Basic {raw}", "App-ID": "shopone"}
     return site
