@@ -155,7 +155,8 @@ def test_newcomer_onboards_a_client_and_watches_its_payments(browser, live, tmp_
     with page.expect_download() as download:
         page.click("#export-csv")
     rows = list(csv.reader(io.StringIO(Path(download.value.path()).read_text())))
-    assert {"order-1001", "order-1002", "order-1003"} <= {r[6] for r in rows[1:]} and len(rows) == 8
+    ours = [r[6] for r in rows[1:] if r[3] == "akaliza"]  # the shared gateway has other browser tests' rows
+    assert sorted(ours) == [f"order-100{n}" for n in range(1, 8)]
 
     page.click("#transactions-table >> text=order-1001")
     page.wait_for_selector("text=Status history")
