@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import re
+import time
 
 import pytest
 
@@ -50,13 +51,20 @@ def server(postgres, tmp_path):
 
 def test_every_scrape_counts_every_workers_requests_and_never_goes_back(server):
     port, _ = server
+    # "listening" is printed once the socket is bound; a worker still building its app (a loaded machine)
+    # has written no numbers yet. Wait until both have, counting the scrapes that took.
+    waited, deadline = 0, time.monotonic() + 30
+    while _sample(_get(port, "/metrics")[1], "mospay_db_pool_size", 'worker="1"') == 0:
+        waited += 1
+        assert time.monotonic() < deadline, "worker 1 never published its numbers"
+        time.sleep(0.2)
+    waited += 1
     for _ in range(N):
         assert _get(port, "/healthz")[0] == 200
     previous_scrapes = 0.0
-    for scrape in range(6):
+    for scrape in range(waited, waited + 6):
         status, text, _ = _get(port, "/metrics")
         assert status == 200
-        print("SCRAPE", _sample(text, "mospay_http_requests_total", 'route="/healthz",method="GET",status="200"'))
         assert _sample(text, "mospay_http_requests_total", 'route="/healthz",method="GET",status="200"') == N
         seen = _sample(text, "mospay_http_requests_total", 'route="/metrics",method="GET",status="200"')
         assert seen == scrape and seen >= previous_scrapes  # every earlier scrape, none lost
