@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 
 from . import client_reports, errors, functions, validators
 from .audit import Actor, audit
@@ -79,7 +80,7 @@ def remove_recipient(db: Database, actor: Actor, recipient_id) -> dict:
 
 def _id(value) -> int:
     text = str(value or "")
-    if not text.isdigit() or len(text) > 18:
+    if not re.fullmatch(r"[0-9]{1,18}", text):  # not str.isdigit(): it takes "²", which int() refuses (a 500)
         raise errors.NotFound("no such report recipient")
     return int(text)
 
