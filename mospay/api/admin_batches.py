@@ -3,7 +3,7 @@ reject, pause, resume, cancel) and a client's auto-approval threshold. Audited a
 
 from __future__ import annotations
 
-from .. import batches
+from .. import batches, errors
 from .admin import AdminResource, actor_of, page_limit
 from .batches import after_param, send_csv, wants_csv
 from .common import strict_body
@@ -83,4 +83,7 @@ class ServiceBatchLimits(AdminResource):
     def on_put(self, req, resp, service):
         user = self._writer(req)
         data = strict_body(req, self._config, ("max_in_flight", "max_per_second"))
+        for key, value in data.items():  # JSON says what it means: a number or null (the portal's form sends text)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise errors.InvalidField("must be a whole number or null (no limit)", field=key)
         resp.media = batches.set_service_limits(self._db, actor_of(req, user), service, data)
