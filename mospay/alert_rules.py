@@ -26,11 +26,6 @@ UNITS = {"success_rate": "%", "provider_errors": "%", "latency_p95_ms": " ms", "
          "stuck": "", "webhook_failing": "", "no_traffic": " payments", "volume": ""}
 
 
-def parse_id(value) -> int | None:
-    text = str(value)
-    return int(text) if re.fullmatch(r"[0-9]{1,17}", text) else None
-
-
 def _integer(data: dict, key: str, low: int, high: int, default: int | None) -> int:
     value = data.get(key)
     if value is None:
@@ -173,7 +168,7 @@ def rules(db: Database, *, enabled_only: bool = False) -> list[dict]:
 
 
 def rule(db: Database, rule_id) -> dict:
-    key = parse_id(rule_id)
+    key = validators.row_id(rule_id)
     rows = db.query("alert_rules", id=key, enabled_only=False) if key is not None else []
     if not rows:
         raise errors.NotFound("no such alert rule", code="alert_rule_not_found")
@@ -223,7 +218,7 @@ def delete(db: Database, actor: Actor, rule_id) -> None:
 
 def channel(row: dict, index) -> dict:
     """The rule's channel number `index` (0-based, as the API's path names it), or 404."""
-    key = parse_id(index)
+    key = validators.row_id(index)
     if key is None or key >= len(row["channels"] or []):
         raise errors.NotFound("the rule has no channel with this number", code="alert_channel_not_found")
     return row["channels"][key]

@@ -128,7 +128,7 @@ def queue_notices(tx, rule: dict, alert: dict, kind: str) -> int:
 
 
 def alert(db: Database, alert_id) -> dict:
-    key = alert_rules.parse_id(alert_id)
+    key = validators.row_id(alert_id)
     row = db.one("alert_detail", id=key) if key is not None else None
     if row is None:
         raise errors.NotFound("no such alert", code="alert_not_found")
@@ -160,7 +160,7 @@ def check_filters(params: dict) -> dict:
         raise errors.InvalidField("must be pending, firing, resolved or open", field="state")
     found["state"] = state
     if params.get("rule_id"):
-        found["rule_id"] = alert_rules.parse_id(params["rule_id"])
+        found["rule_id"] = validators.row_id(params["rule_id"])
         if found["rule_id"] is None:
             raise errors.InvalidField("must be a rule id", field="rule_id")
     severity = params.get("severity") or None

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 
 from . import client_reports, errors, functions, validators
 from .audit import Actor, audit
@@ -79,10 +78,10 @@ def remove_recipient(db: Database, actor: Actor, recipient_id) -> dict:
 
 
 def _id(value) -> int:
-    text = str(value or "")
-    if not re.fullmatch(r"[0-9]{1,18}", text):  # not str.isdigit(): it takes "²", which int() refuses (a 500)
+    key = validators.row_id(value or "", digits=18)
+    if key is None:
         raise errors.NotFound("no such report recipient")
-    return int(text)
+    return key
 
 
 def deliveries_page(db: Database, after: str | None, limit: int, client_id: int | None = None):

@@ -12,7 +12,7 @@ import re
 import tempfile
 from decimal import Decimal, InvalidOperation
 
-from . import actions, errors
+from . import actions, errors, validators
 from .audit import Actor, audit
 from .db import Database
 
@@ -201,7 +201,7 @@ def _store(db: Database, actor: Actor, service: str, service_id: int, spool, sha
 
 
 def statement(db: Database, statement_id) -> dict:
-    key = parse_id(statement_id)
+    key = validators.row_id(statement_id)
     row = db.one("statement_detail", id=key) if key is not None else None
     if row is None:
         raise errors.NotFound("no such statement", code="statement_not_found")
@@ -212,27 +212,21 @@ def statements_page(db: Database, before_at, before_id, limit: int) -> list[dict
     return db.query("statements_page", before_at=before_at, before_id=before_id, limit=limit)
 
 
-def parse_id(value) -> int | None:
-    """A row id from a URL or query string (ASCII digits only: str.isdigit also takes '¹')."""
-    text = str(value)
-    return int(text) if re.fullmatch(r"[0-9]{1,17}", text) else None
-
-
 def exceptions_page(db: Database, *, statement_id=None, kind=None, include_resolved=False, after=None,
                     limit: int = 50) -> list[dict]:
     if kind is not None and kind not in KINDS:
         raise errors.InvalidField(f"must be one of {', '.join(KINDS)}", field="kind")
-    if statement_id is not None and parse_id(statement_id) is None:
+    if statement_id is not None and validators.row_id(statement_id) is None:
         raise errors.InvalidField("must be a statement id", field="statement_id")
-    if after is not None and parse_id(after) is None:
+    if after is not None and validators.row_id(after) is None:
         raise errors.InvalidField("is not a valid page cursor", field="after")
     return db.query("statement_exceptions_page", all=bool(include_resolved),
-                    statement_id=None if statement_id is None else parse_id(statement_id), kind=kind,
-                    after=parse_id(after) if after is not None else 0, limit=limit)
+                    statement_id=None if statement_id is None else validators.row_id(statement_id), kind=kind,
+                    after=validators.row_id(after) if after is not None else 0, limit=limit)
 
 
 def exception(db: Database, exception_id) -> dict:
-    row = db.one("statement_exception", id=parse_id(exception_id)) if parse_id(exception_id) is not None else None
+    row = db.one("statement_exception", id=validators.row_id(exception_id)) if validators.row_id(exception_id) is not None else None
     if row is None:
         raise errors.NotFound("no such statement exception", code="exception_not_found")
     return row

@@ -118,6 +118,13 @@ def field_code(value, field: str = "code") -> str:
 PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX = 50, 200
 
 
+def row_id(value, digits: int = 17) -> int | None:
+    """A row id from a URL or query string, or None: ASCII digits only (str.isdigit also takes '²', which
+    int() refuses), at most `digits` of them (a bigint holds 18)."""
+    text = str(value)
+    return int(text) if re.fullmatch(f"[0-9]{{1,{digits}}}", text) else None
+
+
 def page_limit(raw) -> int:
     """A keyset page's size (?limit=): 1..200, 50 when absent. Anything else is a 422, "²", "-1", an
     empty value and a repeated parameter (a list) included."""

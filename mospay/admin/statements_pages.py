@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import falcon
 
-from .. import actions, errors, statements
+from .. import actions, errors, statements, validators
 from ..api.admin_statements import form_file
 from .web import EDITORS, actor, form, render, see_other
 
@@ -21,7 +21,7 @@ class Statements:
         self._config = config
 
     def show(self, req, resp, *, status=falcon.HTTP_200, error=None, result=None):
-        chosen = statements.parse_id(req.get_param("statement") or "")
+        chosen = validators.row_id(req.get_param("statement") or "")
         chosen = None if chosen is None else str(chosen)
         if result is not None:
             chosen = str(result["statement_id"])
