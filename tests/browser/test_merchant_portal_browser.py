@@ -94,12 +94,14 @@ def test_invite_totp_sign_in_dashboard_and_teammate(browser, live, tmp_path):
 
     page.goto(url + "/portal/settings/totp")
     page.click("button:has-text('Set up TOTP')")
+    page.locator(".qr svg").wait_for()  # a form post: count() would not wait for the new page
     assert page.locator(".qr svg").count() == 1
     _shot(page, "portal-totp-mobile", shots)
     secret = page.locator("#totp-secret").inner_text()
     key = base64.b32decode(secret + "=" * (-len(secret) % 8))
     page.fill("input[name=code]", totp.code(key))
     page.click("button:has-text('Turn on TOTP')")
+    page.locator("#recovery-codes li").first.wait_for()
     assert page.locator("#recovery-codes li").count() == 10
     page.click("a:has-text('Done')")
     page.locator("summary:has-text('Menu')").click()  # the phone layout folds the navigation
