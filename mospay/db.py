@@ -132,9 +132,9 @@ class Database:
         self.waiting = 0  # requests blocked on a free connection (the /metrics pool gauge)
         self._waiting_lock = threading.Lock()  # also guards in_use: += is not atomic across threads
 
-    def _new_connection(self):
+    def _new_connection(self, **overrides):
         try:
-            conn = pg8000.native.Connection(**self._params)
+            conn = pg8000.native.Connection(**{**self._params, **overrides})
         except (InterfaceError, OSError, DatabaseError) as exc:
             detail = reason(exc)
             if self._connected_once:  # at start-up the caller reports it, once
@@ -235,13 +235,16 @@ class Database:
             raise translate(exc) from exc
 
     @contextlib.contextmanager
-    def transaction(self, *, rollback: bool = False):
+    def transaction(self, *, rollback: bool = False, unbounded: bool = False):
         """BEGIN ... COMMIT on one connection; any exception rolls back and is translated (as in run()).
 
         With rollback=True the block always ends in ROLLBACK, also when it succeeds: a rehearsal (the
-        function editor's dry run) that may run anything and must leave nothing behind."""
+        function editor's dry run) that may run anything and must leave nothing behind.
+        With unbounded=True it runs on a connection of its own, outside the pool, that waits for the
+        server's answer however long the work takes (a migration's backfill over millions of rows); a
+        pool connection gives up on a read after 30 s. Never for a request."""
         try:
-            with self.connection() as conn:
+            with (self._unbounded_connection() if unbounded else self.connection()) as conn:
                 conn.run("BEGIN")
                 try:
                     yield Transaction(conn)
@@ -252,6 +255,14 @@ class Database:
                 conn.run("ROLLBACK" if rollback else "COMMIT")
         except DatabaseError as exc:
             raise translate(exc) from exc
+
+    @contextlib.contextmanager
+    def _unbounded_connection(self):
+        conn = self._new_connection(timeout=None)
+        try:
+            yield conn
+        finally:
+            self._discard(conn)
 
     def ping(self) -> bool:
         try:

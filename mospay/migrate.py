@@ -108,11 +108,13 @@ def apply(db: Database, migrations_dir: Path = MIGRATIONS_DIR, schema_dir: Path 
     """Bring the database to the latest version; returns the steps applied (none when up to date).
 
     Each step is one database transaction that first takes the advisory lock and reads the versions
-    again: a second process migrating at the same time waits, then finds the step done."""
+    again: a second process migrating at the same time waits, then finds the step done. A step runs
+    on a connection of its own that waits for the server however long the step takes (a backfill over
+    millions of rows), where a pool connection gives up after 30 s."""
     migrations = known(migrations_dir)
     done = []
     for _ in range(len(migrations) + 1):  # at most a fresh install or one step per migration
-        with db.transaction() as tx:
+        with db.transaction(unbounded=True) as tx:
             tx.run("SELECT pg_advisory_xact_lock(:lock)", lock=LOCK)
             versions = applied(tx)
             if versions is None:

@@ -15,7 +15,7 @@ import falcon.testing
 import pg8000.native
 import pytest
 
-from mospay import __version__, migrate
+from mospay import __version__, errors, migrate
 from mospay.app import create_app
 from mospay.config import Config
 from mospay.db import Database, connect_params
@@ -268,3 +268,18 @@ def test_healthz_shows_the_versions_without_asking_the_database(postgres):
     finally:
         database.close()
         postgres.drop_database(name)
+
+
+def test_a_step_longer_than_the_pools_read_timeout_still_completes(db_url, tmp_path):
+    """A migration's backfill may run for minutes on a big database: the runner waits for it, where a
+    request's pool connection gives up. Here the read timeout is 1 s and the step takes 2 s."""
+    later = migrations_dir(tmp_path, "SELECT pg_sleep(2);\nCREATE TABLE after_the_wait (id integer);")
+    database = Database(db_url, size=2)
+    database._params["timeout"] = 1  # the pool's read timeout, shortened for the test (30 s in service)
+    try:
+        with pytest.raises(errors.MosPayError):  # the control: a pool connection gives up
+            database.run("SELECT pg_sleep(2)")
+        assert migrate.apply(database, later) == [f"{migrate.SCHEMA_VERSION + 1:03d}_step_1"]
+        assert database.run("SELECT to_regclass('after_the_wait') IS NOT NULL AS made")[0]["made"]
+    finally:
+        database.close()
