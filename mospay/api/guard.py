@@ -41,6 +41,10 @@ def _default(resp, name, value):
         resp.set_header(name, value)
 
 
+# Every method the API serves (the admin API changes with PATCH and deletes with DELETE); nothing else.
+CORS_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
 class Cors:
     """CORS for the exact origins in MOSPAY_CORS_ORIGINS; with none configured, no CORS header at all.
 
@@ -59,7 +63,7 @@ class Cors:
         resp.complete = True
         origin = req.get_header("Origin")
         method = (req.get_header("Access-Control-Request-Method") or "").upper()
-        if origin not in self._origins or method not in ("GET", "POST", "PUT"):
+        if origin not in self._origins or method not in CORS_METHODS:
             req.context.cors_refused = True
             resp.status = falcon.HTTP_403
             resp.media = {"error": {"code": "cors_not_allowed",
@@ -67,7 +71,7 @@ class Cors:
             return
         resp.status = falcon.HTTP_204
         resp.set_header("Access-Control-Allow-Origin", origin)
-        resp.set_header("Access-Control-Allow-Methods", "GET, POST, PUT")
+        resp.set_header("Access-Control-Allow-Methods", ", ".join(CORS_METHODS))
         resp.set_header("Access-Control-Allow-Headers", ALLOW_HEADERS)
         resp.set_header("Access-Control-Max-Age", "600")
 

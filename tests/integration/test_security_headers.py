@@ -68,12 +68,20 @@ def test_cors_preflight_for_a_configured_origin(proxied):
     assert "Origin" in resp.headers["Vary"]
 
 
+def test_cors_preflight_allows_every_method_the_api_serves(proxied):
+    """The admin API changes with PATCH and deletes with DELETE: a console on an allowed origin can too."""
+    for method, path in (("PATCH", "/api/v1/admin/alert-rules/1"), ("DELETE", "/api/v1/admin/alert-rules/1")):
+        resp = proxied.request("OPTIONS", path, headers={"Origin": ORIGIN, "Access-Control-Request-Method": method})
+        assert resp.status == 204 and method in resp.headers["Access-Control-Allow-Methods"], method
+
+
 @pytest.mark.parametrize("origin, method", [
     ("https://evil.example.com", "POST"),
     ("https://shop.example.com.evil.com", "POST"),
     ("http://shop.example.com", "POST"),
     ("null", "POST"),
-    (ORIGIN, "DELETE"),
+    (ORIGIN, "TRACE"),
+    (ORIGIN, "CONNECT"),
 ])
 def test_cors_preflight_refused_for_other_origins_and_methods(proxied, origin, method):
     resp = proxied.request("OPTIONS", "/api/v1/payment/process",
