@@ -69,7 +69,7 @@ SETTINGS = [
     Setting("public_url", "MOSPAY_PUBLIC_URL", "str", "where providers reach MosPay (callback URLs)"),
     Setting("log_retention_days", "MOSPAY_LOG_RETENTION_DAYS", "int", "days api_logs rows are kept (0 = forever)"),
     Setting("credentials_key", "MOSPAY_CREDENTIALS_KEY", "str",
-            "pgcrypto key for provider credentials; unset: derived from SECRET_KEY", secret=True),
+            "key that seals provider credentials and batch secrets; unset: derived from SECRET_KEY", secret=True),
     Setting("service_url_allow", "MOSPAY_SERVICE_URL_ALLOW", "list",
             "hosts or networks provider calls may go to (unset: anywhere but link-local/metadata)"),
     # Denial of service: what one address or one request may take (SECURITY.md, "Denial of service").
@@ -137,7 +137,7 @@ class Config:
     # api_logs retention.
     log_retention_days: int = 90  # api_logs older than this are deleted in batches; 0 keeps them forever
     # Provider credentials and where provider calls may go.
-    credentials_key: str | None = None  # pgcrypto passphrase; None: HMAC-SHA256(SECRET_KEY, label)
+    credentials_key: str | None = None  # the sealing key; None: HMAC-SHA256(SECRET_KEY, label)
     service_url_allow: tuple = ()       # hosts / CIDR networks; empty: anywhere but link-local and metadata
     # Denial of service (SECURITY.md, "Denial of service").
     auth_address_failure_limit: int = 30  # failures per address per window; per (address, credential): auth_failure_limit

@@ -2,8 +2,10 @@
 one as `{{credential:name}}` inside any string of its serviceurl, headers or servicepayload; the value is
 filled in here, in memory, just before the provider call, and scrubbed from whatever comes back.
 
-Values are stored encrypted by PostgreSQL's pgcrypto (pgp_sym_encrypt, AES-256) under a key the database
-never keeps: MOSPAY_CREDENTIALS_KEY, else HMAC-SHA256(SECRET_KEY, "mospay provider credentials v1") in hex.
+Values are stored sealed by MosPay (AES-256-GCM, mospay/sealed.py, bound to their service, client and name)
+under a key the database never keeps: MOSPAY_CREDENTIALS_KEY, else HMAC-SHA256(SECRET_KEY, "mospay provider
+credentials v1") in hex. So every PostgreSQL stores them, the embedded one included. Values saved before
+migration 018 are pgcrypto ciphertext under the same key and still open where pgcrypto is.
 Every read goes to the database, so a value set or rotated in one process is used by every process's
 next call, without a restart."""
 
@@ -16,7 +18,7 @@ import re
 
 from pg8000.exceptions import DatabaseError
 
-from . import errors, functions, validators
+from . import errors, functions, sealed, validators
 from .db import Database
 from .redact import MASK
 
@@ -27,7 +29,7 @@ DERIVATION_LABEL = b"mospay provider credentials v1"
 
 
 def store_key(credentials_key: str | None, secret_key: str) -> str:
-    """The pgcrypto passphrase: MOSPAY_CREDENTIALS_KEY, else derived from SECRET_KEY (so a default install
+    """The credentials key: MOSPAY_CREDENTIALS_KEY, else derived from SECRET_KEY (so a default install
     needs no new key, and a dump alone, without SECRET_KEY, decrypts nothing)."""
     if credentials_key:
         return credentials_key
@@ -36,6 +38,11 @@ def store_key(credentials_key: str | None, secret_key: str) -> str:
 
 check_name = validators.credential_name
 check_value = validators.credential_value
+
+
+def _place(service_id: int, client_id: int | None, name: str) -> str:
+    """What a sealed value is bound to: copied into another service's, client's or name's row, it does not open."""
+    return f"provider_credential:{service_id}:{client_id or '-'}:{name}"
 
 
 def references(plan: dict) -> set[str]:
@@ -95,21 +102,21 @@ def _map(value, replace, depth: int = 0):
 
 
 class CredentialStore:
-    """The encrypted table behind the portal page, the admin API and the provider-call path, and the
-    values configured outside the database (Config.provider_credentials: MOSPAY_CREDENTIAL__<SERVICE>__<NAME>
-    or mospay.toml's [provider_credentials.<service>]), for databases without pgcrypto (the embedded one)
-    and for operators who keep keys in their secret manager. A stored value wins over a configured one."""
+    """The sealed table behind the portal page, the admin API and the provider-call path, and the values
+    configured outside the database (Config.provider_credentials: MOSPAY_CREDENTIAL__<SERVICE>__<NAME> or
+    mospay.toml's [provider_credentials.<service>]), for operators who keep keys in their secret manager.
+    A stored value wins over a configured one."""
 
     def __init__(self, db: Database, key: str, configured: dict | None = None):
         self._db = db
         self._key = key
         self._configured = dict(configured or {})  # (service, name) -> value
-        self._available = False  # pgcrypto, once seen, stays
+        self._pgcrypto = False  # once seen, stays: only values saved before migration 018 need it
 
-    def available(self) -> bool:
-        if not self._available:
-            self._available = bool(self._db.one("credentials_available")["ok"])
-        return self._available
+    def _legacy_readable(self) -> bool:
+        if not self._pgcrypto:
+            self._pgcrypto = bool(self._db.one("credentials_available")["ok"])
+        return self._pgcrypto
 
     def list(self, service: str | None = None) -> list[dict]:
         if service is not None:
@@ -142,12 +149,9 @@ class CredentialStore:
         check_name(name)
         value = check_value(value)
         service_id, client_id = self._target(service, app_id)
-        if not self.available():
-            raise errors.ServiceUnavailable(
-                "this database has no pgcrypto extension, so provider credentials cannot be stored: use a "
-                "PostgreSQL server with the contrib package (DATABASE_URL)", code="credentials_unavailable")
+        box = sealed.seal(self._key, value.encode(), _place(service_id, client_id, name))
         row = self._db.one("credential_upsert", service_id=service_id, client_id=client_id, name=name,
-                           value=value, key=self._key, last4=value[-4:], updated_by=updated_by)
+                           sealed=box, last4=value[-4:], updated_by=updated_by)
         return {"service": service, "app_id": app_id or None, **row}
 
     def delete(self, service: str, name: str, app_id: str | None = None) -> dict:
@@ -159,20 +163,44 @@ class CredentialStore:
 
     def resolve(self, service: str, app_id: str | None, names: set[str]) -> dict[str, str]:
         """The values of `names` for this service and client (the client's own first); a name with no
-        value, or one that cannot be decrypted (another key), is simply absent: the caller refuses."""
+        value, or one that cannot be opened (another key), is simply absent: the caller refuses."""
         wanted = sorted(n for n in names if NAME_RE.fullmatch(n))
         configured = {n: self._configured[(service, n)] for n in wanted if (service, n) in self._configured}
-        if not wanted or not self.available():
+        if not wanted:
             return configured
+        opened = {}
+        for row in self._db.query("credentials_resolve", service=service, app_id=app_id, names=wanted):
+            value = self._legacy(row) if row["legacy"] else self._open(row)
+            if value is not None:
+                opened[row["name"]] = value
+        return {**configured, **opened}
+
+    def _open(self, row: dict) -> str | None:
         try:
-            rows = self._db.query("credentials_resolve", service=service, app_id=app_id, names=wanted, key=self._key)
+            return sealed.unseal(self._key, row["sealed"], _place(row["service_id"], row["client_id"],
+                                                                  row["name"])).decode()
+        except sealed.Unsealable:
+            # The key changed (SECRET_KEY rotated without MOSPAY_CREDENTIALS_KEY set), or the row was
+            # copied from elsewhere. The operator must set the value again.
+            log.error("provider credential %s cannot be opened with the current key "
+                      "(MOSPAY_CREDENTIALS_KEY / SECRET_KEY changed?): set it again", row["name"])
+            return None
+
+    def _legacy(self, row: dict) -> str | None:
+        """A value saved before migration 018: pgcrypto ciphertext, opened by the database with our key."""
+        if not self._legacy_readable():
+            log.error("provider credential %s was saved with pgcrypto, which this database lacks: set it again",
+                      row["name"])
+            return None
+        try:
+            rows = self._db.query("credentials_resolve_legacy", service_id=row["service_id"],
+                                  client_id=row["client_id"], names=[row["name"]], key=self._key)
         except DatabaseError as exc:
-            # 39000: "Wrong key or corrupt data": the key changed (SECRET_KEY rotated without
-            # MOSPAY_CREDENTIALS_KEY set). The operator must set the values again.
+            # 39000: "Wrong key or corrupt data": the key changed. The operator must set the value again.
             info = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
             if info.get("C") != "39000":
                 raise
-            log.error("provider credentials of service %s cannot be decrypted with the current key "
-                      "(MOSPAY_CREDENTIALS_KEY / SECRET_KEY changed?): set them again", service)
-            return configured
-        return {**configured, **{row["name"]: row["value"] for row in rows}}
+            log.error("provider credential %s cannot be decrypted with the current key "
+                      "(MOSPAY_CREDENTIALS_KEY / SECRET_KEY changed?): set it again", row["name"])
+            return None
+        return rows[0]["value"] if rows else None

@@ -27,7 +27,7 @@ class ProviderCredentials:
 
     def on_get(self, req, resp, status=falcon.HTTP_200, error=None, draft=None):
         render(req, resp, "admin/provider_credentials.html", status=status, rows=self._store.list(),
-               services=ps.services(self._db), error=error, draft=draft or {}, available=self._store.available())
+               services=ps.services(self._db), error=error, draft=draft or {})
 
     def on_post(self, req, resp):
         data = form(req)
@@ -35,7 +35,7 @@ class ProviderCredentials:
         try:
             before = self._store.get(service, name, app_id)
             row = self._store.set(service, name, data.get("value"), app_id, updated_by=req.context.user["username"])
-        except (errors.InvalidField, errors.NotFound, errors.ServiceUnavailable) as exc:
+        except (errors.InvalidField, errors.NotFound) as exc:
             # The form comes back without the value: it is never written into a page.
             draft = {k: data.get(k, "")[:100] for k in ("service", "name", "app_id")}
             return self.on_get(req, resp, status=falcon.HTTP_422, error=exc, draft=draft)

@@ -47,7 +47,7 @@ def test_upload_approve_and_pay_every_row_as_an_ordinary_payment(api, payer):
     lines = results.data.decode().splitlines()
     assert lines[0] == "line,f010,status,transaction_id,message" and len(lines) == 6
     assert lines[1].startswith(f"2,{items[0]['f010']},SUCCESSFUL,txn_")
-    # Secret fields need pgcrypto (see test_secret_fields_are_encrypted_then_erased); none here.
+    # Secret fields are sealed until the row's payment exists (test_secret_fields_are_encrypted_then_erased).
     left = api.db.run("SELECT count(*) AS n FROM batch_rows r JOIN batches b ON b.id = r.batch_id "
                       "WHERE b.public_id = :b AND r.secrets IS NOT NULL", b=batch)[0]["n"]
     assert left == 0

@@ -7,12 +7,11 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
+from mospay import backup
 from mospay.config import Config
 from tests.integration.credentials.support import APP_ID, HEADER, SERVICE
 from tests.integration.portal_support import KEYS
@@ -30,16 +29,15 @@ def put_credential(stack, value, name="subscription_key", app_id=None, **kwargs)
 
 
 def pg_dump(url: str) -> str:
-    binary = shutil.which("pg_dump") or "/usr/lib/postgresql/15/bin/pg_dump"
-    if not Path(binary).exists():
-        pytest.skip("pg_dump is not installed")
-    result = subprocess.run([binary, "--no-owner", "--inserts", url], capture_output=True, text=True, timeout=120)
+    # MosPay's own choice of pg_dump (pgserver's, which is new enough for either database, then PATH).
+    target, env = backup.libpq_target(url)
+    result = subprocess.run([backup.tool("pg_dump"), "--no-owner", "--inserts", target], capture_output=True,
+                            text=True, timeout=120, env=env)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
 
-def test_the_provider_gets_the_stored_value_and_a_rotation_is_used_by_the_next_payment(crypto_stack, make_stack, provider_sim):
-    stack = crypto_stack
+def test_the_provider_gets_the_stored_value_and_a_rotation_is_used_by_the_next_payment(stack, make_stack, provider_sim):
     stack.onboard()
     stack.plan_header(REFERENCE)
     first, second = planted(), planted()
@@ -57,8 +55,7 @@ def test_the_provider_gets_the_stored_value_and_a_rotation_is_used_by_the_next_p
     assert resp.status_code == 200 and provider_sim.headers(f010)[HEADER] == second
 
 
-def test_a_clients_own_value_wins_over_the_services(crypto_stack, provider_sim):
-    stack = crypto_stack
+def test_a_clients_own_value_wins_over_the_services(stack, provider_sim):
     stack.onboard()
     stack.plan_header(REFERENCE)
     shared, own = planted(), planted()
@@ -86,8 +83,7 @@ def test_an_unknown_credential_fails_the_payment_before_the_provider_is_called(s
     assert resp.status_code == 200 and provider_sim.calls["total"] == before + 1
 
 
-def test_a_deleted_credential_fails_the_next_payment_safely(crypto_stack, provider_sim):
-    stack = crypto_stack
+def test_a_deleted_credential_fails_the_next_payment_safely(stack, provider_sim):
     stack.onboard()
     stack.plan_header(REFERENCE)
     assert put_credential(stack, planted()).status_code == 201
@@ -99,8 +95,7 @@ def test_a_deleted_credential_fails_the_next_payment_safely(crypto_stack, provid
 
 
 def test_a_credential_never_reaches_function_source_a_dump_the_logs_the_audit_or_the_metrics(
-        crypto_stack, provider_sim, caplog, db_url):
-    stack = crypto_stack
+        stack, provider_sim, caplog, db_url):
     caplog.set_level(logging.DEBUG)
     stack.onboard()
     value, rotated = planted(), planted()
@@ -139,7 +134,7 @@ def test_a_credential_never_reaches_function_source_a_dump_the_logs_the_audit_or
             assert secret not in text, f"a credential value is in the {where}"
 
 
-def test_a_value_the_provider_echoes_back_is_masked_in_the_stored_response(crypto_stack, provider_sim):
+def test_a_value_the_provider_echoes_back_is_masked_in_the_stored_response(stack, provider_sim):
     """A provider answering with the key it was sent (some error pages do) must not get it stored."""
     import http.server
     import threading
@@ -161,7 +156,6 @@ def test_a_value_the_provider_echoes_back_is_masked_in_the_stored_response(crypt
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
-        stack = crypto_stack
         stack.onboard(url=f"http://127.0.0.1:{server.server_address[1]}")
         stack.plan_header(REFERENCE)
         value = planted()
@@ -177,29 +171,62 @@ def test_a_value_the_provider_echoes_back_is_masked_in_the_stored_response(crypt
         thread.join()
 
 
-def test_a_wrong_key_makes_the_stored_values_unusable_not_a_500(crypto_stack, make_stack, provider_sim):
-    crypto_stack.onboard()
-    crypto_stack.plan_header(REFERENCE)
-    assert put_credential(crypto_stack, planted()).status_code == 201
+def test_a_wrong_key_makes_the_stored_values_unusable_not_a_500(stack, make_stack, provider_sim):
+    stack.onboard()
+    stack.plan_header(REFERENCE)
+    assert put_credential(stack, planted()).status_code == 201
     other = make_stack(credentials_key="another-credentials-key-" + "x" * 16)
-    other.client_headers = crypto_stack.client_headers
+    other.client_headers = stack.client_headers
     before = provider_sim.calls["total"]
     f010, resp = other.pay()
     assert resp.status_code == 402 and resp.json["result"]["reason"] == "missing credential"
     assert provider_sim.calls["total"] == before
 
 
-def test_the_stored_value_is_pgcrypto_ciphertext_under_the_documented_key(crypto_stack):
+def test_the_stored_value_is_sealed_under_the_documented_key_and_opens_only_in_its_own_row(stack, provider_sim):
     import hashlib
     import hmac
-    value = planted()
-    crypto_stack.onboard()
-    assert put_credential(crypto_stack, value).status_code == 201
+
+    from mospay import sealed
+    value, other = planted(), planted()
+    stack.onboard()
+    stack.plan_header(REFERENCE)
+    assert put_credential(stack, value).status_code == 201
+    assert put_credential(stack, other, name="other_key").status_code == 201
     key = hmac.new(KEYS["secret_key"].encode(), b"mospay provider credentials v1", hashlib.sha256).hexdigest()
-    row = crypto_stack.db.run("SELECT value_enc, last4, pgp_sym_decrypt(value_enc, :k) AS clear "
-                              "FROM provider_credentials", k=key)[0]
-    assert row["clear"] == value and row["last4"] == value[-4:]
-    assert value.encode() not in bytes(row["value_enc"])
+    row = stack.db.run("SELECT service_id, value_enc, value_sealed, last4 FROM provider_credentials "
+                       "WHERE name = 'subscription_key'")[0]
+    place = f"provider_credential:{row['service_id']}:-:subscription_key"
+    assert sealed.unseal(key, row["value_sealed"], place).decode() == value and row["last4"] == value[-4:]
+    assert row["value_enc"] is None and value.encode() not in bytes(row["value_sealed"])
+    # Another row's ciphertext copied over this one does not open: the payment fails before the provider.
+    stack.db.run("UPDATE provider_credentials SET value_sealed = (SELECT value_sealed FROM provider_credentials "
+                 "WHERE name = 'other_key') WHERE name = 'subscription_key'")
+    before = provider_sim.calls["total"]
+    _, resp = stack.pay()
+    assert resp.status_code == 402 and resp.json["result"]["reason"] == "missing credential"
+    assert provider_sim.calls["total"] == before
+
+
+def test_a_value_saved_with_pgcrypto_before_018_still_works_and_saving_it_again_seals_it(pgcrypto_stack, provider_sim):
+    """An upgraded database's values are pgcrypto ciphertext (value_enc) under the same key: still used."""
+    import hashlib
+    import hmac
+    stack = pgcrypto_stack
+    old, new = planted(), planted()
+    stack.onboard()
+    stack.plan_header(REFERENCE)
+    key = hmac.new(KEYS["secret_key"].encode(), b"mospay provider credentials v1", hashlib.sha256).hexdigest()
+    stack.db.run("INSERT INTO provider_credentials (service_id, name, value_enc, last4) "
+                 "SELECT id, 'subscription_key', pgp_sym_encrypt(:v, :k, 'cipher-algo=aes256'), right(:v, 4) "
+                 "FROM services WHERE name = :s", v=old, k=key, s=SERVICE)
+    reference, resp = stack.pay()
+    assert resp.status_code == 200 and provider_sim.headers(reference)[HEADER] == old
+    assert put_credential(stack, new).status_code == 200  # a rotation of the existing row
+    row = stack.db.run("SELECT value_enc, value_sealed FROM provider_credentials")[0]
+    assert row["value_enc"] is None and row["value_sealed"] is not None
+    reference, resp = stack.pay()
+    assert resp.status_code == 200 and provider_sim.headers(reference)[HEADER] == new
 
 
 def test_credentials_key_shorter_than_32_bytes_is_refused():
@@ -208,7 +235,7 @@ def test_credentials_key_shorter_than_32_bytes_is_refused():
         Config(**KEYS, credentials_key="short").validate()
 
 
-def test_the_reconcilers_status_query_gets_the_credential_too(crypto_stack):
+def test_the_reconcilers_status_query_gets_the_credential_too(stack):
     """The Status function's plan goes through the same helper: its GET carries the stored value."""
     import http.server
     import threading
@@ -241,7 +268,6 @@ def test_the_reconcilers_status_query_gets_the_credential_too(crypto_stack):
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
-        stack = crypto_stack
         stack.onboard(url=f"http://127.0.0.1:{server.server_address[1]}")
         status_ddl = functions.create_function_ddl(APP_ID, SERVICE, ROUTE)[2]
         anchor = "'headers', jsonb_build_object('X-Reference-Id', unique_id)"
@@ -265,9 +291,8 @@ def test_the_reconcilers_status_query_gets_the_credential_too(crypto_stack):
         thread.join()
 
 
-def test_a_credential_in_the_url_stays_out_of_the_provider_log_lines(crypto_stack, caplog):
+def test_a_credential_in_the_url_stays_out_of_the_provider_log_lines(stack, caplog):
     from tests.support import free_port
-    stack = crypto_stack
     caplog.set_level(logging.DEBUG)
     stack.onboard()
     value = planted()
@@ -280,9 +305,8 @@ def test_a_credential_in_the_url_stays_out_of_the_provider_log_lines(crypto_stac
     assert value not in caplog.text
 
 
-def test_urllib3s_request_lines_with_their_query_strings_stay_out_of_a_debug_log(crypto_stack, caplog,
+def test_urllib3s_request_lines_with_their_query_strings_stay_out_of_a_debug_log(stack, caplog,
                                                                                  provider_sim):
-    stack = crypto_stack
     caplog.set_level(logging.DEBUG)
     stack.onboard()
     value = planted()
