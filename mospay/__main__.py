@@ -111,8 +111,11 @@ def run(args, runtime) -> object:
         return catalogue.assign_service(db, args.app_id, {"service": args.service, "routes": args.routes})
     if args.command == "reconcile":
         from .components import Components
+        from .egress import parse_allow
         from .provider import Provider
-        return Components.build(config, db, Provider(maxsize=4)).reconciler().run_once()
+        # Few connections (one pass), but the server's egress rules: MOSPAY_SERVICE_URL_ALLOW holds here too.
+        provider = Provider(maxsize=4, url_allow=parse_allow(config.service_url_allow))
+        return Components.build(config, db, provider).reconciler().run_once()
     if args.command == "jobs":
         from .scheduler import job_rows
         return [{k: v for k, v in row.items() if not k.endswith("_epoch")} for row in job_rows(db)]
