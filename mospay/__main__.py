@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -13,6 +14,16 @@ from . import __version__, accounts, backup, catalogue, errors, function_command
 from . import runtime as rt
 from .config import Config, ConfigError
 from .embedded import EmbeddedUnavailable
+
+
+# One pass of a scheduler job each (Components.jobs() has them all), for cron where the job's interval is 0.
+JOB_COMMANDS = {
+    "evaluate-alerts": "one pass of the evaluate_alerts job: every alert rule, notices queued (for cron)",
+    "deliver-alerts": "one pass of the deliver_alerts job: send the due alert notices (for cron)",
+    "fold-rollups": "one pass of the fold_rollups job: analytics hours before yesterday into days (for cron)",
+    "deliver-reports": "one pass of the deliver_reports job: due statements by email (needs MOSPAY_SMTP_URL)",
+    "run-batches": "one pass of a run_batches job: pay approved batch rows until none is left to start now",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("service")
     p.add_argument("seconds", nargs="+", type=int)
     sub.add_parser("deliver-webhooks", help="one delivery pass over the due webhook events (for cron)")
+    for command, text in JOB_COMMANDS.items():
+        sub.add_parser(command, help=text)
     p = sub.add_parser("rotate-webhook-secret", help="new webhook secret, printed once; the old one stays valid a while")
     p.add_argument("app_id")
     p.add_argument("--overlap", type=int, default=86400, help="seconds the previous secret stays valid")
@@ -98,8 +111,11 @@ def run(args, runtime) -> object:
         return catalogue.assign_service(db, args.app_id, {"service": args.service, "routes": args.routes})
     if args.command == "reconcile":
         from .components import Components
+        from .egress import parse_allow
         from .provider import Provider
-        return Components.build(config, db, Provider(maxsize=4)).reconciler().run_once()
+        # Few connections (one pass), but the server's egress rules: MOSPAY_SERVICE_URL_ALLOW holds here too.
+        provider = Provider(maxsize=4, url_allow=parse_allow(config.service_url_allow))
+        return Components.build(config, db, provider).reconciler().run_once()
     if args.command == "jobs":
         from .scheduler import job_rows
         return [{k: v for k, v in row.items() if not k.endswith("_epoch")} for row in job_rows(db)]
@@ -116,6 +132,8 @@ def run(args, runtime) -> object:
     if args.command == "deliver-webhooks":
         from .webhooks import Deliverer
         return Deliverer(db, config.secret_key).deliver_due()
+    if args.command in JOB_COMMANDS:
+        return one_pass(args.command, config, db)
     if args.command == "rotate-webhook-secret":  # audited like the portal's and the admin API's rotation
         from .actions import rotate_webhook_secret
         from .function_commands import operator
@@ -131,6 +149,29 @@ def run(args, runtime) -> object:
         user = accounts.create_admin(db, {"username": args.username, "password": password, "role": args.role})
         return {"username": user["username"], "role": user["role"]}
     raise AssertionError(args.command)
+
+
+def one_pass(command: str, config, db) -> dict:
+    """What the scheduler's job calls, called once here: the same function on the same parts, so the
+    pass does exactly what the job does (JOB_COMMANDS)."""
+    from . import alerts, analytics
+    from .components import Components
+    if command == "evaluate-alerts":
+        return alerts.evaluate(db)
+    if command == "fold-rollups":
+        return {"folded": analytics.fold(db)}
+    parts = Components.build(config, db)  # the server's provider client: the same egress rules
+    if command == "deliver-alerts":
+        return parts.notifier().deliver_due()  # without MOSPAY_SMTP_URL an email notice fails and is retried
+    if command == "deliver-reports":
+        if not config.smtp_url:  # as the scheduler, which has no such job then: nothing claimed, nothing failed
+            print("deliver-reports: MOSPAY_SMTP_URL is not set; no statement was sent", file=sys.stderr)
+            return {"sent": 0, "failed": 0, "skipped": "MOSPAY_SMTP_URL is not set"}
+        return parts.report_delivery().deliver_due()
+    try:
+        return parts.batch_runner(f"cli:{socket.gethostname()}:{os.getpid()}").run_once()
+    finally:
+        parts.provider.close()
 
 
 def migrate(runtime, dry_run: bool = False) -> dict:

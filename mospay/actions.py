@@ -279,15 +279,28 @@ def resend_webhook(db: Database, actor: Actor, public_id: str, event_id: str) ->
     return result
 
 
+def resend_batch_webhook(db: Database, actor: Actor, batch_id: str, event_id: str) -> dict:
+    """Queue one of this batch's own events again (batch.completed, batch.failed; same event id), audited
+    against the batch as a payment's event is against its transaction."""
+    if event_id not in {e["event_id"] for e in webhooks.events_of_batch(db, batch_id)}:
+        raise errors.NotFound("this batch has no such webhook event", code="event_not_found")
+    result = webhooks.resend(db, event_id)
+    audit(db, actor, "webhook.resend", "batch", batch_id, None, {"event_id": event_id})
+    return result
+
+
 def resend_webhook_event(db: Database, actor: Actor, event_id: str) -> dict:
     """resend_webhook by event id alone (the admin API's shape): the same queueing and the same audit row.
-    A test event (the merchant portal's test.ping) has no transaction: it is queued and audited by itself."""
-    transaction_id = webhooks.event(db, event_id)["transaction_id"]
-    if transaction_id is None:
-        result = webhooks.resend(db, event_id)
-        audit(db, actor, "webhook.resend", "webhook_event", event_id, None, {"event_id": event_id})
-        return result
-    return resend_webhook(db, actor, transaction_id, event_id)
+    A batch's event goes as on the batch page; a test event (the merchant portal's test.ping) has neither
+    transaction nor batch: it is queued and audited by itself."""
+    event = webhooks.event(db, event_id)
+    if event["transaction_id"] is not None:
+        return resend_webhook(db, actor, event["transaction_id"], event_id)
+    if event["batch_id"] is not None:
+        return resend_batch_webhook(db, actor, event["batch_id"], event_id)
+    result = webhooks.resend(db, event_id)
+    audit(db, actor, "webhook.resend", "webhook_event", event_id, None, {"event_id": event_id})
+    return result
 
 
 def services_page(db: Database, after: str | None, limit: int) -> tuple[list[dict], str | None]:

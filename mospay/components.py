@@ -89,6 +89,10 @@ class Components:
                            store_key=store_key(config.credentials_key, config.secret_key),
                            lease_margin_s=config.batch_lease_margin_s)
 
+    def report_delivery(self) -> report_delivery.ReportDelivery:
+        """Scheduled statements by email; without MOSPAY_SMTP_URL every send fails, so nothing runs it then."""
+        return report_delivery.ReportDelivery(self.db, Mailer(self.config.smtp_url))
+
     def jobs(self) -> list[scheduler.Job]:
         """Every periodic job, one line each; an interval of 0 switches a job off."""
         config, db = self.config, self.db
@@ -104,7 +108,7 @@ class Components:
             scheduler.Job("fold_rollups", analytics.FOLD_INTERVAL_S, functools.partial(analytics.fold, db)),
             # Scheduled statements by email: only with an SMTP relay to send them through.
             scheduler.Job("deliver_reports", report_delivery.INTERVAL_S if config.smtp_url else 0,
-                          report_delivery.ReportDelivery(db, Mailer(config.smtp_url)).deliver_due),
+                          self.report_delivery().deliver_due),
             # Batch rows: several runner slots, so several processes share the work (rows are leased).
             *[scheduler.Job(f"run_batches_{n}", config.batch_interval_s,
                             self.batch_runner(f"{self._owner}:{n}").run_once, lease_s=BATCH_JOB_LEASE_S)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from . import batch_upload, batches, errors, validators
+from . import batch_upload, batches, errors, merchant_keys, validators, webhooks
 from .audit import Actor
 from .merchant_roles import MerchantUser, allowed
 
@@ -53,3 +53,18 @@ def decide(db, actor: Actor, me: MerchantUser, batch_id: str, decision: str, rea
     if not allowed(me.role, DECISION_ACTION):
         raise errors.Forbidden("your role does not allow deciding on batches", code="insufficient_role")
     return batches.decide(db, actor, who(me), batch_id, decision, client_id=me.client_id, reason=reason)
+
+
+def webhook_events(db, me: MerchantUser, batch_id: str) -> list[dict]:
+    """The batch's own events (batch.completed, batch.failed) with their attempts, the client's only (in SQL)."""
+    return webhooks.events_of_own_batch(db, me.client_id, batch_id)
+
+
+def resend_webhook(db, actor: Actor, me: MerchantUser, batch_id: str, event_id: str) -> dict:
+    """One of the batch's own events again (same event id), by the roles that resend a payment's events;
+    audited as every merchant resend (merchant_keys.resend, which scopes the update to the client too)."""
+    if not allowed(me.role, "webhooks"):
+        raise errors.Forbidden("your role does not allow resending webhooks", code="insufficient_role")
+    if event_id not in {e["event_id"] for e in webhook_events(db, me, batch_id)}:
+        raise errors.NotFound("this batch has no such webhook event", code="event_not_found")
+    return merchant_keys.resend(db, actor, me, event_id)

@@ -210,6 +210,21 @@ def events_of_transaction(db: Database, transaction_id: str) -> list[dict]:
     return db.query("webhook_events_of_transaction", public_id=transaction_id)
 
 
+def events_of_batch(db: Database, batch_id: str) -> list[dict]:
+    """A batch's own events (any client's: the operators' batch page), each with its attempts."""
+    return [{**e, "attempts_made": attempts(db, e["event_id"])}
+            for e in db.query("webhook_events_of_batch", public_id=batch_id)]
+
+
+def events_of_own_batch(db: Database, client_id: int, batch_id: str) -> list[dict]:
+    """A client's batch's own events, each with its attempts (the merchant portal's batch page)."""
+    events = db.query("webhook_events_of_own_batch", client_id=_client(client_id), public_id=batch_id)
+    attempted = attempts_of_events(db, client_id, [e["id"] for e in events])
+    for e in events:
+        e["attempts_made"] = attempted.get(e["id"], [])
+    return events
+
+
 def event(db: Database, event_id: str) -> dict:
     """One event (with its transaction_id) by its public event id, or 404."""
     well_formed = isinstance(event_id, str) and _EVENT_ID_RE.fullmatch(event_id)

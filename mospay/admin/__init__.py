@@ -67,6 +67,7 @@ def portal_routes(parts) -> list[tuple]:
         ("/admin/batches/{batch_id}", batches_pages.BatchPage(db)),
         ("/admin/batches/{batch_id}/results.csv", batches_pages.BatchDownload(db, "results")),
         ("/admin/batches/{batch_id}/errors.csv", batches_pages.BatchDownload(db, "errors")),
+        ("/admin/batches/{batch_id}/webhooks/{event_id}/resend", batches_pages.BatchWebhookResend(db)),
         *[(f"/admin/batches/{{batch_id}}/{d}", batches_pages.BatchDecision(db, d)) for d in
           ("approve", "reject", "pause", "resume", "cancel")],
         ("/admin/statements", statements_pages.Statements(db, config)),

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import falcon
 
-from .. import actions, batches, errors
+from .. import actions, batches, errors, webhooks
 from .web import EDITORS, actor, form, is_fragment, render, see_other
 
 REPORT_ROWS = 200
@@ -70,10 +70,26 @@ class BatchPage:
         done = sum(v for k, v in doc["counts"].items() if k != "queued")
         render(req, resp, "admin/batch.html", partial="admin/_batch_progress.html", status=status, error=error,
                b=doc, report=report, done=done, total=max(doc["valid_rows"], 1),
-               live=doc["status"] in ("APPROVED", "RUNNING"), me=_who(req))
+               live=doc["status"] in ("APPROVED", "RUNNING"), me=_who(req),
+               webhook_events=[] if is_fragment(req) else webhooks.events_of_batch(self._db, doc["batch_id"]))
 
     def on_get(self, req, resp, batch_id):
         self.show(req, resp, batch_id)
+
+
+class BatchWebhookResend:
+    """POST /admin/batches/{batch_id}/webhooks/{event_id}/resend (admin, super_admin): one of the batch's own
+    events again at the next delivery pass (same event id), audited against the batch; 303 to its list."""
+
+    write_roles = EDITORS
+
+    def __init__(self, db):
+        self._db = db
+
+    def on_post(self, req, resp, batch_id, event_id):
+        batches.status(self._db, batch_id, None)  # an unknown batch: the batch's 404, before the event's
+        actions.resend_batch_webhook(self._db, actor(req), batch_id, event_id)
+        see_other(resp, f"/admin/batches/{batch_id}#webhooks")
 
 
 class BatchDecision:

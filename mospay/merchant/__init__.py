@@ -50,6 +50,7 @@ def portal_routes(parts) -> list[tuple]:
         ("/portal/batches/{batch_id}", batches_pages.BatchPage(db)),
         ("/portal/batches/{batch_id}/results.csv", batches_pages.BatchDownload(db, "results")),
         ("/portal/batches/{batch_id}/errors.csv", batches_pages.BatchDownload(db, "errors")),
+        ("/portal/batches/{batch_id}/webhooks/{event_id}/resend", batches_pages.BatchWebhookResend(db)),
         *[(f"/portal/batches/{{batch_id}}/{d}", batches_pages.BatchDecision(db, d)) for d in batches_pages.DECISIONS],
         ("/portal/api-logs", records.ApiLogs(db)),
         ("/portal/api-logs/{log_id}", records.ApiLogItem(db)),

@@ -100,10 +100,30 @@ class BatchPage:
         resp.vary = ("HX-Request",)
         render(req, resp, "merchant/batch.html", partial="admin/_batch_progress.html", status=status, error=error,
                b=doc, report=report, done=done, total=max(doc["valid_rows"], 1), who=mb.who(me),
-               live=doc["status"] in ("APPROVED", "RUNNING"), poll_url=f"/portal/batches/{doc['batch_id']}")
+               live=doc["status"] in ("APPROVED", "RUNNING"), poll_url=f"/portal/batches/{doc['batch_id']}",
+               webhook_events=[] if is_fragment(req) else mb.webhook_events(self._db, me, doc["batch_id"]))
 
     def on_get(self, req, resp, batch_id):
         self.show(req, resp, batch_id)
+
+
+class BatchWebhookResend:
+    """POST /portal/batches/{batch_id}/webhooks/{event_id}/resend (the roles that resend a payment's events):
+    one of the batch's own events again, same event id; another client's batch or event: 404, nothing queued."""
+    actions = {"POST": "webhooks"}
+
+    def __init__(self, db):
+        self._db = db
+
+    def on_get(self, req, resp, batch_id, event_id):  # the form's URL opened or reloaded: back to the list
+        mb.status(self._db, req.context.merchant, batch_id)
+        see_other(resp, f"/portal/batches/{batch_id}#webhooks")
+
+    def on_post(self, req, resp, batch_id, event_id):
+        me = req.context.merchant
+        mb.status(self._db, me, batch_id)  # another client's batch: the error page's 404
+        mb.resend_webhook(self._db, actor(req), me, batch_id, event_id)
+        see_other(resp, f"/portal/batches/{batch_id}#webhooks")
 
 
 class BatchDecision:

@@ -170,11 +170,28 @@ SELECT e.event_id, e.event_type, e.state, e.attempts, e.next_attempt_at, e.last_
  ORDER BY e.id
 
 -- name: webhook_event
--- One event by its public id, with its transaction's: the admin API resends by event id alone.
+-- One event by its public id, with its transaction's or its batch's: the admin API resends by event id alone.
 SELECT e.event_id, e.event_type, e.state, e.attempts, e.next_attempt_at, e.last_error, e.delivered_at,
-       e.created_at, t.public_id AS transaction_id
+       e.created_at, t.public_id AS transaction_id, b.public_id AS batch_id
   FROM webhook_events e LEFT JOIN transactions t ON t.id = e.transaction_id
+  LEFT JOIN batches b ON b.id = e.batch_id
  WHERE e.event_id = :event_id
+
+-- name: webhook_events_of_batch
+-- A batch's own events (batch.completed, batch.failed), for an operator; its rows' payment events are theirs.
+SELECT e.id, e.event_id, e.event_type, e.state, e.attempts, e.next_attempt_at, e.last_error, e.delivered_at,
+       e.created_at
+  FROM webhook_events e JOIN batches b ON b.id = e.batch_id
+ WHERE b.public_id = :public_id
+ ORDER BY e.id
+
+-- name: webhook_events_of_own_batch
+-- The same for the merchant portal: only a batch, and events, of the signed-in user's client.
+SELECT e.id, e.event_id, e.event_type, e.state, e.attempts, e.next_attempt_at, e.last_error, e.delivered_at,
+       e.created_at
+  FROM webhook_events e JOIN batches b ON b.id = e.batch_id
+ WHERE b.public_id = :public_id AND b.client_id = :client_id AND e.client_id = :client_id
+ ORDER BY e.id
 
 -- name: webhook_attempts
 SELECT a.url, a.http_status, a.error, a.duration_ms, a.response_excerpt, a.attempted_at

@@ -67,3 +67,21 @@ def test_the_allow_list_refuses_other_service_urls_on_save_and_at_call_time(make
     loopback = make_stack(service_url_allow=("127.0.0.1",))
     loopback.client_headers = open_stack.client_headers
     assert loopback.pay()[1].status_code == 200
+
+
+def test_the_reconcile_command_keeps_to_the_allow_list(stack, provider_sim, db_url):
+    keys = {"SECRET_KEY": KEYS["secret_key"], "JWT_SECRET_KEY": KEYS["jwt_secret_key"]}
+    stack.onboard()  # the service points at the simulator, 127.0.0.1
+    reference, resp = stack.pay(msisdn="+250788120004")  # PENDING: the payer approves later
+    assert resp.json["status"] == "PENDING", resp.text
+    provider_sim.server.ledger.settle(reference, "SUCCESSFUL")  # a status query would now say so
+    due = "UPDATE transactions SET next_check_at = now() WHERE status = 'PENDING'"
+    status = "SELECT status FROM transactions"
+    stack.db.run(due)
+    pinned = mospay_cli(db_url, "reconcile", keys={**keys, "MOSPAY_SERVICE_URL_ALLOW": "api.mtn.example"})
+    assert pinned.returncode == 0, pinned.stderr
+    assert stack.db.run(status)[0]["status"] == "PENDING"  # the status query was refused, never sent
+    stack.db.run(due)
+    control = mospay_cli(db_url, "reconcile", keys=keys)
+    assert control.returncode == 0, control.stderr
+    assert stack.db.run(status)[0]["status"] == "SUCCESSFUL"
