@@ -62,12 +62,47 @@ def status_function_name(app_id: str, service: str, route: str) -> str:
     return request_function_name(app_id, service, route) + "Status"
 
 
-REQUEST_TEMPLATE = """\
-CREATE OR REPLACE FUNCTION {schema}.{name}(unique_id text, data_input jsonb)
-RETURNS jsonb
-LANGUAGE plpgsql
-SET search_path = pg_catalog, public
-AS $mospay$
+# Every generated function shares this head: it returns jsonb, and pins search_path so that a schema a
+# client can write to is never searched before pg_catalog. {schema} and {name} are filled in by _render.
+REQUEST_ARGUMENTS = "unique_id text, data_input jsonb"
+ANSWER_ARGUMENTS = "unique_id text, data_input jsonb, code integer, data_output jsonb"
+REQUEST_ARGUMENT_TYPES = "text, jsonb"
+ANSWER_ARGUMENT_TYPES = "text, jsonb, integer, jsonb"
+
+
+def _signature(arguments: str) -> str:
+    return ("CREATE OR REPLACE FUNCTION {schema}.{name}(" + arguments + ")\n"
+            "RETURNS jsonb\n"
+            "LANGUAGE plpgsql\n"
+            "SET search_path = pg_catalog, public\n"
+            "AS $mospay$\n")
+
+
+def _answer_outcome(noun: str, pending: str, unknown: str, unknown_note: str = "") -> str:
+    """The body of a RESPONSE function: a payment's and a refund's read the provider's answer by the same
+    rules and differ only in their wording. unknown_note is a comment line before the UNKNOWN fall-through:
+    the payment template has always carried one and the refund template none, and functions already made
+    from either must not change (tests/unit/golden pins both)."""
+    return f"""\
+DECLARE
+    provider_status text := upper(coalesce(data_output ->> 'status', ''));
+BEGIN
+    IF code BETWEEN 200 AND 299 AND provider_status IN ('SUCCESSFUL', 'SUCCESS') THEN
+        RETURN jsonb_build_object('status', 'SUCCESSFUL', 'message', '{noun} completed',
+                                  'financialTransactionId', data_output ->> 'financialTransactionId');
+    ELSIF code BETWEEN 200 AND 299 AND (code = 202 OR provider_status = 'PENDING') THEN
+        RETURN jsonb_build_object('status', 'PENDING', 'message', '{pending}');
+    ELSIF (code BETWEEN 200 AND 299 AND provider_status IN ('FAILED', 'REJECTED'))
+       OR (code BETWEEN 400 AND 499 AND code NOT IN (408, 409)) THEN
+        RETURN jsonb_build_object('status', 'FAILED', 'message', '{noun} declined',
+                                  'reason', coalesce(data_output ->> 'reason', 'DECLINED'));
+    END IF;
+{unknown_note}    RETURN jsonb_build_object('status', 'UNKNOWN', 'message', '{unknown}');
+END
+$mospay$;
+"""
+
+REQUEST_TEMPLATE = _signature(REQUEST_ARGUMENTS) + """\
 -- Request function: client {app_id}, service {service}, route {route}.
 -- unique_id is the provider reference (one per transaction); data_input holds the request fields f000..f010 (f007/f008 in clear: never store them)
 -- and _callback_url, where the provider may send its asynchronous result.
@@ -97,42 +132,19 @@ END
 $mospay$;
 """
 
-RESPONSE_TEMPLATE = """\
-CREATE OR REPLACE FUNCTION {schema}.{name}(unique_id text, data_input jsonb, code integer, data_output jsonb)
-RETURNS jsonb
-LANGUAGE plpgsql
-SET search_path = pg_catalog, public
-AS $mospay$
+RESPONSE_TEMPLATE = _signature(ANSWER_ARGUMENTS) + """\
 -- RESPONSE function: client {app_id}, service {service}, route {route}.
 -- code is the provider's HTTP status; data_output its parsed JSON body (a JSON string when not JSON);
 -- data_input is the request with secret fields masked. Return {{"status": "SUCCESSFUL" | "FAILED" |
 -- "PENDING" | "UNKNOWN", "message", ...}}: this object is what the client receives as "result".
-DECLARE
-    provider_status text := upper(coalesce(data_output ->> 'status', ''));
-BEGIN
-    IF code BETWEEN 200 AND 299 AND provider_status IN ('SUCCESSFUL', 'SUCCESS') THEN
-        RETURN jsonb_build_object('status', 'SUCCESSFUL', 'message', 'Payment completed',
-                                  'financialTransactionId', data_output ->> 'financialTransactionId');
-    ELSIF code BETWEEN 200 AND 299 AND (code = 202 OR provider_status = 'PENDING') THEN
-        RETURN jsonb_build_object('status', 'PENDING', 'message', 'Awaiting payer approval');
-    ELSIF (code BETWEEN 200 AND 299 AND provider_status IN ('FAILED', 'REJECTED'))
-       OR (code BETWEEN 400 AND 499 AND code NOT IN (408, 409)) THEN
-        RETURN jsonb_build_object('status', 'FAILED', 'message', 'Payment declined',
-                                  'reason', coalesce(data_output ->> 'reason', 'DECLINED'));
-    END IF;
-    -- 5xx, 408 (timeout), 409 (duplicate reference: the first may have gone through), anything else.
-    RETURN jsonb_build_object('status', 'UNKNOWN', 'message', 'Provider outcome unknown; it will be checked');
-END
-$mospay$;
-"""
+""" + _answer_outcome(
+    "Payment", pending="Awaiting payer approval", unknown="Provider outcome unknown; it will be checked",
+    unknown_note="    -- 5xx, 408 (timeout), 409 (duplicate reference: the first may have gone through), anything else.\n")
 
 
-STATUS_TEMPLATE = """\
-CREATE OR REPLACE FUNCTION {schema}.{name}(unique_id text, data_input jsonb, code integer, data_output jsonb)
-RETURNS jsonb
-LANGUAGE plpgsql
-SET search_path = pg_catalog, public
-AS $mospay$
+# The two Status templates stay written out in full rather than built from one helper: they are not the same
+# rules (a payment counts EXPIRED as declined, a refund does not) and each 404 explains its own money.
+STATUS_TEMPLATE = _signature(ANSWER_ARGUMENTS) + """\
 -- Status function: client {app_id}, service {service}, route {route}; used by the reconciler.
 -- Called twice per check. With code NULL: return the status call {{"serviceurl", "method", "headers"}}
 -- (MTN MoMo: GET <route>/<referenceId>). With the provider's HTTP status and parsed body: return
@@ -168,12 +180,7 @@ $mospay$;
 """
 
 
-REFUND_REQUEST_TEMPLATE = """\
-CREATE OR REPLACE FUNCTION {schema}.{name}(unique_id text, data_input jsonb)
-RETURNS jsonb
-LANGUAGE plpgsql
-SET search_path = pg_catalog, public
-AS $mospay$
+REFUND_REQUEST_TEMPLATE = _signature(REQUEST_ARGUMENTS) + """\
 -- Refund request function: client {app_id}, service {service} (MTN MoMo's refund shape).
 -- unique_id is the refund's own provider reference (a fresh UUID); data_input holds the refund: refund_id,
 -- amount, currency, reason, and its payment: payment_reference (what the provider was sent for the payment),
@@ -202,39 +209,14 @@ END
 $mospay$;
 """
 
-REFUND_RESPONSE_TEMPLATE = """\
-CREATE OR REPLACE FUNCTION {schema}.{name}(unique_id text, data_input jsonb, code integer, data_output jsonb)
-RETURNS jsonb
-LANGUAGE plpgsql
-SET search_path = pg_catalog, public
-AS $mospay$
+REFUND_RESPONSE_TEMPLATE = _signature(ANSWER_ARGUMENTS) + """\
 -- Refund RESPONSE function: client {app_id}, service {service}. As a payment's: code is the provider's HTTP
 -- status, data_output its parsed body, data_input the refund (see the refund request function). Return
 -- {{"status": "SUCCESSFUL" | "FAILED" | "PENDING" | "UNKNOWN", "message", ...}}: the refund's "result".
-DECLARE
-    provider_status text := upper(coalesce(data_output ->> 'status', ''));
-BEGIN
-    IF code BETWEEN 200 AND 299 AND provider_status IN ('SUCCESSFUL', 'SUCCESS') THEN
-        RETURN jsonb_build_object('status', 'SUCCESSFUL', 'message', 'Refund completed',
-                                  'financialTransactionId', data_output ->> 'financialTransactionId');
-    ELSIF code BETWEEN 200 AND 299 AND (code = 202 OR provider_status = 'PENDING') THEN
-        RETURN jsonb_build_object('status', 'PENDING', 'message', 'Refund accepted; awaiting the provider');
-    ELSIF (code BETWEEN 200 AND 299 AND provider_status IN ('FAILED', 'REJECTED'))
-       OR (code BETWEEN 400 AND 499 AND code NOT IN (408, 409)) THEN
-        RETURN jsonb_build_object('status', 'FAILED', 'message', 'Refund declined',
-                                  'reason', coalesce(data_output ->> 'reason', 'DECLINED'));
-    END IF;
-    RETURN jsonb_build_object('status', 'UNKNOWN', 'message', 'Refund outcome unknown; it will be checked');
-END
-$mospay$;
-"""
+""" + _answer_outcome(
+    "Refund", pending="Refund accepted; awaiting the provider", unknown="Refund outcome unknown; it will be checked")
 
-REFUND_STATUS_TEMPLATE = """\
-CREATE OR REPLACE FUNCTION {schema}.{name}(unique_id text, data_input jsonb, code integer, data_output jsonb)
-RETURNS jsonb
-LANGUAGE plpgsql
-SET search_path = pg_catalog, public
-AS $mospay$
+REFUND_STATUS_TEMPLATE = _signature(ANSWER_ARGUMENTS) + """\
 -- Refund Status function: client {app_id}, service {service}; used by the reconciler for PENDING and UNKNOWN
 -- refunds. With code NULL: the status call (MTN MoMo: GET v1_0/refund/<referenceId>); with the answer:
 -- {{"status": ...}}. Only SUCCESSFUL and FAILED settle the refund.
@@ -268,6 +250,11 @@ $mospay$;
 """
 
 
+def _function_names(request_name: str) -> tuple[str, str, str]:
+    """The three functions one plan is made of: the request function, its RESPONSE_ and its ...Status."""
+    return request_name, response_function_name_unchecked(request_name), request_name + "Status"
+
+
 def refund_function_names(app_id: str, service: str) -> tuple[str, str, str] | None:
     """A client's refund functions for one service: {app_id}_{service}_Refund, its RESPONSE_ and its
     ...Status. The capital R keeps them apart from any route's (routes are lower case). None when the
@@ -278,7 +265,7 @@ def refund_function_names(app_id: str, service: str) -> tuple[str, str, str] | N
     name = f"{app_id}_{service}_Refund"
     if len(response_function_name_unchecked(name).encode()) > MAX_IDENTIFIER_BYTES:
         return None
-    return name, response_function_name_unchecked(name), name + "Status"
+    return _function_names(name)
 
 
 def create_refund_function_ddl(app_id: str, service: str) -> list[str]:
@@ -293,11 +280,7 @@ def create_refund_function_ddl(app_id: str, service: str) -> list[str]:
 
 def drop_refund_function_ddl(app_id: str, service: str) -> list[str]:
     names = refund_function_names(app_id, service)
-    if names is None:
-        return []
-    schema = quote_ident(SCHEMA)
-    return [f"DROP FUNCTION IF EXISTS {schema}.{quote_ident(names[0])}(text, jsonb)",
-            *(f"DROP FUNCTION IF EXISTS {schema}.{quote_ident(n)}(text, jsonb, integer, jsonb)" for n in names[1:])]
+    return [] if names is None else _drop_ddl(names)
 
 
 def _render(template: str, name: str, app_id: str, service: str, route: str) -> str:
@@ -306,18 +289,21 @@ def _render(template: str, name: str, app_id: str, service: str, route: str) -> 
                            route_literal=quote_literal(route))
 
 
+def _drop_ddl(names: tuple[str, str, str]) -> list[str]:
+    """DROP statements for a request function, its RESPONSE_ and its ...Status (by argument types, as
+    PostgreSQL needs them to pick the function)."""
+    schema = quote_ident(SCHEMA)
+    request, *answers = names
+    return [f"DROP FUNCTION IF EXISTS {schema}.{quote_ident(request)}({REQUEST_ARGUMENT_TYPES})",
+            *(f"DROP FUNCTION IF EXISTS {schema}.{quote_ident(n)}({ANSWER_ARGUMENT_TYPES})" for n in answers)]
+
+
 def create_function_ddl(app_id: str, service: str, route: str) -> list[str]:
     """CREATE OR REPLACE statements for the request, RESPONSE and Status functions of one route."""
-    name = request_function_name(app_id, service, route)
-    return [_render(REQUEST_TEMPLATE, name, app_id, service, route),
-            _render(RESPONSE_TEMPLATE, response_function_name_unchecked(name), app_id, service, route),
-            _render(STATUS_TEMPLATE, name + "Status", app_id, service, route)]
+    names = _function_names(request_function_name(app_id, service, route))
+    templates = (REQUEST_TEMPLATE, RESPONSE_TEMPLATE, STATUS_TEMPLATE)
+    return [_render(t, n, app_id, service, route) for t, n in zip(templates, names)]
 
 
 def drop_function_ddl(app_id: str, service: str, route: str) -> list[str]:
-    name = request_function_name(app_id, service, route)
-    schema = quote_ident(SCHEMA)
-    return [f"DROP FUNCTION IF EXISTS {schema}.{quote_ident(name)}(text, jsonb)",
-            f"DROP FUNCTION IF EXISTS {schema}.{quote_ident(response_function_name_unchecked(name))}"
-            "(text, jsonb, integer, jsonb)",
-            f"DROP FUNCTION IF EXISTS {schema}.{quote_ident(name + 'Status')}(text, jsonb, integer, jsonb)"]
+    return _drop_ddl(_function_names(request_function_name(app_id, service, route)))

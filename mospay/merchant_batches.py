@@ -3,8 +3,6 @@ scoped to the signed-in user's client in SQL, with the typed actor `merchant:<us
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from . import batch_upload, batches, errors, merchant_keys, validators, webhooks
 from .audit import Actor
 from .merchant_roles import MerchantUser, allowed
@@ -37,14 +35,6 @@ def page(db, me: MerchantUser, *, after: str | None, status_filter: str | None, 
 
 def status(db, me: MerchantUser, batch_id: str) -> dict:
     return batches.status(db, batch_id, me.client_id)
-
-
-def error_rows(db, me: MerchantUser, batch_id: str) -> Iterator[dict]:
-    return batches.error_rows(db, batch_id, me.client_id)
-
-
-def result_rows(db, me: MerchantUser, batch_id: str) -> Iterator[dict]:
-    return batches.result_rows(db, batch_id, me.client_id)
 
 
 def decide(db, actor: Actor, me: MerchantUser, batch_id: str, decision: str, reason: str | None = None) -> dict:

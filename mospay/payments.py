@@ -9,47 +9,41 @@ final state, API log row).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
-import re
 import time
 
-from . import client_keys, errors, functions, patterns, validators
+from . import client_keys, errors, functions
 from .auth import BAD_CREDENTIALS, BasicCredentials
 from .breaker import Breakers
 from .credentials import CredentialStore
 from .db import Database
 from .metrics import Metrics
-from .provider import NOT_SENT, Provider, call_planned
-from .redact import MASK, mask
+from .payment_fields import (
+    DOTS_RE,
+    F010_RE,
+    INTEGER_RE,
+    MSISDN_RE,
+    STANDARD_FIELDS,
+    check_shape,
+    masked_request,
+    request_hash,
+    validate_fields,
+)
+from .plans import call_service
+from .provider import Provider
+from .redact import mask
 from .security import RateLimits
 
+# The request's field rules live in payment_fields.py; their names stay importable from here, where
+# callers (the API, reports, callbacks, tests) have always found them.
+__all__ = ["DOTS_RE", "F010_RE", "INTEGER_RE", "MAX_REPLAY_WAIT_S", "MSISDN_RE", "STANDARD_FIELDS",
+           "ClientCredentials", "LogFacts", "Outcome", "PaymentGateway", "RequestMeta", "authenticate",
+           "authenticate_key", "authorise", "check_shape", "masked_request", "request_hash", "unrecorded_answer",
+           "validate_fields"]
 log = logging.getLogger("mospay.payments")
-MSISDN_RE = re.compile(r"\+?[1-9][0-9]{6,14}")
-INTEGER_RE = re.compile(r"-?[0-9]{1,18}")
-F010_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")  # what a lookup accepts: every f010 ever stored
-# A new payment's f010 must not be only dots: HTTP clients resolve "." and ".." path segments away, so
-# GET /api/v1/payment/{f010} could never reach it (older ones stay readable by POST /api/v1/payment/status).
-DOTS_RE = re.compile(r"\.+")
 MAX_CACHED_CONTEXTS = 10_000  # (app id, service) pairs; the whole cache is dropped past this
 MAX_REPLAY_WAIT_S = 15.0  # a replay of an in-flight payment waits at most this long for its answer
-
-# The eleven standard fields every new service starts with (editable per service later).
-STANDARD_FIELDS = [
-    # code, label, type, required, max_length, pattern, secret
-    ("f000", "Microservice name", "string", True, 24, "[a-z0-9]+", False),
-    ("f001", "Service", "string", True, 64, None, False),
-    ("f002", "Route", "string", True, 24, "[a-z0-9]+", False),
-    ("f003", "App ID", "string", True, 24, "[A-Za-z0-9]+", False),
-    ("f004", "Amount", "amount", True, None, None, False),
-    ("f005", "Mobile number", "msisdn", True, None, None, False),
-    ("f006", "Username", "string", True, 64, None, False),
-    ("f007", "Encrypted password", "string", True, 1024, None, True),
-    ("f008", "Password", "string", True, 256, None, True),
-    ("f009", "Device ID", "string", True, 128, None, False),
-    ("f010", "Unique ID", "string", True, 64, "[A-Za-z0-9_.:-]+", False),
-]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,67 +126,6 @@ def authorise(ctx: dict, body: dict) -> list[dict]:
     return fields
 
 
-def check_shape(body: dict) -> dict:
-    """Only f-codes, only strings, and the routing fields present: before anything touches the database."""
-    for key, value in body.items():
-        if not validators.is_field_code(key):
-            raise errors.InvalidField(f"unknown field {key[:40]!r}; only f000-f999 are accepted",
-                                      field=key[:40], code="unknown_field")
-        if not isinstance(value, str):
-            raise errors.InvalidField("must be a string", field=key, code="invalid_type")
-    for code in ("f000", "f002", "f003", "f010"):
-        if not body.get(code):
-            raise errors.InvalidField("is required", field=code, code="missing_field")
-    if not functions.NAME_RE.fullmatch(body["f000"]):
-        raise errors.NotFound("unknown service", field="f000", code="service_not_found")
-    if not functions.NAME_RE.fullmatch(body["f002"]):
-        raise errors.InvalidField("must be 1-24 lowercase letters or digits", field="f002")
-    if not F010_RE.fullmatch(body["f010"]):
-        raise errors.InvalidField("must be 1-64 letters, digits or _.:-", field="f010")
-    if DOTS_RE.fullmatch(body["f010"]):
-        raise errors.InvalidField("must not be only dots: HTTP clients drop . and .. from a URL path",
-                                  field="f010")
-    return body
-
-
-def validate_fields(body: dict, fields: list[dict]) -> None:
-    """Each value against its service_fields definition (type, required, max length, pattern)."""
-    defined = {f["code"]: f for f in fields}
-    for key in body:
-        if key not in defined:
-            raise errors.InvalidField("is not a field of this service", field=key, code="unknown_field")
-    for code, spec in sorted(defined.items()):
-        value = body.get(code)
-        if value is None or value == "":
-            if spec["required"]:
-                raise errors.InvalidField("is required", field=code, code="missing_field")
-            continue
-        if spec["max_length"] and len(value) > spec["max_length"]:
-            raise errors.InvalidField(f"is longer than {spec['max_length']} characters", field=code)
-        kind = spec["type"]
-        if kind == "amount":
-            validators.amount(value, code)
-        elif kind == "msisdn" and not MSISDN_RE.fullmatch(value):
-            raise errors.InvalidField("must be a phone number like +250788123456", field=code)
-        elif kind == "integer" and not INTEGER_RE.fullmatch(value):
-            raise errors.InvalidField("must be a whole number", field=code)
-        if spec["pattern"] and not patterns.fullmatch(spec["pattern"], value, code):
-            raise errors.InvalidField("has an invalid format", field=code)
-
-
-def masked_request(body: dict, fields: list[dict]) -> dict:
-    secret = {f["code"] for f in fields if f["secret"]}
-    return {k: (MASK if k in secret and v else v) for k, v in body.items()}
-
-
-def request_hash(masked: dict, fields: list[dict]) -> str:
-    """Canonical hash of the non-secret fields: the same f010 with another body is a conflict."""
-    secret = {f["code"] for f in fields if f["secret"]}
-    canonical = json.dumps({k: v for k, v in masked.items() if k not in secret}, sort_keys=True,
-                           separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
 class PaymentGateway:
     def __init__(self, db: Database, provider: Provider, secret_key: str, breakers: Breakers | None = None,
                  callback_base: str | None = None, limits: RateLimits | None = None, metrics: Metrics | None = None,
@@ -236,24 +169,10 @@ class PaymentGateway:
         answer, result, provider_ms = None, None, None
         action = plan.get("action") if isinstance(plan, dict) else None
         if action == "SERVICE":
-            try:
-                answer = call_planned(self._provider, breaker, self._metrics, body["f000"], plan,
-                                      float(ctx["connect_timeout_s"]), float(ctx["timeout_s"]),
-                                      default_method="POST", credentials=self._credentials, app_id=ctx["app_id"])
-            except Exception:
-                # A fault of the gateway's own (a bug, the database gone while credentials are read) after the
-                # payment was recorded: whether the provider got the call is not known, so it is UNKNOWN and
-                # the reconciler asks; never a 500 that a client could read as "nothing happened".
-                log.exception("payment %s: the provider call failed inside the gateway", started["o_public_id"])
-                breaker.release()
-                answer = None
-                result = _no_answer_result("gateway_error")
-            else:
-                if answer.failure not in NOT_SENT:  # answered, or timed out / unreachable: a latency to keep
-                    provider_ms = answer.elapsed_ms
-                if not answer.answered:
-                    result = _no_answer_result(answer.failure)
-                    answer = None
+            answer, result, provider_ms = call_service(
+                self._provider, breaker, self._metrics, body["f000"], plan, float(ctx["connect_timeout_s"]),
+                float(ctx["timeout_s"]), credentials=self._credentials, app_id=ctx["app_id"], log=log,
+                what=f"payment {started['o_public_id']}")
         elif action == "OUTPUT":
             breaker.release()
             result = {"status": str(plan.get("status") or "SUCCESSFUL"), "message": plan.get("message"),
@@ -406,21 +325,3 @@ def unrecorded_answer(transaction_id: str, f010: str) -> dict:
                                               "it will be checked"}
     return {"transaction_id": transaction_id, "f010": f010, "status": "UNKNOWN", "result": result}
 
-
-def _no_answer_result(failure: str | None) -> dict:
-    """No HTTP answer: the money may have moved, so the outcome is UNKNOWN, never FAILED.
-    The one exception is a plan we never sent: nothing left the gateway, so it did fail."""
-    if failure == "invalid_request":
-        return {"status": "FAILED", "message": "the request function produced an unusable service call",
-                "reason": "invalid service call"}
-    if failure == "missing_credential":
-        return {"status": "FAILED", "message": "a provider credential the request function names has no value; "
-                "nothing was sent to the provider", "reason": "missing credential"}
-    if failure == "refused_destination":
-        return {"status": "FAILED", "message": "the service URL points where provider calls may not go; "
-                "nothing was sent to the provider", "reason": "refused destination"}
-    messages = {"timeout": "the provider did not answer in time; outcome unknown, it will be checked",
-                "connection": "the provider could not be reached; outcome unknown, it will be checked",
-                "gateway_error": "the gateway failed while calling the provider; outcome unknown, it will be checked"}
-    return {"status": "UNKNOWN", "message": messages.get(failure, "outcome unknown"),
-            "reason": f"provider {failure}"}

@@ -22,8 +22,9 @@ from .credentials import CredentialStore
 from .db import Database
 from .function_editor import install
 from .metrics import Metrics
-from .payments import F010_RE, MAX_REPLAY_WAIT_S, LogFacts, Outcome, RequestMeta, _no_answer_result
-from .provider import Provider, call_planned
+from .payments import F010_RE, MAX_REPLAY_WAIT_S, LogFacts, Outcome, RequestMeta
+from .plans import call_service
+from .provider import Provider
 from .redact import mask
 
 log = logging.getLogger("mospay.refunds")
@@ -170,17 +171,11 @@ def _call(caller: RefundCaller, payment: dict, started: dict, breaker):
     plan = started["o_plan"]
     action = plan.get("action") if isinstance(plan, dict) else None
     if action == "SERVICE":
-        try:
-            answer = call_planned(caller.provider, breaker, caller.metrics, payment["service"], plan,
-                                  float(payment["connect_timeout_s"]), float(payment["timeout_s"]),
-                                  default_method="POST", credentials=caller.credentials, app_id=payment["app_id"])
-        except Exception:
-            log.exception("refund %s: the provider call failed inside the gateway", started["o_id"])
-            breaker.release()
-            return None, _no_answer_result("gateway_error")
-        if not answer.answered:
-            return None, _no_answer_result(answer.failure)
-        return answer, None
+        answer, result, _ = call_service(caller.provider, breaker, caller.metrics, payment["service"], plan,
+                                         float(payment["connect_timeout_s"]), float(payment["timeout_s"]),
+                                         credentials=caller.credentials, app_id=payment["app_id"], log=log,
+                                         what=f"refund {started['o_id']}")
+        return answer, result
     breaker.release()
     if action == "OUTPUT":
         return None, {"status": str(plan.get("status") or "SUCCESSFUL"), "message": plan.get("message"),

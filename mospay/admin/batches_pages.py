@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import falcon
 
-from .. import actions, batches, errors, webhooks
+from .. import actions, batch_pages, batches, errors, webhooks
 from .web import EDITORS, actor, form, is_fragment, render, see_other
-
-REPORT_ROWS = 200
 
 
 def _who(req) -> str:
@@ -61,16 +59,8 @@ class BatchPage:
 
     def show(self, req, resp, batch_id, *, status=falcon.HTTP_200, error=None):
         doc = batches.status(self._db, batch_id, None)
-        report = []
-        if not is_fragment(req):  # an HTMX poll gets the progress partial only
-            for n, row in enumerate(batches.error_rows(self._db, batch_id, None)):
-                if n >= REPORT_ROWS:
-                    break
-                report.append(row)
-        done = sum(v for k, v in doc["counts"].items() if k != "queued")
         render(req, resp, "admin/batch.html", partial="admin/_batch_progress.html", status=status, error=error,
-               b=doc, report=report, done=done, total=max(doc["valid_rows"], 1),
-               live=doc["status"] in ("APPROVED", "RUNNING"), me=_who(req),
+               b=doc, **batch_pages.progress(req, self._db, batch_id, None, doc), me=_who(req),
                webhook_events=[] if is_fragment(req) else webhooks.events_of_batch(self._db, doc["batch_id"]))
 
     def on_get(self, req, resp, batch_id):
@@ -121,11 +111,4 @@ class BatchDownload:
         self._what = what
 
     def on_get(self, req, resp, batch_id):
-        batches.status(self._db, batch_id, None)  # 404 before the first byte
-        if self._what == "results":
-            rows, columns = batches.result_rows(self._db, batch_id, None), batches.RESULT_COLUMNS
-        else:
-            rows, columns = batches.error_rows(self._db, batch_id, None), ("line", "field", "message", "code")
-        resp.content_type = "text/csv; charset=utf-8"
-        resp.downloadable_as = f"{batch_id}-{self._what}.csv"
-        resp.stream = batches.csv_stream(columns, rows)
+        batch_pages.send_csv(resp, self._db, batch_id, None, self._what)

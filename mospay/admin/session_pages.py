@@ -9,6 +9,7 @@ import falcon
 from .. import accounts, auth, errors, security
 from . import sessions as admin_sessions
 from ..audit import audit
+from ..portal_web import refused_sign_in
 from .web import ALL_ROLES, COOKIE, actor, form, render, see_other
 
 
@@ -50,15 +51,9 @@ class Login:
             user = admin_sessions.login(self._db, self._throttle, username, data.get("password") or "",
                                         req.remote_addr or "-")
         except (errors.Unauthorized, errors.TooManyRequests) as exc:
-            # Re-render the form (not a redirect) so the username stays filled in; one message for every
-            # cause. The throttle has recorded the security event.
-            blocked = exc.status == 429
-            if blocked:
-                resp.set_header("Retry-After", exc.headers.get("Retry-After", "60"))
-            return render(req, resp, "admin/login.html", status=falcon.HTTP_429 if blocked else falcon.HTTP_401,
-                          next=_next(data.get("next")), username=security.storable(username, 64),
-                          error="Too many failed sign-ins; wait a minute and try again." if blocked else
-                          "Wrong username or password.")
+            return render(req, resp, "admin/login.html", next=_next(data.get("next")),
+                          username=security.storable(username, 64),
+                          **refused_sign_in(resp, exc, "Wrong username or password."))
         cookie = admin_sessions.create(self._db, user, self._key, req.remote_addr, req.user_agent)
         _set_cookie(req, resp, cookie, admin_sessions.ABSOLUTE_S)
         see_other(resp, "/admin/password" if user["must_change_password"] else _next(data.get("next")))

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import falcon
 
-from .. import batch_upload, batches, credentials, errors, merchant_batches as mb
-from ..admin.web import is_fragment
-from .web import actor, form, render, see_other
+from .. import batch_pages, batch_upload, batches, credentials, errors, merchant_batches as mb
+from .web import actor, form, is_fragment, render, see_other
 
-REPORT_ROWS = 200
 UPLOAD_REFUSALS = (errors.BadRequest, errors.InvalidField, errors.PayloadTooLarge, errors.UnsupportedMediaType,
                    errors.Conflict)
 DECISION_REFUSALS = (errors.Conflict, errors.Forbidden, errors.InvalidField)
@@ -90,17 +88,10 @@ class BatchPage:
     def show(self, req, resp, batch_id, *, status=falcon.HTTP_200, error=None):
         me = req.context.merchant
         doc = mb.status(self._db, me, batch_id)  # 404 for another client's batch
-        report = []
-        if not is_fragment(req):
-            for n, row in enumerate(mb.error_rows(self._db, me, batch_id)):
-                if n >= REPORT_ROWS:
-                    break
-                report.append(row)
-        done = sum(v for k, v in doc["counts"].items() if k != "queued")
         resp.vary = ("HX-Request",)
         render(req, resp, "merchant/batch.html", partial="admin/_batch_progress.html", status=status, error=error,
-               b=doc, report=report, done=done, total=max(doc["valid_rows"], 1), who=mb.who(me),
-               live=doc["status"] in ("APPROVED", "RUNNING"), poll_url=f"/portal/batches/{doc['batch_id']}",
+               b=doc, **batch_pages.progress(req, self._db, batch_id, me.client_id, doc), who=mb.who(me),
+               poll_url=f"/portal/batches/{doc['batch_id']}",
                webhook_events=[] if is_fragment(req) else mb.webhook_events(self._db, me, doc["batch_id"]))
 
     def on_get(self, req, resp, batch_id):
@@ -155,13 +146,5 @@ class BatchDownload:
         self.actions = {"GET": "export" if what == "results" else "read"}
 
     def on_get(self, req, resp, batch_id):
-        me = req.context.merchant
-        mb.status(self._db, me, batch_id)  # 404 before the first byte
-        if self._what == "results":
-            rows, columns = mb.result_rows(self._db, me, batch_id), batches.RESULT_COLUMNS
-        else:
-            rows, columns = mb.error_rows(self._db, me, batch_id), ("line", "field", "message", "code")
-        resp.content_type = "text/csv; charset=utf-8"
-        resp.downloadable_as = f"{batch_id}-{self._what}.csv"
         resp.cache_control = ["no-store"]
-        resp.stream = batches.csv_stream(columns, rows)
+        batch_pages.send_csv(resp, self._db, batch_id, req.context.merchant.client_id, self._what)

@@ -8,6 +8,7 @@ import falcon
 from .. import errors, merchant_accounts as accounts, merchant_mfa, security
 from ..audit import audit
 from ..mail import Mailer
+from ..portal_web import refused_sign_in
 from . import sessions
 from .web import cookie, form, local_next, render, see_other, set_cookie
 
@@ -37,13 +38,9 @@ class Login:
             user = accounts.authenticate(self._db, self._throttle, address, data.get("password") or "",
                                          req.remote_addr or "-")
         except (errors.Unauthorized, errors.TooManyRequests) as exc:
-            blocked = exc.status == 429
-            if blocked:
-                resp.set_header("Retry-After", exc.headers.get("Retry-After", "60"))
-            return render(req, resp, "merchant/login.html", status=falcon.HTTP_429 if blocked else falcon.HTTP_401,
-                          next=local_next(data.get("next")), email=security.storable(address, 254),
-                          error="Too many failed sign-ins; wait a minute and try again." if blocked else
-                          "Wrong email or password.")
+            return render(req, resp, "merchant/login.html", next=local_next(data.get("next")),
+                          email=security.storable(address, 254),
+                          **refused_sign_in(resp, exc, "Wrong email or password."))
         sessions.purge(self._db)
         pending = user["totp_nonce"] is not None
         value = sessions.create(self._db, user, self._key, req.remote_addr, req.user_agent, mfa_pending=pending)

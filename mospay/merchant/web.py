@@ -13,18 +13,17 @@ require_totp). Pages query with `req.context.merchant.client_id` in the SQL, nev
 
 from __future__ import annotations
 
-import hmac
-import http
 import logging
 import re
 
 import falcon
 
 from .. import errors
-from ..admin.web import check_origin, env, form, is_fragment, redirect, see_other, security_headers
 from ..audit import Actor
 from ..merchant_accounts import merchant_actor
 from ..merchant_roles import MerchantUser, allowed
+from ..portal_web import (check_csrf_token, check_origin, env, error_details, form, is_fragment, redirect,
+                          see_other, security_headers, sign_in_target)
 from . import sessions
 
 __all__ = ["COOKIE", "MerchantGuard", "actor", "error_handler", "form", "render", "see_other", "set_cookie"]
@@ -89,20 +88,9 @@ class MerchantGuard:
         if getattr(resource, "public", False):
             return
         if session is None:
-            target = PREFIX + "/login"
-            if req.method == "GET" and req.path != PREFIX:
-                target += "?" + falcon.to_query_str({"next": req.relative_uri})[1:]
-            return redirect(req, resp, target)
+            return redirect(req, resp, sign_in_target(req, PREFIX))
         if unsafe:
-            if (req.content_type or "").startswith("multipart/form-data"):
-                # A file upload's body is streamed by its resource, not parsed here: its form sends the
-                # token in the action's query string (Origin/Sec-Fetch-Site were checked just above).
-                sent = req.get_header("X-CSRF-Token") or req.get_param("csrf_token") or ""
-            else:
-                sent = req.get_header("X-CSRF-Token") or form(req).get("csrf_token") or ""
-            if not hmac.compare_digest(sent.encode(), session["csrf_token"].encode()):
-                raise errors.Forbidden("the form expired or came from elsewhere; reload the page and retry",
-                                       code="csrf_failed")
+            check_csrf_token(req, session["csrf_token"])
         if session["require_totp"] and not session["totp_enabled"] and not getattr(resource, "before_totp", False):
             return redirect(req, resp, PREFIX + "/settings/totp")
         actions = getattr(resource, "actions", {})
@@ -121,18 +109,10 @@ def error_handler(other):
     def handle(req, resp, exc, params):
         if not in_portal(req.path):
             return other(req, resp, exc, params)
-        if isinstance(exc, errors.MosPayError):
-            error = {"status": exc.status, "code": exc.code, "message": exc.message}
-        elif isinstance(exc, falcon.HTTPError):
-            phrase = http.HTTPStatus(exc.status_code).phrase
-            error = {"status": exc.status_code, "code": phrase.lower(), "message": exc.description or phrase}
+        error = error_details(req, exc, log)
+        if isinstance(exc, falcon.HTTPError):  # this portal passes on its headers (a 405's Allow); /admin never has
             for name, value in (exc.headers or {}).items():
                 resp.set_header(name, value)
-        else:
-            request_id = getattr(req.context, "request_id", "-")
-            log.exception("unhandled error in %s %s [request %s]", req.method, req.path, request_id)
-            error = {"status": 500, "code": "internal error",
-                     "message": f"Something went wrong on our side (request {request_id})."}
         render(req, resp, "merchant/error.html", partial="merchant/_error.html",
                status=falcon.code_to_http_status(error["status"]), error=error)
 
