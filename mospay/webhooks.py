@@ -182,10 +182,7 @@ def delivery_log(db: Database, client_id: int, after: str | None = None, limit: 
     after_at, after_id = validators.cursor(after)
     events, cursor = reports.keyset_page(db, "webhook_log_page", {"client_id": _client(client_id), "days": LOG_DAYS,
                                                                   "after_at": after_at, "after_id": after_id}, limit)
-    attempted = attempts_of_events(db, client_id, [e["id"] for e in events])
-    for e in events:
-        e["attempts_made"] = attempted.get(e["id"], [])
-    return events, cursor
+    return _with_attempts(db, client_id, events), cursor
 
 
 def attempts_of_events(db: Database, client_id: int, ids: list[int]) -> dict[int, list[dict]]:
@@ -197,13 +194,18 @@ def attempts_of_events(db: Database, client_id: int, ids: list[int]) -> dict[int
     return found
 
 
-def events_of_own_transaction(db: Database, client_id: int, transaction_id: str) -> list[dict]:
-    """A client's transaction's events, each with its attempts (the merchant portal's detail page)."""
-    events = db.query("webhook_events_of_own_transaction", client_id=_client(client_id), public_id=transaction_id)
+def _with_attempts(db: Database, client_id: int, events: list[dict]) -> list[dict]:
+    """The events, each with its attempts (`attempts_made`), read for this client's events only."""
     attempted = attempts_of_events(db, client_id, [e["id"] for e in events])
     for e in events:
         e["attempts_made"] = attempted.get(e["id"], [])
     return events
+
+
+def events_of_own_transaction(db: Database, client_id: int, transaction_id: str) -> list[dict]:
+    """A client's transaction's events, each with its attempts (the merchant portal's detail page)."""
+    return _with_attempts(db, client_id, db.query("webhook_events_of_own_transaction", client_id=_client(client_id),
+                                                  public_id=transaction_id))
 
 
 def events_of_transaction(db: Database, transaction_id: str) -> list[dict]:
@@ -218,11 +220,8 @@ def events_of_batch(db: Database, batch_id: str) -> list[dict]:
 
 def events_of_own_batch(db: Database, client_id: int, batch_id: str) -> list[dict]:
     """A client's batch's own events, each with its attempts (the merchant portal's batch page)."""
-    events = db.query("webhook_events_of_own_batch", client_id=_client(client_id), public_id=batch_id)
-    attempted = attempts_of_events(db, client_id, [e["id"] for e in events])
-    for e in events:
-        e["attempts_made"] = attempted.get(e["id"], [])
-    return events
+    return _with_attempts(db, client_id, db.query("webhook_events_of_own_batch", client_id=_client(client_id),
+                                                  public_id=batch_id))
 
 
 def event(db: Database, event_id: str) -> dict:

@@ -19,7 +19,7 @@ class TransactionItem:
     def show(self, req, resp, public_id, *, status=falcon.HTTP_200, error=None, draft=None, refund_error=None,
              refund_draft=None):
         t = reports.transaction(self._db, public_id)
-        events = [{**e, "attempts": webhooks.attempts(self._db, e["event_id"])}
+        events = [{**e, "attempts_made": webhooks.attempts(self._db, e["event_id"])}
                   for e in webhooks.events_of_transaction(self._db, public_id)]
         render(req, resp, "admin/transaction.html", status=status, t=t, webhook_events=events, error=error,
                draft=draft or {}, final_statuses=reconciler.FINAL,
