@@ -35,6 +35,8 @@ from mospay.api import openapi
 from tests.integration.inprocess import in_process
 from tests.integration.security_support import ADMIN_PASSWORD, full_dump
 
+pytestmark = pytest.mark.fuzz
+
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
           response_headers_conformance, negative_data_rejection, ignored_auth]
 BCRYPT_PATHS = ("/api/v1/admin/token", "/api/v1/admin/password")

@@ -11,10 +11,12 @@ import base64
 import json
 from urllib.parse import quote
 
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from tests.integration.security_support import full_dump
 
+pytestmark = pytest.mark.fuzz
 FUZZ = settings(max_examples=150, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                        HealthCheck.function_scoped_fixture])
