@@ -25,6 +25,8 @@ from tests.integration.conftest import TEST_KEYS
 from tests.integration.test_database_restart import PrivateCluster
 from tests.support import FAST_SETTINGS, free_port, provider_reference, start_process, stop_process, wait_for_line
 
+pytestmark = pytest.mark.embedded  # its own pgserver cluster (or none), never the suite's database
+
 PAYMENTS = 1050
 SPREAD_S = 32.0  # payments start evenly over this long
 CLIENTS = 24

@@ -20,6 +20,8 @@ from tests.support import free_port, start_process, stop_embedded, stop_process,
 pgserver = pytest.importorskip("pgserver")
 from pgserver._commands import pg_ctl  # noqa: E402  (pgserver's own wrapper: runs as its system user)
 
+pytestmark = pytest.mark.embedded  # its own pgserver cluster (or none), never the suite's database
+
 
 class PrivateCluster:
     def __init__(self):

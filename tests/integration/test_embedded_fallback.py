@@ -10,6 +10,8 @@ import pytest
 from mospay import embedded
 from tests.support import ROOT
 
+pytestmark = pytest.mark.embedded  # its own pgserver cluster (or none), never the suite's database
+
 HIDE_PGSERVER = ("import runpy, sys; sys.modules['pgserver'] = None; sys.argv = ['run.py']; "
                  "runpy.run_path('run.py', run_name='__main__')")
 

@@ -13,6 +13,8 @@ from mospay.db import Database
 from tests.integration.test_upgrade import FIXTURE
 from tests.support import load_sql_file, stop_embedded
 
+pytestmark = pytest.mark.embedded  # its own pgserver cluster (or none), never the suite's database
+
 pytest.importorskip("pgserver")
 NAME = "RESPONSE_akaliza_mtnmomorwa_collection"  # a function the v0.1.0 fixture has
 
