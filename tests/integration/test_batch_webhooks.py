@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
-from mospay import catalogue
 from mospay.webhooks import Deliverer
 from tests.integration.alert_support import Receiver
 from tests.integration.batch_support import admin_post, batch_payer, rows, to_csv, upload, wait_status
-from tests.integration.merchant_support import merchant_client, merchant_portal
+from tests.integration.merchant_support import merchant_portal
 from tests.integration.portal_support import site  # noqa: F401  (fixture)
-from tests.integration.test_merchant_portal_batches import multipart
+from tests.integration.test_merchant_portal_batches import multipart, shop  # noqa: F401  (shop: the fixture)
 
 
 def deliver(api, receiver: Receiver, event_id: str, times: int, timeout_s: float = 15.0) -> list[dict]:
@@ -59,15 +56,6 @@ def test_the_admin_api_resends_a_batch_event_with_the_same_event_id_and_audits_i
 
 class _Payer:
     service = "mtnmomorwa"
-
-
-@pytest.fixture
-def shop(site):  # noqa: F811 (the fixture)
-    catalogue.create_service(site.db, {"name": "mtnmomorwa", "service_url": "http://127.0.0.1:9"})
-    for app_id in ("shopone", "shoptwo"):
-        merchant_client(site, app_id)
-        catalogue.assign_service(site.db, app_id, {"service": "mtnmomorwa", "routes": ["collection"]})
-    return site
 
 
 def cancelled_batch(shop, receiver: Receiver, app_id: str = "shopone") -> tuple[str, str]:
