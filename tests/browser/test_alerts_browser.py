@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import os
-import secrets
 import time
 from pathlib import Path
 
@@ -14,8 +13,8 @@ import pytest
 import urllib3
 
 from mospay.db import Database
+from tests.browser.conftest import admin_sign_in, serve
 from tests.integration.portal_support import PASSWORD, password_hash
-from tests.support import free_port, start_process, stop_process, wait_for_line
 
 pytestmark = pytest.mark.browser
 DOCS_SHOTS = Path(__file__).resolve().parent.parent.parent / "docs" / "screenshots"
@@ -25,24 +24,8 @@ SERVICE, APP_ID = "alertpay", "alertshop"
 @pytest.fixture
 def live(postgres, tmp_path_factory, browser):
     """A run.py of its own (the shared one's payments are other tests' to count), evaluating every second."""
-    simulator = start_process(["-m", "mospay.simulator", "--port", "0", "--hang-seconds", "4"])
-    name = postgres.create_database()
-    port = free_port()
-    env = {"DATABASE_URL": postgres.url_for(name), "MOSPAY_DATA_DIR": str(tmp_path_factory.mktemp("alerts")),
-           "SECRET_KEY": "s" * 16 + secrets.token_hex(16), "JWT_SECRET_KEY": "j" * 16 + secrets.token_hex(16),
-           "MOSPAY_ADMIN_PASSWORD": None, "MOSPAY_THREADS": "4", "MOSPAY_POOL_SIZE": "6",
-           "MOSPAY_LOG_LEVEL": "WARNING", "MOSPAY_ALERT_INTERVAL_S": "1"}
-    gateway = None
-    try:
-        simulator_url = wait_for_line(simulator, r"listening on (http://\S+)").group(1)
-        gateway = start_process(["run.py", "--port", str(port)], env)
-        wait_for_line(gateway, r"MosPay listening on", timeout=60)
-        yield {"url": f"http://127.0.0.1:{port}", "simulator": simulator_url, "db_url": postgres.url_for(name)}
-    finally:
-        if gateway is not None:
-            stop_process(gateway)
-        stop_process(simulator)
-        postgres.drop_database(name)
+    with serve(postgres, tmp_path_factory.mktemp("alerts"), MOSPAY_ALERT_INTERVAL_S="1") as urls:
+        yield urls
 
 
 class Gateway:
@@ -100,11 +83,7 @@ def test_operator_creates_a_rule_sees_it_fire_acknowledges_it_and_sees_it_resolv
     context = browser.new_context(viewport={"width": 1280, "height": 860})
     page = context.new_page()
     page.set_default_timeout(15_000)
-    page.goto(live["url"] + "/admin/login")
-    page.fill("input[name=username]", "alerter")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button:has-text('Sign in')")
-    page.wait_for_url(live["url"] + "/admin")
+    admin_sign_in(page, live["url"], "alerter", PASSWORD)
 
     page.click("nav.main-nav >> text=Alerts")
     page.wait_for_url("**/admin/alerts")

@@ -12,6 +12,7 @@ import pytest
 
 from mospay import accounts, catalogue
 from mospay.db import Database
+from tests.browser.conftest import admin_sign_in
 from tests.integration.portal_support import PASSWORD, password_hash
 
 pytestmark = pytest.mark.browser
@@ -59,11 +60,7 @@ def test_operator_reads_analytics_and_a_statement(browser, live, tmp_path):
     page.set_default_timeout(15_000)
     csp_errors = []
     page.on("console", lambda m: m.type == "error" and "Content Security Policy" in m.text and csp_errors.append(m.text))
-    page.goto(live["url"] + "/admin/login")
-    page.fill("input[name=username]", "analyst")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button:has-text('Sign in')")
-    page.wait_for_url(live["url"] + "/admin")
+    admin_sign_in(page, live["url"], "analyst", PASSWORD)
 
     page.click("nav.main-nav >> text=Analytics")
     page.wait_for_url("**/admin/analytics")

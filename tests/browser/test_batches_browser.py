@@ -13,6 +13,7 @@ from mospay.audit import Actor
 from mospay.db import Database
 from mospay.payments import PaymentGateway
 from mospay.provider import Provider
+from tests.browser.conftest import admin_sign_in
 from tests.integration.portal_support import PASSWORD, password_hash
 
 pytestmark = pytest.mark.browser
@@ -52,11 +53,7 @@ def test_second_person_approves_and_watches_the_batch_complete(browser, live):
     context = browser.new_context(viewport={"width": 1280, "height": 860})
     page = context.new_page()
     page.set_default_timeout(20_000)
-    page.goto(live["url"] + "/admin/login")
-    page.fill("input[name=username]", "checker")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button:has-text('Sign in')")
-    page.wait_for_url(live["url"] + "/admin")
+    admin_sign_in(page, live["url"], "checker", PASSWORD)
 
     page.click("nav.main-nav >> text=Batches")
     page.wait_for_url("**/admin/batches")

@@ -15,6 +15,7 @@ import urllib3
 
 from mospay import totp
 from mospay.db import Database
+from tests.browser.conftest import admin_sign_in
 from tests.browser.test_portal_browser import DOCS_SHOTS, _shot
 from tests.integration.portal_support import PASSWORD, password_hash
 
@@ -67,11 +68,7 @@ def test_invite_totp_sign_in_dashboard_and_teammate(browser, live, tmp_path):
     ops = browser.new_context(viewport={"width": 1280, "height": 860})
     page = ops.new_page()
     page.set_default_timeout(15_000)
-    page.goto(url + "/admin/login")
-    page.fill("input[name=username]", "mpops")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button:has-text('Sign in')")
-    page.wait_for_url(url + "/admin")
+    admin_sign_in(page, url, "mpops", PASSWORD)
     page.goto(url + "/admin/clients/mpbrowser")
     page.fill("#portal-users input[name=email]", "owner@mpbrowser.example")
     page.select_option("#portal-users select[name=role]", "owner")

@@ -10,6 +10,7 @@ import urllib3
 
 from mospay import accounts, catalogue
 from mospay.db import Database
+from tests.browser.conftest import admin_sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -32,11 +33,7 @@ def test_stored_img_onerror_payload_never_runs_on_any_portal_page(browser, live)
     dialogs = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     base = live["url"]
-    page.goto(base + "/admin/login")
-    page.fill("input[name=username]", "xsschecker")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button:has-text('Sign in')")
-    page.wait_for_url(base + "/admin")
+    admin_sign_in(page, base, "xsschecker", PASSWORD)
     # The client through the portal's own form (the credentials page shows the secret once).
     page.goto(base + "/admin/clients/new")
     page.fill("input[name=app_id]", "xssshop")

@@ -11,6 +11,7 @@ import urllib3
 
 from mospay import accounts, catalogue
 from mospay.db import Database
+from tests.browser.conftest import admin_sign_in
 from tests.integration.portal_support import PASSWORD, password_hash
 
 pytestmark = pytest.mark.browser
@@ -41,11 +42,7 @@ def test_operator_refunds_a_payment_from_the_transaction_page(browser, live):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(15_000)
-    page.goto(live["url"] + "/admin/login")
-    page.fill("input[name=username]", "refunder")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button:has-text('Sign in')")
-    page.wait_for_url(live["url"] + "/admin")
+    admin_sign_in(page, live["url"], "refunder", PASSWORD)
     page.goto(live["url"] + f"/admin/transactions/{txn}")
     assert page.locator("#refunds").locator("text=No refund.").count() == 1
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from mospay.db import Database
+from tests.browser.conftest import admin_sign_in
 from tests.integration.portal_support import PASSWORD, password_hash
 from tests.integration.test_admin_api_statements import plant, planted
 
@@ -30,11 +31,7 @@ def test_operator_uploads_a_statement_and_resolves_an_exception(browser, live, t
     context = browser.new_context(viewport={"width": 1280, "height": 860})
     page = context.new_page()
     page.set_default_timeout(15_000)
-    page.goto(live["url"] + "/admin/login")
-    page.fill("input[name=username]", "recon")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button:has-text('Sign in')")
-    page.wait_for_url(live["url"] + "/admin")
+    admin_sign_in(page, live["url"], "recon", PASSWORD)
 
     page.click("nav.main-nav >> text=Statements")
     page.wait_for_url("**/admin/statements")
